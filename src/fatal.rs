@@ -1,0 +1,71 @@
+//! The "never die" guarantee. A panic or any fatal error prints its reason (and the panic
+//! location) to the console, syncs, and acts per `keel.panic=` — PID 1 never exits, so the
+//! kernel never says "Attempted to kill init". Outside PID 1 a fatal error just exits 101.
+
+use crate::cmdline::PanicPolicy;
+use crate::info;
+use crate::log::Line;
+use crate::power::PowerCmd;
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+
+static IS_PID1: AtomicBool = AtomicBool::new(false);
+static DYING: AtomicBool = AtomicBool::new(false);
+static ACTION: AtomicU32 = AtomicU32::new(PowerCmd::Reboot as u32);
+static DELAY_SECS: AtomicU32 = AtomicU32::new(10);
+
+/// Called once PID 1 mode is chosen: from here on we must not die.
+pub fn enter_pid1(policy: PanicPolicy) {
+    IS_PID1.store(true, Relaxed);
+    set_policy(policy);
+}
+
+pub fn set_policy(policy: PanicPolicy) {
+    ACTION.store(policy.action as u32, Relaxed);
+    DELAY_SECS.store(policy.delay_secs, Relaxed);
+}
+
+/// A fatal error: `reason` is printed on one console line.
+pub fn die(reason: impl FnOnce(&mut Line)) -> ! {
+    crate::log::line(|l| {
+        l.push_bytes(b"fatal: ");
+        reason(l);
+    });
+    act()
+}
+
+/// The panic handler of the binary.
+pub fn panic(info: &core::panic::PanicInfo) -> ! {
+    crate::log::line(|l| {
+        l.push_bytes(b"panic: ");
+        // Messages with arguments are shown by their location only: formatting them would
+        // pull core::fmt into a binary that otherwise does without it.
+        l.push_bytes(info.message().as_str().unwrap_or("(formatted message)").as_bytes());
+        if let Some(at) = info.location() {
+            let _ = ufmt::uwrite!(l, " at {}:{}:{}", at.file(), at.line(), at.column());
+        }
+    });
+    act()
+}
+
+fn act() -> ! {
+    if !IS_PID1.load(Relaxed) {
+        crate::sys::exit(101);
+    }
+    // A fault while acting must not loop back here: go straight to the end.
+    if DYING.swap(true, Relaxed) {
+        crate::sys::unreachable_loop();
+    }
+    rustix::fs::sync();
+    let cmd = match ACTION.load(Relaxed) {
+        x if x == PowerCmd::Halt as u32 => PowerCmd::Halt,
+        x if x == PowerCmd::PowerOff as u32 => PowerCmd::PowerOff,
+        _ => PowerCmd::Reboot,
+    };
+    let delay = DELAY_SECS.load(Relaxed);
+    if delay > 0 {
+        info!("{} in {} s (keel.panic=)", cmd, delay);
+        crate::clock::sleep_secs(delay);
+        rustix::fs::sync();
+    }
+    crate::shutdown::power_off_now(cmd)
+}

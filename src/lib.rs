@@ -1,0 +1,26 @@
+//! keel: a minimal static PID 1. The map (start at src/main.rs):
+//! - `pid1`: PID 1 mode, the one event loop (`event`) and its state machines;
+//! - `signals`: where signals go (the signal → request table);
+//! - `reaper`: reaping every child and orphan;
+//! - `shutdown`: what happens at shutdown (one sequence, one deadline), `mounts` for unmounting;
+//! - `fatal`: the never-die path (panics and fatal errors, `keel.panic=`);
+//! - `cmdline`: `keel.*` keys; `log`: console lines; `applets`: poweroff/reboot/halt;
+//! - `sys`: the only unsafe code (raw syscalls, program start, per-architecture glue).
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_code)]
+
+pub mod applets;
+pub mod clock;
+pub mod cmdline;
+pub mod event;
+pub mod fatal;
+pub mod file;
+pub mod log;
+pub mod mounts;
+#[cfg(all(not(test), feature = "rt"))]
+pub mod pid1;
+pub mod power;
+pub mod reaper;
+pub mod shutdown;
+pub mod signals;
+pub mod sys;

@@ -1,0 +1,208 @@
+//! The only module with `unsafe`: raw syscalls rustix does not offer (signalfd4,
+//! rt_sigprocmask, fork, execve, exit_group, kill(-1), waitid with the pid), program start
+//! and the freestanding memory routines. Everything else in keel is safe code over these
+//! wrappers and rustix.
+#![allow(unsafe_code)]
+
+#[cfg_attr(target_arch = "x86_64", path = "x86_64.rs")]
+#[cfg_attr(target_arch = "aarch64", path = "aarch64.rs")]
+mod arch;
+
+#[cfg(all(not(test), feature = "rt"))]
+mod start;
+#[cfg(all(not(test), feature = "rt"))]
+pub use start::Args;
+
+use linux_raw_sys::general as k;
+use rustix::fd::{BorrowedFd, FromRawFd, OwnedFd};
+use rustix::io::Errno;
+
+/// A kernel signal set (`sigset_t` as the kernel sees it: one bit per signal, 64 bits).
+#[derive(Copy, Clone, Default, PartialEq, Eq, Debug)]
+pub struct SigSet(pub u64);
+
+impl SigSet {
+    pub const fn with(self, signo: u32) -> Self {
+        SigSet(self.0 | 1u64 << (signo - 1))
+    }
+    pub const fn contains(self, signo: u32) -> bool {
+        signo >= 1 && signo <= 64 && self.0 & (1u64 << (signo - 1)) != 0
+    }
+}
+
+fn check(ret: isize) -> Result<usize, Errno> {
+    if (-4095..0).contains(&ret) {
+        Err(Errno::from_raw_os_error(-ret as i32))
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+/// The console / standard error descriptor.
+pub fn stderr() -> BorrowedFd<'static> {
+    // SAFETY: fd 2 is only ever borrowed, never closed by keel; if it is not open the
+    // write fails with EBADF, which callers ignore.
+    unsafe { BorrowedFd::borrow_raw(2) }
+}
+
+/// Block `set` (SIG_BLOCK) and return the previous mask.
+pub fn block_signals(set: SigSet) -> Result<SigSet, Errno> {
+    set_signal_mask(k::SIG_BLOCK, set)
+}
+
+/// Replace the mask (SIG_SETMASK), e.g. in a child before exec.
+pub fn set_signal_mask_to(set: SigSet) -> Result<SigSet, Errno> {
+    set_signal_mask(k::SIG_SETMASK, set)
+}
+
+fn set_signal_mask(how: u32, set: SigSet) -> Result<SigSet, Errno> {
+    let mut old = 0u64;
+    // SAFETY: both pointers are to live u64s of the kernel's sigset size (8 bytes).
+    let ret = unsafe {
+        arch::syscall4(
+            k::__NR_rt_sigprocmask as usize,
+            how as usize,
+            &set.0 as *const u64 as usize,
+            &mut old as *mut u64 as usize,
+            8,
+        )
+    };
+    check(ret).map(|_| SigSet(old))
+}
+
+/// signalfd4(-1, set, SFD_CLOEXEC | SFD_NONBLOCK): rustix has no signalfd.
+pub fn signalfd(set: SigSet) -> Result<OwnedFd, Errno> {
+    let flags = k::O_CLOEXEC | k::O_NONBLOCK; // SFD_* share O_* values
+    // SAFETY: the set pointer is a live u64 of the kernel's sigset size.
+    let ret = unsafe {
+        arch::syscall4(
+            k::__NR_signalfd4 as usize,
+            usize::MAX, // -1: a new fd
+            &set.0 as *const u64 as usize,
+            8,
+            flags as usize,
+        )
+    };
+    // SAFETY: on success the kernel returned a new descriptor that we now own.
+    check(ret).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// The fields keel reads from a `struct signalfd_siginfo` (128 bytes).
+#[derive(Copy, Clone, Debug)]
+pub struct SignalInfo {
+    pub signo: u32,
+    pub sender: i32,
+}
+
+impl SignalInfo {
+    pub const WIRE_LEN: usize = 128;
+
+    pub fn from_wire(bytes: &[u8; Self::WIRE_LEN]) -> Self {
+        let word = |at: usize| u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        // ssi_signo at 0, ssi_pid at 12 (linux/signalfd.h).
+        SignalInfo { signo: word(0), sender: word(12) as i32 }
+    }
+}
+
+/// How a child ended, from waitid's siginfo.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    Exited(i32),
+    Signaled(i32),
+}
+
+/// waitid(P_ALL, WEXITED | WNOHANG): Ok(Some) for one reaped child, Ok(None) when children
+/// exist but none has exited, Err(ECHILD) when there are none left.
+pub fn reap_one() -> Result<Option<(i32, ExitStatus)>, Errno> {
+    // siginfo_t is 128 bytes; on 64-bit targets si_code is at 8, si_pid at 16, si_status at 24.
+    let mut info = [0i32; 32];
+    // SAFETY: `info` is a live, writable 128-byte siginfo buffer; rusage is NULL.
+    let ret = unsafe {
+        arch::syscall5(
+            k::__NR_waitid as usize,
+            k::P_ALL as usize,
+            0,
+            info.as_mut_ptr() as usize,
+            (k::WEXITED | k::WNOHANG) as usize,
+            0,
+        )
+    };
+    check(ret)?;
+    let (code, pid, status) = (info[2], info[4], info[6]);
+    if pid == 0 {
+        return Ok(None);
+    }
+    let how = if code == k::CLD_EXITED as i32 { ExitStatus::Exited(status) } else { ExitStatus::Signaled(status) };
+    Ok(Some((pid, how)))
+}
+
+/// kill(pid, sig) with any pid, -1 (every process but us and init) included.
+pub fn kill(pid: i32, signo: u32) -> Result<(), Errno> {
+    // SAFETY: kill takes no pointers.
+    check(unsafe { arch::syscall2(k::__NR_kill as usize, pid as isize as usize, signo as usize) }).map(drop)
+}
+
+/// Terminate the process (all threads) with `code`.
+pub fn exit(code: i32) -> ! {
+    // SAFETY: exit_group takes no pointers and does not return.
+    unsafe { arch::syscall1(k::__NR_exit_group as usize, code as isize as usize) };
+    unreachable_loop()
+}
+
+/// The end of every path that must not return.
+pub fn unreachable_loop() -> ! {
+    loop {
+        let _ = rustix::thread::nanosleep(&rustix::time::Timespec { tv_sec: 86_400, tv_nsec: 0 });
+    }
+}
+
+/// fork() via clone(SIGCHLD): Ok(0) in the child, Ok(pid) in the parent.
+pub fn fork() -> Result<i32, Errno> {
+    // SAFETY: clone with only SIGCHLD and a NULL stack behaves as fork: the child gets a
+    // copy-on-write copy of our address space and continues at the same point. keel is
+    // single-threaded, so no lock can be held by another thread across the fork.
+    let ret = unsafe { arch::clone_sigchld() };
+    check(ret).map(|pid| pid as i32)
+}
+
+/// execve(path, argv, envp); returns only on failure.
+pub fn execve(path: &core::ffi::CStr, argv: &[*const u8], envp: &[*const u8]) -> Errno {
+    if argv.last().map_or(true, |p| !p.is_null()) || envp.last().map_or(true, |p| !p.is_null()) {
+        return Errno::INVAL;
+    }
+    // SAFETY: `path` is NUL-terminated and both arrays are NULL-terminated (checked above);
+    // the caller keeps the pointed-to strings alive across the call.
+    let ret = unsafe {
+        arch::syscall3(k::__NR_execve as usize, path.as_ptr() as usize, argv.as_ptr() as usize, envp.as_ptr() as usize)
+    };
+    check(ret).err().unwrap_or(Errno::INVAL)
+}
+
+/// C strings are measured by `CStr` (and rustix's vDSO lookup) through strlen.
+#[cfg(all(not(test), feature = "rt"))]
+#[no_mangle]
+unsafe extern "C" fn strlen(s: *const u8) -> usize {
+    let mut n = 0;
+    // SAFETY: the caller passes a NUL-terminated string. Volatile keeps LLVM from compiling
+    // this loop into a call to strlen itself.
+    while core::ptr::read_volatile(s.add(n)) != 0 {
+        n += 1;
+    }
+    n
+}
+
+/// Byte comparison for memcmp/bcmp, kept out of the `mem` modules so the loop is plain.
+#[cfg(all(not(test), feature = "rt"))]
+unsafe fn cmp_bytes(a: *const u8, b: *const u8, n: usize) -> i32 {
+    let mut i = 0;
+    while i < n {
+        // SAFETY: the caller (memcmp/bcmp) guarantees n readable bytes at a and b. Volatile
+        // keeps LLVM from compiling this loop back into a call to memcmp itself.
+        let (x, y) = (core::ptr::read_volatile(a.add(i)), core::ptr::read_volatile(b.add(i)));
+        if x != y {
+            return x as i32 - y as i32;
+        }
+        i += 1;
+    }
+    0
+}
