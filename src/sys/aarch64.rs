@@ -107,3 +107,18 @@ mod mem {
         super::super::cmp_bytes(a, b, n)
     }
 }
+
+/// compiler_builtins' CPU-feature probes (outline atomics) reference getauxval. Their
+/// constructors never run without a C runtime, so atomics take the portable path; the
+/// symbol only has to exist and answer truthfully.
+#[cfg(all(not(test), feature = "rt"))]
+#[no_mangle]
+extern "C" fn getauxval(kind: core::ffi::c_ulong) -> core::ffi::c_ulong {
+    let (hwcap, hwcap2) = rustix::param::linux_hwcap();
+    // AT_HWCAP and AT_HWCAP2 (linux/auxvec.h).
+    match kind {
+        16 => hwcap as _,
+        26 => hwcap2 as _,
+        _ => 0,
+    }
+}
