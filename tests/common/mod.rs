@@ -3,6 +3,8 @@
 //! target), so these only locate them.
 #![allow(dead_code)]
 
+pub mod ns;
+
 use std::path::PathBuf;
 
 fn root() -> PathBuf {
