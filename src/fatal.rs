@@ -24,27 +24,23 @@ pub fn set_policy(policy: PanicPolicy) {
     DELAY_SECS.store(policy.delay_secs, Relaxed);
 }
 
-/// A fatal error: `reason` is printed on one console line.
-pub fn die(reason: impl FnOnce(&mut Line)) -> ! {
-    crate::log::line(|l| {
-        l.push_bytes(b"fatal: ");
-        reason(l);
-    });
+/// A fatal error (use the `fatal!` macro): print the line, then act.
+pub fn die(reason: Line) -> ! {
+    crate::log::emit(reason);
     act()
 }
 
 /// The panic handler of the binary.
 pub fn panic(info: &core::panic::PanicInfo) -> ! {
-    crate::log::line(|l| {
-        l.push_bytes(b"panic: ");
-        // Messages with arguments are shown by their location only: formatting them would
-        // pull core::fmt into a binary that otherwise does without it.
-        l.push_bytes(info.message().as_str().unwrap_or("(formatted message)").as_bytes());
-        if let Some(at) = info.location() {
-            let _ = ufmt::uwrite!(l, " at {}:{}:{}", at.file(), at.line(), at.column());
-        }
-    });
-    act()
+    let mut line = crate::log::begin();
+    line.push_bytes(b"panic: ");
+    // Messages with arguments are shown by their location only: formatting them would
+    // pull all of core::fmt into the binary.
+    line.push_bytes(info.message().as_str().unwrap_or("(formatted message)").as_bytes());
+    if let Some(at) = info.location() {
+        let _ = ufmt::uwrite!(line, " at {}:{}:{}", at.file(), at.line(), at.column());
+    }
+    die(line)
 }
 
 fn act() -> ! {

@@ -87,12 +87,17 @@ pub fn push_stamp(line: &mut Line, at: Instant) {
     line.push_bytes(b"] ");
 }
 
-/// Build one `keel:` line with `body` and write it to the console.
-pub fn line(body: impl FnOnce(&mut Line)) {
+/// Start a console line: the boot-clock stamp and `keel: `. Not generic, so each `info!`
+/// adds only its own formatting to the binary.
+pub fn begin() -> Line {
     let mut line = Line::new();
     push_stamp(&mut line, Instant::now());
     line.push_bytes(b"keel: ");
-    body(&mut line);
+    line
+}
+
+/// Finish a line and write it to the console.
+pub fn emit(mut line: Line) {
     write_console(line.finish());
 }
 
@@ -111,9 +116,22 @@ pub fn write_console(mut bytes: &[u8]) {
 /// `info!("reaped pid {} ({})", pid, status)`: one console line, ufmt syntax.
 #[macro_export]
 macro_rules! info {
-    ($($arg:tt)*) => {
-        $crate::log::line(|l| { let _ = ufmt::uwrite!(l, $($arg)*); })
-    };
+    ($($arg:tt)*) => {{
+        let mut line = $crate::log::begin();
+        let _ = ufmt::uwrite!(line, $($arg)*);
+        $crate::log::emit(line)
+    }};
+}
+
+/// `fatal!("epoll: {}", Errno(e))`: print the reason and act per `keel.panic=`; never returns.
+#[macro_export]
+macro_rules! fatal {
+    ($($arg:tt)*) => {{
+        let mut line = $crate::log::begin();
+        line.push_bytes(b"fatal: ");
+        let _ = ufmt::uwrite!(line, $($arg)*);
+        $crate::fatal::die(line)
+    }};
 }
 
 /// Bytes that may not be UTF-8 (paths, cmdline words), shown as-is.

@@ -35,10 +35,10 @@ pub fn run(args: Args) -> ! {
             false
         }
     };
-    let signals = Signals::open().unwrap_or_else(|e| fatal::die(|l| ufmt::uwrite!(l, "signalfd: {}", Errno(e)).unwrap_or(())));
-    let events = EventLoop::new().unwrap_or_else(|e| fatal::die(|l| ufmt::uwrite!(l, "epoll: {}", Errno(e)).unwrap_or(())));
+    let signals = Signals::open().unwrap_or_else(|e| fatal!("signalfd: {}", Errno(e)));
+    let events = EventLoop::new().unwrap_or_else(|e| fatal!("epoll: {}", Errno(e)));
     if let Err(e) = events.watch(&signals.fd, Source::Signals) {
-        fatal::die(|l| ufmt::uwrite!(l, "epoll_ctl(signalfd): {}", Errno(e)).unwrap_or(()));
+        fatal!("epoll_ctl(signalfd): {}", Errno(e));
     }
     let mut init = Init { config, events, signals, owns_mounts, shutdown: None };
     info!("ready");
@@ -54,10 +54,10 @@ impl Init {
         loop {
             // A PID 1 that cannot wait for events cannot do its job: the panic policy decides.
             if let Err(e) = self.events.arm(self.poll_at()) {
-                fatal::die(|l| ufmt::uwrite!(l, "timerfd: {}", Errno(e)).unwrap_or(()));
+                fatal!("timerfd: {}", Errno(e));
             }
             if let Err(e) = self.events.wait(&mut ready) {
-                fatal::die(|l| ufmt::uwrite!(l, "epoll_wait: {}", Errno(e)).unwrap_or(()));
+                fatal!("epoll_wait: {}", Errno(e));
             }
             for &source in ready.iter() {
                 match source {
