@@ -5,7 +5,7 @@
 use crate::power::PowerCmd;
 
 /// What the command line configures. Every key is documented in README.md.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// `keel.shutdown_timeout=SECONDS`: the single deadline of the power sequence.
     pub shutdown_timeout_secs: u32,
@@ -13,7 +13,16 @@ pub struct Config {
     pub panic: PanicPolicy,
     /// `keel.test_panic`: panic once the loop runs (only with the `test-hooks` feature).
     pub test_panic: bool,
+    /// `keel.hostname=NAME`.
+    hostname: heapless::Vec<u8, HOSTNAME_MAX>,
+    /// `keel.modules=a,b`: more kernel modules to load, comma-separated as given.
+    modules: heapless::Vec<u8, MODULES_MAX>,
 }
+
+/// The kernel's HOST_NAME_MAX.
+pub const HOSTNAME_MAX: usize = 64;
+/// Room for `keel.modules=` (a few dozen names).
+pub const MODULES_MAX: usize = 512;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct PanicPolicy {
@@ -28,6 +37,8 @@ impl Default for Config {
             shutdown_timeout_secs: 10,
             panic: PanicPolicy { action: PowerCmd::Reboot, delay_secs: 10 },
             test_panic: false,
+            hostname: heapless::Vec::new(),
+            modules: heapless::Vec::new(),
         }
     }
 }
@@ -54,10 +65,42 @@ impl Config {
             }
             b"panic" => self.panic = value.and_then(parse_panic).ok_or(bad("reboot[:SECONDS], halt or poweroff"))?,
             b"test_panic" if cfg!(feature = "test-hooks") => self.test_panic = true,
+            b"hostname" => {
+                let name = value.filter(|v| valid_hostname(v)).ok_or(bad("a host name (letters, digits, '-', '.'; at most 64)"))?;
+                self.hostname = heapless::Vec::from_slice(name).map_err(|_| bad("at most 64 bytes"))?;
+            }
+            b"modules" => {
+                let list = value.filter(|v| v.split(|&b| b == b',').all(valid_module_name));
+                let list = list.ok_or(bad("module names separated by commas"))?;
+                // Repeated keys add up, as modprobe's module lists do.
+                if !self.modules.is_empty() && self.modules.push(b',').is_err() {
+                    return Err(bad("a shorter list"));
+                }
+                self.modules.extend_from_slice(list).map_err(|_| bad("a shorter list"))?;
+            }
             _ => return Err(Problem::UnknownKey(key)),
         }
         Ok(())
     }
+}
+
+impl Config {
+    pub fn hostname(&self) -> Option<&[u8]> {
+        Some(&self.hostname[..]).filter(|h| !h.is_empty())
+    }
+
+    /// Names from `keel.modules=`.
+    pub fn extra_modules(&self) -> impl Iterator<Item = &[u8]> {
+        self.modules.split(|&b| b == b',').filter(|m| !m.is_empty())
+    }
+}
+
+fn valid_hostname(name: &[u8]) -> bool {
+    !name.is_empty() && name.len() <= HOSTNAME_MAX && name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+fn valid_module_name(name: &[u8]) -> bool {
+    !name.is_empty() && name.len() <= 56 && name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 fn parse_panic(value: &[u8]) -> Option<PanicPolicy> {
@@ -194,6 +237,24 @@ mod tests {
         assert_eq!(w, [&b"a"[..], b"b=\"x y\"", b"c"]);
         assert_eq!(words(b"").count(), 0);
         assert_eq!(words(b"\"unterminated quote").count(), 1);
+    }
+
+    #[test]
+    fn hostname_and_modules() {
+        let (c, p) = parse("keel.hostname=box-1.lan keel.modules=virtio_net,9p keel.modules=fuse");
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(c.hostname(), Some(&b"box-1.lan"[..]));
+        let mods: Vec<&[u8]> = c.extra_modules().collect();
+        assert_eq!(mods, [&b"virtio_net"[..], b"9p", b"fuse"]);
+        assert_eq!(Config::default().hostname(), None);
+        assert_eq!(Config::default().extra_modules().count(), 0);
+        for bad in ["keel.hostname=", "keel.hostname=a/b", "keel.modules=a,,b", "keel.modules=../x", "keel.modules="] {
+            let (c, p) = parse(bad);
+            assert_eq!(c, Config::default(), "{bad}");
+            assert_eq!(p.len(), 1, "{bad}");
+        }
+        let long = format!("keel.hostname={}", "a".repeat(65));
+        assert_eq!(parse(&long).1.len(), 1);
     }
 
     #[test]

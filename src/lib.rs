@@ -1,4 +1,5 @@
 //! keel: a minimal static PID 1. The map (start at src/main.rs):
+//! - `boot`: the boot sequence (static phase table);
 //! - `pid1`: PID 1 mode, the one event loop (`event`) and its state machines;
 //! - `signals`: where signals go (the signal → request table);
 //! - `reaper`: reaping every child and orphan;
@@ -10,6 +11,8 @@
 #![deny(unsafe_code)]
 
 pub mod applets;
+#[cfg(all(not(test), feature = "rt"))]
+pub mod boot;
 pub mod clock;
 pub mod cmdline;
 pub mod event;

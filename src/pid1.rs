@@ -2,9 +2,10 @@
 //! event (event.rs) → this loop → state machine (shutdown.rs; services later) → action.
 
 use crate::clock::Instant;
-use crate::cmdline::{self, Config, Problem};
+use crate::boot::{self, Boot};
+use crate::cmdline::Config;
 use crate::event::{EventLoop, Source, EVENTS_PER_WAIT};
-use crate::log::{Bytes, Errno};
+use crate::log::Errno;
 use crate::power::PowerCmd;
 use crate::shutdown::{self, Action, Shutdown};
 use crate::signals::{request_for, Request, Signals};
@@ -12,37 +13,35 @@ use crate::sys::{Args, SignalInfo};
 use crate::{fatal, info, reaper};
 
 pub struct Init {
-    config: Config,
+    boot: Boot,
     events: EventLoop,
     signals: Signals,
-    /// Whether keel runs the machine (and so its mounts), or only a PID namespace.
-    owns_mounts: bool,
     shutdown: Option<Shutdown>,
 }
 
 pub fn run(args: Args) -> ! {
     fatal::enter_pid1(Config::default().panic);
-    ensure_stdio();
     info!("version {} starting as PID 1", env!("CARGO_PKG_VERSION"));
-    let config = load_config(&args);
-    fatal::set_policy(config.panic);
+    // First, so that no request is lost while booting: blocked signals wait in the signalfd.
+    let signals = Signals::open().unwrap_or_else(|e| fatal!("signalfd: {}", Errno(e)));
     // Ctrl-alt-del becomes SIGINT to us instead of an instant reboot. Only the machine's
     // init may do this: in a child PID namespace the kernel answers EINVAL.
-    let owns_mounts = match rustix::system::reboot(rustix::system::RebootCommand::CadOff) {
+    let owns_machine = match rustix::system::reboot(rustix::system::RebootCommand::CadOff) {
         Ok(()) => true,
         Err(e) => {
-            info!("not the machine's init ({}): reboot(2) will end this PID namespace", Errno(e));
+            info!("not the machine's init ({}): running a PID namespace", Errno(e));
             false
         }
     };
-    let signals = Signals::open().unwrap_or_else(|e| fatal!("signalfd: {}", Errno(e)));
+    let mut boot = Boot { args, config: Config::default(), owns_machine, acpi: None };
+    boot::run(&mut boot);
     let events = EventLoop::new().unwrap_or_else(|e| fatal!("epoll: {}", Errno(e)));
     if let Err(e) = events.watch(&signals.fd, Source::Signals) {
         fatal!("epoll_ctl(signalfd): {}", Errno(e));
     }
-    let mut init = Init { config, events, signals, owns_mounts, shutdown: None };
+    let mut init = Init { boot, events, signals, shutdown: None };
     info!("ready");
-    if cfg!(feature = "test-hooks") && init.config.test_panic {
+    if cfg!(feature = "test-hooks") && init.boot.config.test_panic {
         panic!("keel.test_panic");
     }
     init.run()
@@ -89,7 +88,7 @@ impl Init {
     fn on_power_request(&mut self, cmd: PowerCmd, by: SignalInfo) {
         let Some(sd) = self.shutdown.as_mut() else {
             info!("{} requested (signal {} from pid {})", cmd, by.signo, by.sender);
-            self.shutdown = Some(Shutdown::begin(cmd, Instant::now(), self.config.shutdown_timeout_secs));
+            self.shutdown = Some(Shutdown::begin(cmd, Instant::now(), self.boot.config.shutdown_timeout_secs));
             return;
         };
         match sd.request(cmd) {
@@ -106,7 +105,7 @@ impl Init {
             match sd.step(Instant::now(), children_left) {
                 Action::TermAll => shutdown::term_all(),
                 Action::KillAll => shutdown::kill_all(),
-                Action::Finish => shutdown::finish(sd, self.owns_mounts),
+                Action::Finish => shutdown::finish(sd, self.boot.owns_machine),
                 Action::Wait => return,
             }
             children_left = reap();
@@ -116,43 +115,4 @@ impl Init {
 
 fn reap() -> bool {
     reaper::reap_all(|pid, status| info!("reaped pid {} ({})", pid, status))
-}
-
-/// The kernel command line, then argv and envp (where the kernel passes words it does
-/// not know, and where tests in a PID namespace pass theirs).
-fn load_config(args: &Args) -> Config {
-    let mut config = Config::default();
-    let mut buf = [0u8; 4096];
-    let len = match crate::file::read_into(c"/proc/cmdline", &mut buf) {
-        Ok(len) => len,
-        Err(e) => {
-            info!("cannot read /proc/cmdline ({}): using defaults", Errno(e));
-            0
-        }
-    };
-    let mut apply = |word: &[u8]| match config.apply(word) {
-        Ok(()) => {}
-        Err(Problem::UnknownKey(key)) => info!("warning: unknown key {} ignored", Bytes(key)),
-        Err(Problem::BadValue { key, value, expected }) => {
-            info!("warning: {}={} is not {}; ignored", Bytes(key), Bytes(value), expected)
-        }
-    };
-    cmdline::words(&buf[..len]).for_each(&mut apply);
-    (1..args.len()).filter_map(|i| args.arg(i)).for_each(&mut apply);
-    args.env().for_each(&mut apply);
-    config
-}
-
-/// The kernel opens /dev/console as fds 0-2 for init, unless the initramfs lacks the node:
-/// then keel tries itself, so its messages go somewhere.
-fn ensure_stdio() {
-    use rustix::fs::{open, Mode, OFlags};
-    if rustix::io::fcntl_getfd(crate::sys::stderr()).is_ok() {
-        return;
-    }
-    if let Ok(console) = open(c"/dev/console", OFlags::RDWR | OFlags::NOCTTY, Mode::empty()) {
-        let _ = rustix::stdio::dup2_stdin(&console);
-        let _ = rustix::stdio::dup2_stdout(&console);
-        let _ = rustix::stdio::dup2_stderr(&console);
-    }
 }

@@ -8,8 +8,10 @@
 #[cfg_attr(target_arch = "aarch64", path = "aarch64.rs")]
 mod arch;
 
+mod netdev;
 #[cfg(all(not(test), feature = "rt"))]
 mod start;
+pub use netdev::interface_up;
 #[cfg(all(not(test), feature = "rt"))]
 pub use start::Args;
 
@@ -205,4 +207,28 @@ unsafe fn cmp_bytes(a: *const u8, b: *const u8, n: usize) -> i32 {
         i += 1;
     }
     0
+}
+
+/// `SOL_NETLINK` and `NETLINK_ADD_MEMBERSHIP` (linux/socket.h, linux/netlink.h).
+const SOL_NETLINK: usize = 270;
+const NETLINK_ADD_MEMBERSHIP: usize = 1;
+
+/// setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, 4): join a netlink multicast
+/// group by number (generic netlink group ids can exceed the 32 bits of `nl_groups`, so
+/// binding with a mask is not enough). rustix has no such socket option.
+pub fn netlink_add_membership(fd: BorrowedFd<'_>, group: u32) -> Result<(), Errno> {
+    use rustix::fd::AsRawFd;
+    // SAFETY: the option value points to a live u32 and its length (4) is passed with it;
+    // the kernel only reads it. A bad fd is answered with EBADF/ENOTSOCK.
+    let ret = unsafe {
+        arch::syscall5(
+            k::__NR_setsockopt as usize,
+            fd.as_raw_fd() as usize,
+            SOL_NETLINK,
+            NETLINK_ADD_MEMBERSHIP,
+            &group as *const u32 as usize,
+            core::mem::size_of::<u32>(),
+        )
+    };
+    check(ret).map(drop)
 }

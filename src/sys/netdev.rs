@@ -1,0 +1,46 @@
+//! Bringing a network interface up: SIOCGIFFLAGS / SIOCSIFFLAGS on a datagram socket.
+
+use super::{arch, check};
+use linux_raw_sys::general as k;
+use rustix::fd::{AsRawFd, FromRawFd, OwnedFd};
+use rustix::io::Errno;
+
+const AF_INET: usize = 2;
+const SOCK_DGRAM: usize = 2;
+const SIOCGIFFLAGS: usize = 0x8913;
+const SIOCSIFFLAGS: usize = 0x8914;
+const IFF_UP: i16 = 1;
+
+/// `struct ifreq`: the name, then (for these ioctls) the flags; 40 bytes on 64-bit.
+#[repr(C)]
+struct IfReq {
+    name: [u8; 16],
+    flags: i16,
+    _rest: [u8; 22],
+}
+
+/// Set IFF_UP on `name` (e.g. "lo").
+pub fn interface_up(name: &core::ffi::CStr) -> Result<(), Errno> {
+    let bytes = name.to_bytes();
+    if bytes.len() >= 16 {
+        return Err(Errno::NAMETOOLONG);
+    }
+    // SAFETY: socket takes no pointers; on success we own the returned descriptor.
+    let fd = check(unsafe {
+        arch::syscall3(k::__NR_socket as usize, AF_INET, SOCK_DGRAM | k::O_CLOEXEC as usize, 0)
+    })?;
+    // SAFETY: the kernel just returned this descriptor to us.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let mut req = IfReq { name: [0; 16], flags: 0, _rest: [0; 22] };
+    req.name[..bytes.len()].copy_from_slice(bytes);
+    let ioctl = |cmd: usize, req: &mut IfReq| {
+        // SAFETY: both ioctls read and write one `struct ifreq`, which `req` is.
+        check(unsafe { arch::syscall3(k::__NR_ioctl as usize, sock.as_raw_fd() as usize, cmd, req as *mut IfReq as usize) })
+    };
+    ioctl(SIOCGIFFLAGS, &mut req)?;
+    if req.flags & IFF_UP == 0 {
+        req.flags |= IFF_UP;
+        ioctl(SIOCSIFFLAGS, &mut req)?;
+    }
+    Ok(())
+}
