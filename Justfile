@@ -17,8 +17,10 @@ build-arm:
     cargo build --release --target aarch64-unknown-linux-musl
 
 # Build the binary with test-only hooks (keel.test_panic), in its own target dir.
+# and the binary whose service table is tests/services/services.toml.
 build-test:
     cargo build --release --features test-hooks --target-dir target/test-hooks
+    KEEL_CONFIG=tests/services/services.toml cargo build --release --target-dir target/test-services
 
 # Everything CI runs: unit tests, PID-namespace tests, size test, the Arm build.
 test: build build-test build-arm

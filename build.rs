@@ -1,5 +1,37 @@
-//! Passes linker/keel.args to the keel binary when building for a musl target.
+//! Build steps: the service configuration compiled into static tables (build/config.rs),
+//! and the link arguments of the PID 1 binary (linker/keel.args).
+use std::path::PathBuf;
+
+#[path = "build/config.rs"]
+mod config;
+
 fn main() {
+    compile_services();
+    link_args();
+}
+
+fn compile_services() {
+    println!("cargo:rerun-if-env-changed=KEEL_CONFIG");
+    println!("cargo:rerun-if-changed=build/config.rs");
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let path = match std::env::var_os("KEEL_CONFIG") {
+        Some(p) => manifest.join(p),
+        None => manifest.join("config/default.toml"),
+    };
+    println!("cargo:rerun-if-changed={}", path.display());
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        eprintln!("error: {}: {e}", path.display());
+        std::process::exit(1)
+    });
+    let services = config::parse(&text).unwrap_or_else(|e| {
+        eprintln!("error: {}:{}: {}", path.display(), e.line, e.message);
+        std::process::exit(1)
+    });
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("services.rs");
+    std::fs::write(out, config::generate(&services)).unwrap();
+}
+
+fn link_args() {
     println!("cargo:rerun-if-changed=linker/keel.args");
     let target = std::env::var("TARGET").unwrap_or_default();
     if !target.ends_with("-linux-musl") {

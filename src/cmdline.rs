@@ -13,6 +13,10 @@ pub struct Config {
     pub panic: PanicPolicy,
     /// `keel.test_panic`: panic once the loop runs (only with the `test-hooks` feature).
     pub test_panic: bool,
+    /// `keel.svc.NAME=off`: bit i set = service i may not run.
+    pub services_off: u32,
+    /// `keel.single`: only the console shells (services with a tty).
+    pub single: bool,
     /// `keel.hostname=NAME`.
     hostname: heapless::Vec<u8, HOSTNAME_MAX>,
     /// `keel.modules=a,b`: more kernel modules to load, comma-separated as given.
@@ -37,6 +41,8 @@ impl Default for Config {
             shutdown_timeout_secs: 10,
             panic: PanicPolicy { action: PowerCmd::Reboot, delay_secs: 10 },
             test_panic: false,
+            services_off: 0,
+            single: false,
             hostname: heapless::Vec::new(),
             modules: heapless::Vec::new(),
         }
@@ -65,6 +71,16 @@ impl Config {
             }
             b"panic" => self.panic = value.and_then(parse_panic).ok_or(bad("reboot[:SECONDS], halt or poweroff"))?,
             b"test_panic" if cfg!(feature = "test-hooks") => self.test_panic = true,
+            b"single" if value.is_none() => self.single = true,
+            svc if svc.starts_with(b"svc.") => {
+                let Some(i) = crate::services::spec::find(&svc[4..]) else { return Err(Problem::UnknownKey(key)) };
+                let bit = 1u32.checked_shl(i as u32).unwrap_or(0);
+                match value {
+                    Some(b"off") => self.services_off |= bit,
+                    Some(b"on") => self.services_off &= !bit,
+                    _ => return Err(bad("off or on")),
+                }
+            }
             b"hostname" => {
                 let name = value.filter(|v| valid_hostname(v)).ok_or(bad("a host name (letters, digits, '-', '.'; at most 64)"))?;
                 self.hostname = heapless::Vec::from_slice(name).map_err(|_| bad("at most 64 bytes"))?;
@@ -255,6 +271,20 @@ mod tests {
         }
         let long = format!("keel.hostname={}", "a".repeat(65));
         assert_eq!(parse(&long).1.len(), 1);
+    }
+
+    #[test]
+    fn services_can_be_switched_off_by_name() {
+        // The default configuration has a service called "shell".
+        let i = crate::services::spec::find(b"shell").unwrap();
+        let (c, p) = parse("keel.svc.shell=off");
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(c.services_off, 1 << i);
+        assert_eq!(parse("keel.svc.shell=off keel.svc.shell=on").0.services_off, 0);
+        assert_eq!(parse("keel.svc.nosuch=off").1, ["UnknownKey([107, 101, 101, 108, 46, 115, 118, 99, 46, 110, 111, 115, 117, 99, 104])"]);
+        assert_eq!(parse("keel.svc.shell=maybe").1.len(), 1);
+        assert!(parse("keel.single").0.single);
+        assert_eq!(parse("keel.single=1").1.len(), 1);
     }
 
     #[test]

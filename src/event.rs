@@ -8,22 +8,49 @@ use rustix::fd::{AsFd, OwnedFd};
 use rustix::io::Errno;
 use rustix::time::{timerfd_create, timerfd_settime, Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
 
-/// Every input of the loop. The token in epoll is the discriminant.
+/// Every input of the loop. The epoll token is `kind << 8 | index`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Source {
     Signals,
     Timer,
+    /// The ACPI event netlink socket.
+    Acpi,
+    /// An input device that reports KEY_POWER (index into the boot's list).
+    PowerKey(u8),
+    /// A service's stdout/stderr pipe (index into SERVICES).
+    Output(u8),
+    /// A service's notification-fd pipe.
+    ReadyPipe(u8),
+    /// A service's sd_notify socket.
+    Notify(u8),
 }
 
 impl Source {
-    const ALL: [Source; 2] = [Source::Signals, Source::Timer];
-
     fn token(self) -> u64 {
-        self as u64
+        let (kind, index) = match self {
+            Source::Signals => (0, 0),
+            Source::Timer => (1, 0),
+            Source::Acpi => (2, 0),
+            Source::PowerKey(i) => (3, i),
+            Source::Output(i) => (4, i),
+            Source::ReadyPipe(i) => (5, i),
+            Source::Notify(i) => (6, i),
+        };
+        kind << 8 | index as u64
     }
 
     fn from_token(token: u64) -> Option<Source> {
-        Source::ALL.get(token as usize).copied()
+        let index = (token & 0xff) as u8;
+        Some(match token >> 8 {
+            0 => Source::Signals,
+            1 => Source::Timer,
+            2 => Source::Acpi,
+            3 => Source::PowerKey(index),
+            4 => Source::Output(index),
+            5 => Source::ReadyPipe(index),
+            6 => Source::Notify(index),
+            _ => return None,
+        })
     }
 }
 
@@ -92,9 +119,11 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_unknown_tokens_are_ignored() {
-        for s in Source::ALL {
+        let all = [Source::Signals, Source::Timer, Source::Acpi, Source::PowerKey(3), Source::Output(0), Source::ReadyPipe(31), Source::Notify(255)];
+        for s in all {
             assert_eq!(Source::from_token(s.token()), Some(s));
         }
-        assert_eq!(Source::from_token(99), None);
+        assert_eq!(Source::from_token(7 << 8), None);
+        assert_eq!(Source::from_token(u64::MAX), None);
     }
 }

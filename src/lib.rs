@@ -3,6 +3,7 @@
 //! - `pid1`: PID 1 mode, the one event loop (`event`) and its state machines;
 //! - `signals`: where signals go (the signal → request table);
 //! - `reaper`: reaping every child and orphan;
+//! - `services`: what a service is, and the supervisor that runs them;
 //! - `shutdown`: what happens at shutdown (one sequence, one deadline), `mounts` for unmounting;
 //! - `fatal`: the never-die path (panics and fatal errors, `keel.panic=`);
 //! - `cmdline`: `keel.*` keys; `log`: console lines; `applets`: poweroff/reboot/halt;
@@ -10,20 +11,24 @@
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 
+pub mod acpi;
 pub mod applets;
 #[cfg(all(not(test), feature = "rt"))]
 pub mod boot;
 pub mod clock;
 pub mod cmdline;
+pub mod container;
 pub mod event;
 pub mod fatal;
 pub mod file;
 pub mod log;
+pub mod modules;
 pub mod mounts;
 #[cfg(all(not(test), feature = "rt"))]
 pub mod pid1;
 pub mod power;
 pub mod reaper;
+pub mod services;
 pub mod shutdown;
 pub mod signals;
 pub mod sys;

@@ -1,4 +1,5 @@
 //! The keel binary: one static executable, several programs chosen by argv[0].
+//! - `init` / `keel` with arguments (`-- PROGRAM ARGS`), PID 1 or not: `keel::container`
 //! - `init` / `keel` as PID 1 (or any name, when PID 1): `keel::pid1`
 //! - `poweroff`, `reboot`, `halt`: `keel::applets`
 //! Where things go: signals → `keel::signals`; reaping → `keel::reaper`; shutdown →
@@ -15,11 +16,18 @@ use keel::sys::Args;
 fn keel_main(args: Args) -> ! {
     let argv0 = args.arg(0).unwrap_or(b"keel");
     let name = argv0.rsplit(|&b| b == b'/').next().unwrap_or(argv0);
-    if rustix::process::getpid().is_init() {
+    let pid1 = rustix::process::getpid().is_init();
+    let rest = (1..args.len()).filter_map(|i| args.arg(i));
+    let known = name == b"keel" || name == b"init";
+    // `keel.*` words (tests, the kernel's leftovers) are init mode's; so are stray kernel
+    // words when keel is the machine's init (see `container::wanted`).
+    if known && keel::container::wanted(rest.clone(), || pid1 && keel::container::is_machine_init()) {
+        keel::container::run(args)
+    }
+    if pid1 {
         // Whatever we are called, PID 1 must never exit.
         keel::pid1::run(args)
     }
-    let rest = (1..args.len()).filter_map(|i| args.arg(i));
     match name {
         b"poweroff" => keel::applets::run(PowerCmd::PowerOff, rest),
         b"reboot" => keel::applets::run(PowerCmd::Reboot, rest),
@@ -36,6 +44,7 @@ fn usage(name: &[u8]) -> ! {
     }
     line.push_bytes(
         b"keel: a minimal PID 1 for Linux; run it as the kernel's init (init=/sbin/keel).\n\
+          as a container init: keel [-g] [-v] [-e CODE] [-p SIGNAL] [--] PROGRAM [ARGS...]\n\
           as poweroff, reboot or halt (by argv[0]): [-f] [-n] [-d SECONDS]",
     );
     keel::log::write_console(line.finish());

@@ -10,12 +10,15 @@ use crate::power::PowerCmd;
 use crate::shutdown::{self, Action, Shutdown};
 use crate::signals::{request_for, Request, Signals};
 use crate::sys::{Args, SignalInfo};
+use crate::services::spec::SERVICES;
+use crate::services::supervisor::{self, Supervisor};
 use crate::{fatal, info, reaper};
 
 pub struct Init {
     boot: Boot,
     events: EventLoop,
     signals: Signals,
+    services: Supervisor,
     shutdown: Option<Shutdown>,
 }
 
@@ -39,7 +42,11 @@ pub fn run(args: Args) -> ! {
     if let Err(e) = events.watch(&signals.fd, Source::Signals) {
         fatal!("epoll_ctl(signalfd): {}", Errno(e));
     }
-    let mut init = Init { boot, events, signals, shutdown: None };
+    let config = &boot.config;
+    let services = Supervisor::new(|i| {
+        supervisor::enabled(&SERVICES[i], config.services_off & 1u32.checked_shl(i as u32).unwrap_or(0) != 0, config.single)
+    });
+    let mut init = Init { boot, events, signals, services, shutdown: None };
     info!("ready");
     if cfg!(feature = "test-hooks") && init.boot.config.test_panic {
         panic!("keel.test_panic");
@@ -50,6 +57,8 @@ pub fn run(args: Args) -> ! {
 impl Init {
     fn run(&mut self) -> ! {
         let mut ready = heapless::Vec::<Source, EVENTS_PER_WAIT>::new();
+        // Start what can start before waiting for the first event.
+        self.advance();
         loop {
             // A PID 1 that cannot wait for events cannot do its job: the panic policy decides.
             if let Err(e) = self.events.arm(self.poll_at()) {
@@ -59,10 +68,15 @@ impl Init {
                 fatal!("epoll_wait: {}", Errno(e));
             }
             for &source in ready.iter() {
+                let now = Instant::now();
                 match source {
                     Source::Signals => self.on_signals(),
                     // Deadlines are checked by advance() on every pass.
                     Source::Timer => {}
+                    Source::Acpi | Source::PowerKey(_) => {}
+                    Source::Output(i) => self.services.on_output(i as usize),
+                    Source::ReadyPipe(i) => self.services.on_ready_pipe(i as usize, now),
+                    Source::Notify(i) => self.services.on_notify(i as usize, now),
                 }
             }
             self.advance();
@@ -71,7 +85,12 @@ impl Init {
 
     /// The nearest deadline any state machine has.
     fn poll_at(&self) -> Option<Instant> {
-        self.shutdown.as_ref().and_then(Shutdown::poll_at)
+        let shutdown = self.shutdown.as_ref().and_then(Shutdown::poll_at);
+        let services = self.services.poll_at();
+        match (shutdown, services) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn on_signals(&mut self) {
@@ -88,7 +107,9 @@ impl Init {
     fn on_power_request(&mut self, cmd: PowerCmd, by: SignalInfo) {
         let Some(sd) = self.shutdown.as_mut() else {
             info!("{} requested (signal {} from pid {})", cmd, by.signo, by.sender);
-            self.shutdown = Some(Shutdown::begin(cmd, Instant::now(), self.boot.config.shutdown_timeout_secs));
+            let sd = Shutdown::begin(cmd, Instant::now(), self.boot.config.shutdown_timeout_secs);
+            self.services.begin_stop(sd.deadline);
+            self.shutdown = Some(sd);
             return;
         };
         match sd.request(cmd) {
@@ -99,20 +120,27 @@ impl Init {
 
     /// Reap, then let the state machines act on what changed.
     fn advance(&mut self) {
-        let mut children_left = reap();
+        let mut children_left = reap(&mut self.services);
+        self.services.poll(Instant::now(), &self.events);
         let Some(sd) = self.shutdown.as_mut() else { return };
         loop {
-            match sd.step(Instant::now(), children_left) {
+            match sd.step(Instant::now(), children_left, self.services.all_down()) {
                 Action::TermAll => shutdown::term_all(),
                 Action::KillAll => shutdown::kill_all(),
                 Action::Finish => shutdown::finish(sd, self.boot.owns_machine),
                 Action::Wait => return,
             }
-            children_left = reap();
+            children_left = reap(&mut self.services);
         }
     }
+
 }
 
-fn reap() -> bool {
-    reaper::reap_all(|pid, status| info!("reaped pid {} ({})", pid, status))
+/// Every exited child goes to the supervisor; the rest are orphans, just logged.
+fn reap(services: &mut Supervisor) -> bool {
+    reaper::reap_all(|pid, status| {
+        if !services.on_exit(pid, status, Instant::now()) {
+            info!("reaped pid {} ({})", pid, status)
+        }
+    })
 }

@@ -58,10 +58,11 @@ impl Shutdown {
         Some(upgraded)
     }
 
-    /// Advance given the time and whether any child is left; call until it says Wait.
-    pub fn step(&mut self, now: Instant, children_left: bool) -> Action {
+    /// Advance given the time, whether any child is left and whether every service is
+    /// down; call until it says Wait.
+    pub fn step(&mut self, now: Instant, children_left: bool, services_down: bool) -> Action {
         let (stage, action) = match self.stage {
-            Stage::StopServices => (Stage::Terminate, Action::TermAll),
+            Stage::StopServices if services_down || now >= self.deadline => (Stage::Terminate, Action::TermAll),
             Stage::Terminate if !children_left => (Stage::Finish, Action::Finish),
             Stage::Terminate if now >= self.deadline => {
                 (Stage::Kill { until: now.plus_millis(KILL_WAIT_MS) }, Action::KillAll)
@@ -76,9 +77,9 @@ impl Shutdown {
     /// When the loop must wake even if nothing happens.
     pub fn poll_at(&self) -> Option<Instant> {
         match self.stage {
-            Stage::Terminate => Some(self.deadline),
+            Stage::StopServices | Stage::Terminate => Some(self.deadline),
             Stage::Kill { until } => Some(until),
-            Stage::StopServices | Stage::Finish => None,
+            Stage::Finish => None,
         }
     }
 }
@@ -142,37 +143,49 @@ mod tests {
     #[test]
     fn ends_at_once_when_nothing_is_left() {
         let mut sd = Shutdown::begin(PowerCmd::PowerOff, T0, 10);
-        assert_eq!(sd.step(T0, true), Action::TermAll);
+        assert_eq!(sd.step(T0, true, true), Action::TermAll);
         assert_eq!(sd.poll_at(), Some(at_ms(10_000)));
-        assert_eq!(sd.step(at_ms(1), false), Action::Finish);
-        assert_eq!(sd.step(at_ms(2), false), Action::Wait);
+        assert_eq!(sd.step(at_ms(1), false, true), Action::Finish);
+        assert_eq!(sd.step(at_ms(2), false, true), Action::Wait);
     }
 
     #[test]
     fn waits_for_children_until_the_deadline_then_kills() {
         let mut sd = Shutdown::begin(PowerCmd::Reboot, T0, 10);
-        assert_eq!(sd.step(T0, true), Action::TermAll);
-        assert_eq!(sd.step(at_ms(9_999), true), Action::Wait);
-        assert_eq!(sd.step(at_ms(10_000), true), Action::KillAll);
+        assert_eq!(sd.step(T0, true, true), Action::TermAll);
+        assert_eq!(sd.step(at_ms(9_999), true, true), Action::Wait);
+        assert_eq!(sd.step(at_ms(10_000), true, true), Action::KillAll);
         assert_eq!(sd.poll_at(), Some(at_ms(10_000 + KILL_WAIT_MS)));
-        assert_eq!(sd.step(at_ms(10_001), true), Action::Wait);
-        assert_eq!(sd.step(at_ms(10_002), false), Action::Finish);
+        assert_eq!(sd.step(at_ms(10_001), true, true), Action::Wait);
+        assert_eq!(sd.step(at_ms(10_002), false, true), Action::Finish);
     }
 
     #[test]
     fn unkillable_children_do_not_hold_the_sequence_forever() {
         let mut sd = Shutdown::begin(PowerCmd::Halt, T0, 0);
-        assert_eq!(sd.step(T0, true), Action::TermAll);
-        assert_eq!(sd.step(T0, true), Action::KillAll);
-        assert_eq!(sd.step(at_ms(KILL_WAIT_MS - 1), true), Action::Wait);
-        assert_eq!(sd.step(at_ms(KILL_WAIT_MS), true), Action::Finish);
+        assert_eq!(sd.step(T0, true, true), Action::TermAll);
+        assert_eq!(sd.step(T0, true, true), Action::KillAll);
+        assert_eq!(sd.step(at_ms(KILL_WAIT_MS - 1), true, true), Action::Wait);
+        assert_eq!(sd.step(at_ms(KILL_WAIT_MS), true, true), Action::Finish);
         assert_eq!(sd.poll_at(), None);
+    }
+
+    #[test]
+    fn services_stop_first_within_the_same_deadline() {
+        let mut sd = Shutdown::begin(PowerCmd::PowerOff, T0, 10);
+        assert_eq!(sd.step(T0, true, false), Action::Wait, "services are still stopping");
+        assert_eq!(sd.poll_at(), Some(at_ms(10_000)));
+        assert_eq!(sd.step(at_ms(300), true, true), Action::TermAll);
+        // Services that outlive the deadline do not hold the sequence.
+        let mut sd = Shutdown::begin(PowerCmd::PowerOff, T0, 1);
+        assert_eq!(sd.step(at_ms(1_000), true, false), Action::TermAll);
+        assert_eq!(sd.step(at_ms(1_000), true, false), Action::KillAll);
     }
 
     #[test]
     fn a_second_request_upgrades_halt_only_and_never_restarts() {
         let mut sd = Shutdown::begin(PowerCmd::Halt, T0, 10);
-        sd.step(T0, true);
+        sd.step(T0, true, true);
         assert_eq!(sd.request(PowerCmd::Reboot), None);
         assert_eq!(sd.request(PowerCmd::PowerOff), Some(PowerCmd::PowerOff));
         assert_eq!(sd.cmd, PowerCmd::PowerOff);

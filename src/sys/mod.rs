@@ -151,6 +151,19 @@ pub fn exit(code: i32) -> ! {
     unreachable_loop()
 }
 
+/// dup3(fd, target, 0): `target` becomes a copy of `fd` without close-on-exec. Used in a
+/// child before exec, where the numbers matter and nothing owns them.
+pub fn dup_to(fd: BorrowedFd, target: i32) -> Result<(), Errno> {
+    use rustix::fd::AsRawFd;
+    if fd.as_raw_fd() == target {
+        // dup3 refuses equal numbers; just make sure it survives exec.
+        return rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty());
+    }
+    // SAFETY: dup3 takes no pointers; `target` is replaced atomically, as the caller wants.
+    let ret = unsafe { arch::syscall3(k::__NR_dup3 as usize, fd.as_raw_fd() as usize, target as usize, 0) };
+    check(ret).map(drop)
+}
+
 /// The end of every path that must not return.
 pub fn unreachable_loop() -> ! {
     loop {
@@ -231,4 +244,82 @@ pub fn netlink_add_membership(fd: BorrowedFd<'_>, group: u32) -> Result<(), Errn
         )
     };
     check(ret).map(drop)
+}
+
+// Container mode (src/container.rs).
+
+/// pipe2(O_CLOEXEC): (read end, write end). rustix's pipe needs a feature keel does not enable.
+pub fn pipe_cloexec() -> Result<(OwnedFd, OwnedFd), Errno> {
+    let mut fds = [0i32; 2];
+    // SAFETY: `fds` is a live, writable array of two ints, as pipe2 expects.
+    let ret = unsafe { arch::syscall2(k::__NR_pipe2 as usize, fds.as_mut_ptr() as usize, k::O_CLOEXEC as usize) };
+    check(ret)?;
+    // SAFETY: on success both are new descriptors that we now own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Set `signo` to SIG_IGN (`ignore`) or SIG_DFL; returns whether it was SIG_IGN before.
+pub fn set_signal_ignored(signo: u32, ignore: bool) -> Result<bool, Errno> {
+    // struct kernel_sigaction { handler, flags, restorer, mask }, alike on x86_64 and aarch64;
+    // SIG_DFL is 0 and SIG_IGN is 1 (no restorer is needed without a handler).
+    let new = [ignore as u64, 0, 0, 0];
+    let mut old = [0u64; 4];
+    // SAFETY: both pointers are to live 32-byte kernel_sigaction buffers; the mask is 8 bytes.
+    let ret = unsafe {
+        arch::syscall4(
+            k::__NR_rt_sigaction as usize,
+            signo as usize,
+            new.as_ptr() as usize,
+            old.as_mut_ptr() as usize,
+            8,
+        )
+    };
+    check(ret).map(|_| old[0] == 1)
+}
+
+/// tcgetpgrp (`set` None) or tcsetpgrp: the terminal's foreground process group (rustix's
+/// calls need its termios feature).
+pub fn terminal_group(fd: BorrowedFd<'_>, set: Option<i32>) -> Result<i32, Errno> {
+    use rustix::fd::AsRawFd;
+    // asm-generic/ioctls.h: the same on x86_64 and aarch64.
+    const TIOCGPGRP: usize = 0x540f;
+    const TIOCSPGRP: usize = 0x5410;
+    let mut pgid = set.unwrap_or(0);
+    let request = if set.is_some() { TIOCSPGRP } else { TIOCGPGRP };
+    // SAFETY: both requests read or write one int through the pointer, live for the call.
+    let ret = unsafe {
+        arch::syscall3(k::__NR_ioctl as usize, fd.as_raw_fd() as usize, request, &mut pgid as *mut i32 as usize)
+    };
+    check(ret).map(|_| pgid)
+}
+
+/// argv from index `first` on, NULL included: a ready argv array for execve.
+#[cfg(all(not(test), feature = "rt"))]
+pub fn argv_from(args: &Args, first: usize) -> &'static [*const u8] {
+    let first = first.min(args.len());
+    // SAFETY: the kernel's argv array holds argc pointers and then a NULL, and lives for the
+    // whole process; first <= argc keeps the slice inside it.
+    unsafe { core::slice::from_raw_parts(args.argv_ptr().add(first), args.len() - first + 1) }
+}
+
+/// The environment as the kernel passed it, NULL included: a ready envp array for execve.
+#[cfg(all(not(test), feature = "rt"))]
+pub fn envp(args: &Args) -> &'static [*const u8] {
+    let len = args.env().count();
+    // SAFETY: `env()` walked exactly `len` non-NULL pointers to the NULL that ends the array,
+    // which lives for the whole process.
+    unsafe { core::slice::from_raw_parts(args.envp_ptr(), len + 1) }
+}
+
+/// Standard input, as `stderr()`.
+pub fn stdin() -> BorrowedFd<'static> {
+    // SAFETY: fd 0 is only ever borrowed, never closed by keel; if it is not open, calls on
+    // it fail with EBADF.
+    unsafe { BorrowedFd::borrow_raw(0) }
+}
+
+/// Standard output, as `stderr()`.
+pub fn stdout() -> BorrowedFd<'static> {
+    // SAFETY: as for `stdin()`, with fd 1.
+    unsafe { BorrowedFd::borrow_raw(1) }
 }

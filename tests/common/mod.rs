@@ -26,3 +26,8 @@ pub fn keel_bin() -> PathBuf {
 pub fn keel_test_bin() -> PathBuf {
     existing("KEEL_TEST_BIN", "target/test-hooks/x86_64-unknown-linux-musl/release/keel", "just build-test")
 }
+
+/// The release binary built with tests/services/services.toml as its service table.
+pub fn keel_services_bin() -> PathBuf {
+    existing("KEEL_SERVICES_BIN", "target/test-services/x86_64-unknown-linux-musl/release/keel", "just build-test")
+}

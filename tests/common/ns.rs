@@ -27,6 +27,8 @@ impl Pid1 {
             .args(["--pid", "--fork", "--mount-proc", "--kill-child"])
             .arg(bin)
             .args(args)
+            // The default configuration's shell would take the host's /dev/console.
+            .arg("keel.svc.shell=off")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -1,0 +1,186 @@
+//! Starting a service without libc: fork, set the child up, execve. The child reports a
+//! failure before exec (which step, which errno) over a close-on-exec pipe, so the parent
+//! can say "exec /usr/bin/foo: ENOENT" instead of showing a mystery exit code.
+
+use super::spec::{Readiness, Spec};
+use crate::sys;
+use core::ffi::CStr;
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::io::Errno;
+use rustix::pipe::{pipe_with, PipeFlags};
+
+/// A started service's descriptors, kept by the supervisor.
+pub struct Spawned {
+    pub pid: i32,
+    /// Read end of the service's stdout+stderr (none with a tty).
+    pub output: Option<OwnedFd>,
+    /// Read end of the notification-fd pipe.
+    pub ready_pipe: Option<OwnedFd>,
+}
+
+/// The step of the child's set-up that failed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    Pipe,
+    Fork,
+    SignalMask,
+    Session,
+    Tty,
+    Stdio,
+    ReadyFd,
+    Chdir,
+    Groups,
+    Gid,
+    Uid,
+    Exec,
+}
+
+impl Step {
+    const ALL: [Step; 12] = [
+        Step::Pipe,
+        Step::Fork,
+        Step::SignalMask,
+        Step::Session,
+        Step::Tty,
+        Step::Stdio,
+        Step::ReadyFd,
+        Step::Chdir,
+        Step::Groups,
+        Step::Gid,
+        Step::Uid,
+        Step::Exec,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Pipe => "pipe",
+            Step::Fork => "fork",
+            Step::SignalMask => "signal mask",
+            Step::Session => "setsid",
+            Step::Tty => "open tty",
+            Step::Stdio => "stdio",
+            Step::ReadyFd => "notification fd",
+            Step::Chdir => "chdir",
+            Step::Groups => "setgroups",
+            Step::Gid => "setgid",
+            Step::Uid => "setuid",
+            Step::Exec => "exec",
+        }
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct SpawnError {
+    pub step: Step,
+    pub errno: Errno,
+}
+
+/// Most environment entries a service gets: its own, plus NOTIFY_SOCKET.
+const ENV_MAX: usize = 18;
+
+/// Start `spec`. `notify_socket` is the `NOTIFY_SOCKET=...` entry for sd_notify services.
+pub fn spawn(spec: &Spec, notify_socket: Option<&CStr>) -> Result<Spawned, SpawnError> {
+    let fail = |step| move |errno| SpawnError { step, errno };
+    // Everything the child needs is prepared before fork: the child only makes syscalls.
+    let mut argv = heapless::Vec::<*const u8, 18>::new();
+    for arg in spec.argv {
+        argv.push(arg.as_ptr().cast()).map_err(|_| fail(Step::Exec)(Errno::TOOBIG))?;
+    }
+    argv.push(core::ptr::null()).map_err(|_| fail(Step::Exec)(Errno::TOOBIG))?;
+    let mut envp = heapless::Vec::<*const u8, ENV_MAX>::new();
+    for var in spec.env.iter().copied().chain(notify_socket) {
+        envp.push(var.as_ptr().cast()).map_err(|_| fail(Step::Exec)(Errno::TOOBIG))?;
+    }
+    envp.push(core::ptr::null()).map_err(|_| fail(Step::Exec)(Errno::TOOBIG))?;
+
+    let (report_r, report_w) = pipe_with(PipeFlags::CLOEXEC).map_err(fail(Step::Pipe))?;
+    let output = match spec.tty {
+        Some(_) => None,
+        None => Some(pipe_with(PipeFlags::CLOEXEC).map_err(fail(Step::Pipe))?),
+    };
+    let ready = match spec.ready {
+        Readiness::Fd(_) => Some(pipe_with(PipeFlags::CLOEXEC).map_err(fail(Step::Pipe))?),
+        _ => None,
+    };
+
+    let pid = sys::fork().map_err(fail(Step::Fork))?;
+    if pid == 0 {
+        let Err(e) = child(spec, output.as_ref().map(|p| p.1.as_fd()), ready.as_ref().map(|p| p.1.as_fd()), &argv, &envp);
+        let errno = e.errno.raw_os_error();
+        let report = [e.step as u8, 0, (errno & 0xff) as u8, (errno >> 8) as u8];
+        let _ = rustix::io::write(&report_w, &report);
+        sys::exit(127);
+    }
+    drop(report_w);
+    let mut report = [0u8; 4];
+    let mut got = 0;
+    // EOF (0 bytes) means the exec succeeded and closed the pipe.
+    while got < report.len() {
+        match rustix::io::read(&report_r, &mut report[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(Errno::INTR) => continue,
+            Err(_) => break,
+        }
+    }
+    if got == report.len() {
+        // The child has exited with 127; the reaper collects it.
+        let step = Step::ALL.get(report[0] as usize).copied().unwrap_or(Step::Exec);
+        let errno = Errno::from_raw_os_error(report[2] as i32 | (report[3] as i32) << 8);
+        return Err(SpawnError { step, errno });
+    }
+    let nonblocking = |fd: OwnedFd| {
+        let _ = rustix::fs::fcntl_setfl(&fd, rustix::fs::OFlags::NONBLOCK);
+        fd
+    };
+    Ok(Spawned { pid, output: output.map(|(r, _)| nonblocking(r)), ready_pipe: ready.map(|(r, _)| nonblocking(r)) })
+}
+
+/// In the child: set up, then exec. Returns only on failure.
+fn child(
+    spec: &Spec,
+    output: Option<BorrowedFd>,
+    ready: Option<BorrowedFd>,
+    argv: &[*const u8],
+    envp: &[*const u8],
+) -> Result<core::convert::Infallible, SpawnError> {
+    let at = |step| move |errno| SpawnError { step, errno };
+    // PID 1 blocks the signals it reads from its signalfd; a service starts with none blocked.
+    sys::set_signal_mask_to(sys::SigSet(0)).map_err(at(Step::SignalMask))?;
+    rustix::process::setsid().map_err(at(Step::Session))?;
+    use rustix::fs::{open, Mode, OFlags};
+    match (spec.tty, output) {
+        (Some(tty), _) => {
+            // Non-blocking open: a serial line without carrier must not hang the child.
+            let fd = open(tty, OFlags::RDWR | OFlags::NOCTTY | OFlags::NONBLOCK, Mode::empty()).map_err(at(Step::Tty))?;
+            rustix::fs::fcntl_setfl(&fd, OFlags::empty()).map_err(at(Step::Tty))?;
+            // A session leader's first terminal: job control for shells.
+            rustix::process::ioctl_tiocsctty(&fd).map_err(at(Step::Tty))?;
+            dup_stdio(fd.as_fd(), fd.as_fd(), fd.as_fd()).map_err(at(Step::Stdio))?;
+        }
+        (None, Some(out)) => {
+            let null = open(c"/dev/null", OFlags::RDWR, Mode::empty()).map_err(at(Step::Stdio))?;
+            dup_stdio(null.as_fd(), out, out).map_err(at(Step::Stdio))?;
+        }
+        (None, None) => {}
+    }
+    if let (Readiness::Fd(n), Some(fd)) = (spec.ready, ready) {
+        sys::dup_to(fd, n as i32).map_err(at(Step::ReadyFd))?;
+    }
+    rustix::process::chdir(spec.cwd).map_err(at(Step::Chdir))?;
+    if spec.uid != 0 || spec.gid != 0 {
+        use rustix::process::{Gid, Uid};
+        rustix::thread::set_thread_groups(&[]).map_err(at(Step::Groups))?;
+        let gid = Gid::from_raw(spec.gid);
+        let uid = Uid::from_raw(spec.uid);
+        rustix::thread::set_thread_res_gid(gid, gid, gid).map_err(at(Step::Gid))?;
+        rustix::thread::set_thread_res_uid(uid, uid, uid).map_err(at(Step::Uid))?;
+    }
+    Err(at(Step::Exec)(sys::execve(spec.argv[0], argv, envp)))
+}
+
+fn dup_stdio(stdin: BorrowedFd, stdout: BorrowedFd, stderr: BorrowedFd) -> Result<(), Errno> {
+    sys::dup_to(stdin, 0)?;
+    sys::dup_to(stdout, 1)?;
+    sys::dup_to(stderr, 2)
+}
