@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// Capacities of the PID 1 tables; exceeding one is a build error.
-pub const MAX_SERVICES: usize = 32;
+pub const MAX_SERVICES: usize = 128;
 pub const MAX_ARGS: usize = 16;
 pub const MAX_ENV: usize = 16;
 pub const MAX_DEPS: usize = 8;

@@ -1080,6 +1080,26 @@ mod tests {
         assert!(numbered(&mut buf, &[b'a'; 64], 1, b"").is_none());
     }
 
+    /// The socket side against the running kernel, where it has ACPI (CI hosts may not:
+    /// then ENOENT, or no netlink at all, and the test only checks nothing panics).
+    #[test]
+    fn opens_and_joins_where_the_kernel_has_acpi() {
+        match AcpiEvents::open() {
+            Ok(acpi) => {
+                assert!(acpi.family() >= GENL_ID_CTRL);
+                let mut presses = 0;
+                acpi.read_events(|| presses += 1); // non-blocking: returns at once
+                assert_eq!(presses, 0);
+            }
+            Err(OpenError::Lookup(Error::Kernel(errno))) => assert_eq!(errno, 2),
+            Err(e) => eprintln!("no generic netlink here: {e:?}"),
+        }
+        // No input devices in a test sandbox is fine too.
+        let keys = open_power_keys();
+        keys.read_all(|| {});
+        assert!(keys.fds().count() <= MAX_POWER_KEYS);
+    }
+
     struct XorShift(u64);
     impl XorShift {
         fn next(&mut self) -> u64 {

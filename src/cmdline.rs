@@ -14,7 +14,7 @@ pub struct Config {
     /// `keel.test_panic`: panic once the loop runs (only with the `test-hooks` feature).
     pub test_panic: bool,
     /// `keel.svc.NAME=off`: bit i set = service i may not run.
-    pub services_off: u32,
+    pub services_off: u128,
     /// `keel.single`: only the console shells (services with a tty).
     pub single: bool,
     /// `keel.hostname=NAME`.
@@ -74,7 +74,7 @@ impl Config {
             b"single" if value.is_none() => self.single = true,
             svc if svc.starts_with(b"svc.") => {
                 let Some(i) = crate::services::spec::find(&svc[4..]) else { return Err(Problem::UnknownKey(key)) };
-                let bit = 1u32.checked_shl(i as u32).unwrap_or(0);
+                let bit = 1u128.checked_shl(i as u32).unwrap_or(0);
                 match value {
                     Some(b"off") => self.services_off |= bit,
                     Some(b"on") => self.services_off &= !bit,

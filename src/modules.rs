@@ -267,8 +267,8 @@ impl<'n, const REQ: usize, const ARENA: usize> Resolver<'n, REQ, ARENA> {
 
 /// Stream lines out of `read` through `buf` without ever holding the whole text: each line
 /// (without its newline; the last one may lack it) goes to `on_line`, which returns false to
-/// stop. A line longer than `buf` is skipped whole and its first `buf.len()` bytes go to
-/// `on_long`. `read` fills the slice it is given and returns how much it wrote, 0 at the end.
+/// stop. A line that does not fit in `buf` with its newline is skipped whole and its first
+/// `buf.len()` bytes go to `on_long`. `read` fills the slice it is given and returns how much it wrote, 0 at the end.
 /// The callbacks are `dyn` so the loop is compiled once, whoever calls it.
 pub fn for_each_line<E>(
     read: &mut dyn FnMut(&mut [u8]) -> Result<usize, E>,
@@ -431,6 +431,13 @@ fn is_builtin(dir: &[u8], name: &[u8]) -> bool {
 /// /lib/modules/`release`/ (`release` as from `rustix::system::uname().release()`).
 /// Never fails: problems are logged as warnings naming the module, and counted.
 pub fn load<'n>(names: impl IntoIterator<Item = &'n [u8]>, release: &CStr) -> Summary {
+    let mut dir_buf = [0u8; PATH_CAPACITY];
+    let dir = c_path(&mut dir_buf, &[b"/lib/modules/", release.to_bytes()]).map_or(&b""[..], |d| d.to_bytes());
+    load_from(dir, names)
+}
+
+/// `load` with the modules directory given (the tests use their own).
+fn load_from<'n>(dir: &[u8], names: impl IntoIterator<Item = &'n [u8]>) -> Summary {
     let mut summary = Summary::default();
     let mut resolver: Resolver<'n> = Resolver::new();
     for name in names {
@@ -442,8 +449,6 @@ pub fn load<'n>(names: impl IntoIterator<Item = &'n [u8]>, release: &CStr) -> Su
     if resolver.is_empty() {
         return summary;
     }
-    let mut dir_buf = [0u8; PATH_CAPACITY];
-    let dir = c_path(&mut dir_buf, &[b"/lib/modules/", release.to_bytes()]).map_or(&b""[..], |d| d.to_bytes());
     let read = stream_file(dir, b"/modules.dep", &mut |line| {
         if let Err(e) = resolver.feed(line) {
             report_resolve(e);
@@ -793,6 +798,29 @@ kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko: kernel/net/vmw_vsock/
         assert_eq!(c_path(&mut buf, &[b"/lib/modules/", b"6.1.0"]).unwrap().to_bytes(), b"/lib/modules/6.1.0");
         assert!(c_path(&mut buf, &[&[b'a'; PATH_CAPACITY]]).is_none());
         assert!(c_path(&mut buf, &[b"a\0b"]).is_none());
+    }
+
+    /// The side-effecting half over a modules directory made here: finit_module is only
+    /// ever given a file that is not a module, which every kernel refuses.
+    #[test]
+    fn loads_from_a_directory_and_counts() {
+        let dir = std::env::temp_dir().join(format!("keel-modules-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("kernel/x")).unwrap();
+        std::fs::write(dir.join("kernel/x/keel_fake.ko"), b"not an ELF file").unwrap();
+        std::fs::write(
+            dir.join("modules.dep"),
+            b"kernel/x/other.ko:\nkernel/x/keel_fake.ko: kernel/y/keel_fake_dep.ko\ngarbage\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("modules.builtin"), b"kernel/fs/keel-builtin-fake.ko\n").unwrap();
+        let names: [&[u8]; 4] = [b"keel-fake", b"keel_builtin_fake", b"keel_missing_fake", b"bad/name"];
+        let summary = load_from(dir.to_str().unwrap().as_bytes(), names);
+        std::fs::remove_dir_all(&dir).unwrap();
+        // keel_fake_dep: no file; keel_fake: not a module; keel_missing_fake; bad/name.
+        assert_eq!(summary, Summary { loaded: 0, present: 1, failed: 4 });
+        // Without modules.dep every name is missing unless built in.
+        let summary = load([&b"keel_missing_fake"[..]], c"keel-no-such-release");
+        assert_eq!(summary, Summary { loaded: 0, present: 0, failed: 1 });
     }
 
     struct XorShift(u64);

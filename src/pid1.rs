@@ -44,7 +44,7 @@ pub fn run(args: Args) -> ! {
     }
     let config = &boot.config;
     let services = Supervisor::new(|i| {
-        supervisor::enabled(&SERVICES[i], config.services_off & 1u32.checked_shl(i as u32).unwrap_or(0) != 0, config.single)
+        supervisor::enabled(&SERVICES[i], config.services_off & 1u128.checked_shl(i as u32).unwrap_or(0) != 0, config.single)
     });
     let mut init = Init { boot, events, signals, services, shutdown: None };
     info!("ready");

@@ -72,6 +72,7 @@ fn the_sequence_ends_as_soon_as_nothing_is_left() {
     let mut ns = Pid1::start(&common::keel_bin(), &["keel.shutdown_timeout=30"]);
     // A well-behaved orphan: dies on SIGTERM.
     ns.sh("(exec sleep 60) &");
+    ns.wait_adopted("sleep", 0);
     assert_eq!(ns.children().len(), 1);
     let asked = Instant::now();
     ns.signal(SIGTERM);
@@ -86,6 +87,7 @@ fn the_sequence_ends_as_soon_as_nothing_is_left() {
 fn a_process_ignoring_sigterm_is_killed_at_the_deadline() {
     let mut ns = Pid1::start(&common::keel_bin(), &["keel.shutdown_timeout=1"]);
     ns.sh("(trap '' TERM; exec sleep 60) &");
+    ns.wait_adopted("sleep", SIGTERM);
     let asked = Instant::now();
     ns.signal(SIGUSR2);
     assert_eq!(ns.wait_end(10 * SECOND), Some(SIGINT));
@@ -102,6 +104,7 @@ fn a_second_request_is_logged_and_only_halt_upgrades() {
     // halt, then reboot: stays halt (SIGINT), and says so.
     let mut ns = Pid1::start(&common::keel_bin(), &["keel.shutdown_timeout=2"]);
     ns.sh("(trap '' TERM; exec sleep 60) &");
+    ns.wait_adopted("sleep", SIGTERM);
     ns.signal(SIGUSR1);
     ns.wait_for("halt requested", SECOND);
     ns.signal(SIGTERM);
@@ -113,6 +116,7 @@ fn a_second_request_is_logged_and_only_halt_upgrades() {
     // halt, then poweroff: upgraded.
     let mut ns = Pid1::start(&common::keel_bin(), &["keel.shutdown_timeout=2"]);
     ns.sh("(trap '' TERM; exec sleep 60) &");
+    ns.wait_adopted("sleep", SIGTERM);
     ns.signal(SIGUSR1);
     ns.wait_for("halt requested", SECOND);
     ns.signal(SIGUSR2);

@@ -21,10 +21,7 @@ impl Ring {
 
     /// Append `bytes`, overwriting the oldest when full.
     pub fn write(&mut self, storage: &mut [u8], bytes: &[u8]) {
-        if self.cap == 0 {
-            return;
-        }
-        let window = &mut storage[self.base..self.base + self.cap];
+        let Some(window) = storage.get_mut(self.base..self.base + self.cap).filter(|w| !w.is_empty()) else { return };
         // Only the last `cap` bytes can survive.
         let skip = bytes.len().saturating_sub(self.cap);
         self.written += skip as u64;
@@ -56,7 +53,7 @@ impl Ring {
     fn copy_range(&self, storage: &[u8], from: u64, out: &mut [u8]) -> usize {
         let len = ((self.written - from) as usize).min(out.len());
         for (i, slot) in out[..len].iter_mut().enumerate() {
-            *slot = storage[self.base + ((from + i as u64) % self.cap as u64) as usize];
+            *slot = storage.get(self.base + ((from + i as u64) % self.cap as u64) as usize).copied().unwrap_or(0);
         }
         len
     }

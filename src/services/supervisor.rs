@@ -6,7 +6,7 @@
 use super::backoff::{Backoff, Decision};
 use super::ring::{Ring, ECHO_MAX};
 use super::spawn::{spawn, SpawnError};
-use super::spec::{Readiness, Restart, Spec, RING_TOTAL, SERVICES};
+use super::spec::{Readiness, Restart, Spec, SERVICES};
 use crate::clock::Instant;
 use crate::event::{EventLoop, Source};
 use crate::info;
@@ -15,7 +15,7 @@ use crate::reaper::ExitStatus;
 use rustix::fd::OwnedFd;
 
 /// Capacity of the table (build/config.rs refuses more).
-pub const MAX_SERVICES: usize = 32;
+pub const MAX_SERVICES: usize = 128;
 const _: () = assert!(SERVICES.len() <= MAX_SERVICES);
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -62,7 +62,8 @@ struct Service {
 
 pub struct Supervisor {
     services: heapless::Vec<Service, MAX_SERVICES>,
-    rings: [u8; RING_TOTAL],
+    /// All output rings, one window each (see `Ring`).
+    rings: &'static mut [u8],
     /// Set once the power sequence asked everything to stop, with its global deadline.
     stopping: Option<Instant>,
 }
@@ -94,7 +95,7 @@ impl Supervisor {
                 info!("svc {}: off (command line)", SERVICES[i].name);
             }
         }
-        Supervisor { services, rings: [0; RING_TOTAL], stopping: None }
+        Supervisor { services, rings: crate::sys::ring_storage(), stopping: None }
     }
 
     fn set_state(&mut self, i: usize, new: State) {
@@ -312,14 +313,14 @@ impl Supervisor {
                     svc.output = None; // EOF: closing also removes it from epoll
                     break;
                 }
-                Ok(n) => svc.ring.write(&mut self.rings, &buf[..n]),
+                Ok(n) => svc.ring.write(self.rings, &buf[..n]),
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(_) => break,
             }
         }
         if SERVICES[i].echo {
             let mut line = [0u8; ECHO_MAX];
-            while let Some(text) = svc.ring.next_echo(&self.rings, &mut line) {
+            while let Some(text) = svc.ring.next_echo(self.rings, &mut line) {
                 info!("{}| {}", SERVICES[i].name, Bytes(text));
             }
         }

@@ -164,6 +164,21 @@ pub fn dup_to(fd: BorrowedFd, target: i32) -> Result<(), Errno> {
     check(ret).map(drop)
 }
 
+/// The services' output rings: one array in .bss, so pages no service has written to cost
+/// no memory. Handed out once; later calls get an empty slice.
+pub fn ring_storage() -> &'static mut [u8] {
+    use crate::services::spec::RING_TOTAL;
+    use core::sync::atomic::{AtomicBool, Ordering};
+    static mut RINGS: [u8; RING_TOTAL] = [0; RING_TOTAL];
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+    if TAKEN.swap(true, Ordering::AcqRel) {
+        return &mut [];
+    }
+    // SAFETY: the swap above lets exactly one caller through, so this is the only
+    // reference to RINGS for the life of the process.
+    unsafe { &mut *core::ptr::addr_of_mut!(RINGS) }
+}
+
 /// The end of every path that must not return.
 pub fn unreachable_loop() -> ! {
     loop {

@@ -118,6 +118,25 @@ impl Pid1 {
             .collect()
     }
 
+    /// Wait until keel has adopted a child running `comm` whose ignored-signal mask
+    /// includes `ignored` (0 for any): the background job of `sh` has settled.
+    pub fn wait_adopted(&self, comm: &str, ignored: i32) {
+        let until = Instant::now() + Duration::from_secs(5);
+        loop {
+            let settled = self.children().iter().any(|pid| {
+                let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).unwrap_or("").trim().to_string();
+                let sig_ign = u64::from_str_radix(&field("SigIgn:"), 16).unwrap_or(0);
+                field("Name:") == comm && (ignored == 0 || sig_ign & (1 << (ignored - 1)) != 0)
+            });
+            if settled {
+                return;
+            }
+            assert!(Instant::now() < until, "no adopted {comm} child; children {:?}", self.children());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Wait for keel (and so the namespace) to end; returns the signal that ended it.
     pub fn wait_end(&mut self, timeout: Duration) -> Option<i32> {
         let until = Instant::now() + timeout;
