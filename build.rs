@@ -1,8 +1,9 @@
-//! Build steps: the service configuration compiled into static tables (build/config.rs),
+//! Build steps: the service configuration compiled into static tables
+//! (src/services/config.rs),
 //! and the link arguments of the PID 1 binary (linker/keel.args).
 use std::path::PathBuf;
 
-#[path = "build/config.rs"]
+#[path = "src/services/config.rs"]
 mod config;
 
 fn main() {
@@ -12,11 +13,11 @@ fn main() {
 
 fn compile_services() {
     println!("cargo:rerun-if-env-changed=KEEL_CONFIG");
-    println!("cargo:rerun-if-changed=build/config.rs");
+    println!("cargo:rerun-if-changed=src/services/config.rs");
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let path = match std::env::var_os("KEEL_CONFIG") {
         Some(p) => manifest.join(p),
-        None => manifest.join("config/default.toml"),
+        None => manifest.join("src/services/default.toml"),
     };
     println!("cargo:rerun-if-changed={}", path.display());
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {

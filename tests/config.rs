@@ -1,6 +1,6 @@
 //! Build-time validation of the service configuration: each bad file gives its error and
 //! the line it is on (build.rs prints it as `error: PATH:LINE: message`).
-#[path = "../build/config.rs"]
+#[path = "../src/services/config.rs"]
 #[allow(dead_code)]
 mod config;
 
@@ -11,7 +11,7 @@ fn error_of(text: &str) -> (usize, String) {
 
 #[test]
 fn the_default_configuration_is_valid() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml")).unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/services/default.toml")).unwrap();
     let services = config::parse(&text).unwrap();
     assert_eq!(services[0].name, "shell");
     assert_eq!(services[0].tty.as_deref(), Some("/dev/console"));

@@ -1,5 +1,5 @@
 //! What a service is: the static description compiled from the configuration file
-//! (config/default.toml, or KEEL_CONFIG) by build.rs. Zero parsing at boot.
+//! (src/services/default.toml, or KEEL_CONFIG) by build.rs (src/services/config.rs). Zero parsing at boot.
 
 use core::ffi::CStr;
 

@@ -14,7 +14,7 @@ use crate::log::{Bytes, Errno};
 use crate::reaper::ExitStatus;
 use rustix::fd::OwnedFd;
 
-/// Capacity of the table (build/config.rs refuses more).
+/// Capacity of the table (src/services/config.rs refuses more).
 pub const MAX_SERVICES: usize = 128;
 const _: () = assert!(SERVICES.len() <= MAX_SERVICES);
 

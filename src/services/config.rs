@@ -1,5 +1,6 @@
-//! The service configuration compiler, run by build.rs (and by tests): a small TOML subset
-//! in, validated static Rust tables out. Every error names the file and line.
+//! The service configuration compiler, run by build.rs (and by tests/config.rs) on the host:
+//! a small TOML subset in, validated static Rust tables out. Not part of PID 1 (it is std
+//! code and no module of the crate). Every error names the line.
 //!
 //! Format: `[service.NAME]` tables with `key = value` lines; values are "strings",
 //! integers, true/false, ["arrays", "of", "strings"] and durations ("100ms", "30s").
