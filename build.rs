@@ -1,6 +1,6 @@
 //! Build steps: the service configuration compiled into static tables
 //! (src/services/config.rs),
-//! and the link arguments of the PID 1 binary (linker/keel.args).
+//! and the link arguments and script of the PID 1 binary (linker/).
 use std::path::PathBuf;
 
 #[path = "src/services/config.rs"]
@@ -34,6 +34,7 @@ fn compile_services() {
 
 fn link_args() {
     println!("cargo:rerun-if-changed=linker/keel.args");
+    println!("cargo:rerun-if-changed=linker/keel.ld");
     let target = std::env::var("TARGET").unwrap_or_default();
     if !target.ends_with("-linux-musl") {
         return;
@@ -42,4 +43,6 @@ fn link_args() {
     for arg in args.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
         println!("cargo:rustc-link-arg-bins={arg}");
     }
+    let script = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("linker/keel.ld");
+    println!("cargo:rustc-link-arg-bins=-T{}", script.display());
 }
