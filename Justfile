@@ -25,3 +25,41 @@ build-test:
 # Everything CI runs: unit tests, PID-namespace tests, size test, the Arm build.
 test: build build-test build-arm
     cargo test-host
+
+# The stock Debian kernel for the VM: fetched once into .cache/kernel (KEEL_CACHE moves it).
+kernel:
+    @tools/fetch-kernel >/dev/null
+
+# target/initramfs.cpio: keel as /init, busybox, and the default kernel modules.
+initramfs: build kernel
+    tools/mkinitramfs --init {{bin}} --out target/initramfs.cpio --busybox
+
+# Boot keel in QEMU, a shell on the serial console (Ctrl-A X quits). `just vm --disk FILE`.
+vm *ARGS: _vm-packages initramfs
+    tools/qemu.py vm {{ARGS}}
+
+# The QEMU integration tests (tests/qemu/test_*.py), one boot at a time.
+test-qemu: _vm-packages build build-test kernel
+    @command -v mkfs.ext4 debugfs e2fsck >/dev/null || { echo "missing e2fsprogs: apt-get install -y e2fsprogs" >&2; exit 1; }
+    python3 -m unittest discover -s tests/qemu -t tests/qemu -p 'test_*.py' -v
+
+# Boot timing report (5 boots, medians): PID 1 exec -> "keel: ready", power button -> exit.
+bench-boot: _vm-packages initramfs
+    tools/qemu.py bench --runs 5
+
+# What the VM needs from Debian; names the apt-get line when something is missing.
+_vm-packages:
+    #!/usr/bin/env bash
+    missing=()
+    command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
+    dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || missing+=(busybox-static)
+    command -v xz >/dev/null || missing+=(xz-utils)
+    command -v python3 >/dev/null || missing+=(python3)
+    if (( ${#missing[@]} )); then
+        echo "missing packages: apt-get install -y ${missing[*]}" >&2
+        exit 1
+    fi
+
+# Fuzz every decoder for SECS seconds each (needs a nightly toolchain and cargo-fuzz).
+fuzz SECS="60":
+    for t in genl modules_dep; do cargo +nightly fuzz run --fuzz-dir tests/fuzz $t -- -max_total_time={{SECS}}; done

@@ -129,6 +129,7 @@ pub struct NlPacket<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> NlPacket<T> {
+    /// A view whose getters may panic until `check_len` has passed: use `new_checked`.
     pub const fn new_unchecked(buffer: T) -> Self {
         NlPacket { buffer }
     }
@@ -184,7 +185,6 @@ impl<T: AsRef<[u8]>> NlPacket<T> {
         }
         Ok((u32_at(p, field::ERROR_CODE) as i32).wrapping_neg())
     }
-
 }
 
 impl<'a> NlPacket<&'a [u8]> {
@@ -677,6 +677,7 @@ pub const MAX_POWER_KEYS: usize = 4;
 
 /// The open evdev devices that have KEY_POWER: register each fd in the event loop (one
 /// source for all is enough) and call `read_all` when any is readable.
+#[derive(Default)]
 pub struct PowerKeys {
     fds: heapless::Vec<OwnedFd, MAX_POWER_KEYS>,
 }

@@ -66,12 +66,14 @@ pub fn run<'a>(cmd: PowerCmd, args: impl IntoIterator<Item = &'a [u8]>) -> ! {
         Ok(flags) => flags,
         Err(e) => {
             let code = if e == FlagError::Help { 0 } else { 2 };
-            say(cmd, |l| match e {
-                FlagError::Unknown(a) => ufmt::uwrite!(l, "unknown option {}", Bytes(a)).unwrap_or(()),
-                FlagError::MissingDelay => l.push_bytes(b"-d needs SECONDS"),
-                FlagError::BadDelay(v) => ufmt::uwrite!(l, "bad delay {} (whole seconds)", Bytes(v)).unwrap_or(()),
-                FlagError::Help => {}
-            });
+            if e != FlagError::Help {
+                say(cmd, |l| match e {
+                    FlagError::Unknown(a) => ufmt::uwrite!(l, "unknown option {}", Bytes(a)).unwrap_or(()),
+                    FlagError::MissingDelay => l.push_bytes(b"-d needs SECONDS"),
+                    FlagError::BadDelay(v) => ufmt::uwrite!(l, "bad delay {} (whole seconds)", Bytes(v)).unwrap_or(()),
+                    FlagError::Help => {}
+                });
+            }
             say(cmd, |l| ufmt::uwrite!(l, "usage: {} [-f] [-n] [-d SECONDS]  (-f: reboot(2) now, -n: no sync)", cmd).unwrap_or(()));
             crate::sys::exit(code)
         }

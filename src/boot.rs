@@ -7,7 +7,7 @@ use crate::cmdline::{self, Config, Problem};
 use crate::log::{Bytes, Errno};
 use crate::sys::Args;
 use crate::{fatal, info};
-use rustix::fd::OwnedFd;
+use crate::acpi::{AcpiEvents, PowerKeys};
 use rustix::io::Errno as E;
 use rustix::mount::MountFlags;
 
@@ -18,8 +18,24 @@ pub struct Boot {
     /// Whether keel runs the machine (and so its mounts), or only a PID namespace.
     pub owns_machine: bool,
     /// Sources for the event loop, opened by their phases.
-    pub acpi: Option<OwnedFd>,
+    pub acpi: Option<AcpiEvents>,
+    pub power_keys: PowerKeys,
 }
+
+/// Kernel modules loaded at boot (with their dependencies, from modules.dep), in order;
+/// `keel.modules=` adds more. This list covers Debian's kernel under QEMU: virtio disks and
+/// consoles, ext4 (crc32c is only a soft dependency of ext4, so it is named), the ACPI power
+/// button and evdev (power keys), and vsock.
+pub static MODULES: &[&[u8]] = &[
+    b"virtio_pci",
+    b"virtio_blk",
+    b"virtio_console",
+    b"crc32c_generic",
+    b"ext4",
+    b"button",
+    b"evdev",
+    b"vmw_vsock_virtio_transport",
+];
 
 pub enum Outcome {
     Done,
@@ -38,7 +54,8 @@ pub struct Phase {
 }
 
 /// The boot sequence. Order matters: /proc before the command line is read, /dev before
-/// the console is opened, modules before the ACPI listener (button.ko provides it).
+/// the console is opened, modules before the power button listeners (button.ko sends the
+/// ACPI events, evdev.ko makes the input devices).
 pub static PHASES: &[Phase] = &[
     Phase { name: "mount /proc", run: |_| mount(&PROC), fatal: true, machine: false },
     Phase { name: "kernel command line", run: read_cmdline, fatal: false, machine: false },
@@ -51,6 +68,9 @@ pub static PHASES: &[Phase] = &[
     Phase { name: "mount /sys/fs/cgroup", run: |_| mount(&CGROUP), fatal: false, machine: false },
     Phase { name: "hostname", run: hostname, fatal: false, machine: true },
     Phase { name: "loopback up", run: |_| crate::sys::interface_up(c"lo").map(|()| Outcome::Done), fatal: false, machine: true },
+    Phase { name: "kernel modules", run: modules, fatal: false, machine: true },
+    Phase { name: "ACPI power button", run: acpi_listener, fatal: false, machine: true },
+    Phase { name: "power keys", run: power_keys, fatal: false, machine: true },
 ];
 
 /// Run every phase in order; then log the summary line.
@@ -163,4 +183,32 @@ fn hostname(boot: &mut Boot) -> Result<Outcome, E> {
         None => Ok(Outcome::Skipped("no keel.hostname=")),
         Some(name) => rustix::system::sethostname(name).map(|()| Outcome::Done),
     }
+}
+
+fn modules(boot: &mut Boot) -> Result<Outcome, E> {
+    let uname = rustix::system::uname();
+    let summary = crate::modules::load(MODULES.iter().copied().chain(boot.config.extra_modules()), uname.release());
+    info!("modules: {}", summary);
+    Ok(Outcome::Done)
+}
+
+fn acpi_listener(boot: &mut Boot) -> Result<Outcome, E> {
+    match AcpiEvents::open() {
+        Ok(events) => {
+            boot.acpi = Some(events);
+            Ok(Outcome::Done)
+        }
+        Err(e) => {
+            info!("ACPI events: {}", e);
+            Ok(Outcome::Skipped("no ACPI event family"))
+        }
+    }
+}
+
+fn power_keys(boot: &mut Boot) -> Result<Outcome, E> {
+    boot.power_keys = crate::acpi::open_power_keys();
+    if boot.power_keys.is_empty() {
+        return Ok(Outcome::Skipped("no input device reports KEY_POWER"));
+    }
+    Ok(Outcome::Done)
 }

@@ -483,11 +483,10 @@ fn load_from<'n>(dir: &[u8], names: impl IntoIterator<Item = &'n [u8]>) -> Summa
                 summary.present += 1;
                 report(item.name, "already present", None, None);
             }
-            Err(e) => {
+            Err((what, e)) => {
                 summary.failed += 1;
                 let compressed = item.compression != Compression::None && matches!(e, E::INVAL | E::OPNOTSUPP);
-                let why = if compressed { "compressed and the kernel cannot decompress it" } else { "not loaded" };
-                report(item.name, why, None, Some(e));
+                report(item.name, if compressed { "compressed, and the kernel cannot decompress modules" } else { what }, None, Some(e));
             }
         }
     }
@@ -495,21 +494,22 @@ fn load_from<'n>(dir: &[u8], names: impl IntoIterator<Item = &'n [u8]>) -> Summa
 }
 
 /// Insert one module unless it is already there: Ok(Some(microseconds taken)) when
-/// inserted, Ok(None) when already present.
-fn insert(dir: &[u8], item: &LoadItem) -> Result<Option<u64>, E> {
+/// inserted, Ok(None) when already present, Err((what failed, errno)).
+fn insert(dir: &[u8], item: &LoadItem) -> Result<Option<u64>, (&'static str, E)> {
     if in_sys_module(item.name) {
         return Ok(None);
     }
     let mut path_buf = [0u8; PATH_CAPACITY];
     let parts: &[&[u8]] = if item.path.starts_with(b"/") { &[item.path] } else { &[dir, b"/", item.path] };
-    let path = c_path(&mut path_buf, parts).ok_or(E::NAMETOOLONG)?;
+    let path = c_path(&mut path_buf, parts).ok_or(("cannot open its file", E::NAMETOOLONG))?;
     let start = Instant::now();
-    let fd = open_ro(path)?;
+    let fd = open_ro(path).map_err(|e| ("cannot open its file", e))?;
     let flags = if item.compression == Compression::None { 0 } else { MODULE_INIT_COMPRESSED_FILE };
     match rustix::system::finit_module(&fd, c"", flags) {
         Ok(()) => Ok(Some(Instant::now().0.saturating_sub(start.0) / 1000)),
+        // Loaded meanwhile, or by a path /sys/module did not show.
         Err(E::EXIST) => Ok(None),
-        Err(e) => Err(e),
+        Err(e) => Err(("finit_module failed", e)),
     }
 }
 

@@ -2,6 +2,7 @@
 //! event (event.rs) → this loop → state machine (shutdown.rs; services later) → action.
 
 use crate::clock::Instant;
+use crate::acpi::PowerKeys;
 use crate::boot::{self, Boot};
 use crate::cmdline::Config;
 use crate::event::{EventLoop, Source, EVENTS_PER_WAIT};
@@ -36,11 +37,23 @@ pub fn run(args: Args) -> ! {
             false
         }
     };
-    let mut boot = Boot { args, config: Config::default(), owns_machine, acpi: None };
+    let mut boot = Boot { args, config: Config::default(), owns_machine, acpi: None, power_keys: PowerKeys::default() };
     boot::run(&mut boot);
     let events = EventLoop::new().unwrap_or_else(|e| fatal!("epoll: {}", Errno(e)));
     if let Err(e) = events.watch(&signals.fd, Source::Signals) {
         fatal!("epoll_ctl(signalfd): {}", Errno(e));
+    }
+    // The power button is "re-armed" by construction: these sources stay in the loop for
+    // good, so a press during shutdown is read and logged like any other request.
+    if let Some(acpi) = &boot.acpi {
+        if let Err(e) = events.watch(acpi, Source::Acpi) {
+            info!("ACPI events not watched: {}", Errno(e));
+        }
+    }
+    for (i, fd) in boot.power_keys.fds().enumerate() {
+        if let Err(e) = events.watch(fd, Source::PowerKey(i as u8)) {
+            info!("power key {} not watched: {}", i, Errno(e));
+        }
     }
     let config = &boot.config;
     let services = Supervisor::new(|i| {
@@ -73,7 +86,8 @@ impl Init {
                     Source::Signals => self.on_signals(),
                     // Deadlines are checked by advance() on every pass.
                     Source::Timer => {}
-                    Source::Acpi | Source::PowerKey(_) => {}
+                    Source::Acpi => self.on_acpi(),
+                    Source::PowerKey(_) => self.on_power_keys(),
                     Source::Output(i) => self.services.on_output(i as usize),
                     Source::ReadyPipe(i) => self.services.on_ready_pipe(i as usize, now),
                     Source::Notify(i) => self.services.on_notify(i as usize, now),
@@ -98,23 +112,41 @@ impl Init {
             match request_for(signal.signo) {
                 // Reaping happens on every pass of advance().
                 Some(Request::Reap) => {}
-                Some(Request::Power(cmd)) => self.on_power_request(cmd, signal),
+                Some(Request::Power(cmd)) => self.on_power_request(cmd, Origin::Signal(signal)),
                 None => info!("ignoring signal {} from pid {}", signal.signo, signal.sender),
             }
         }
     }
 
-    fn on_power_request(&mut self, cmd: PowerCmd, by: SignalInfo) {
+    fn on_acpi(&mut self) {
+        let mut presses = 0;
+        if let Some(acpi) = &self.boot.acpi {
+            acpi.read_events(|| presses += 1);
+        }
+        for _ in 0..presses {
+            self.on_power_request(PowerCmd::PowerOff, Origin::AcpiButton);
+        }
+    }
+
+    fn on_power_keys(&mut self) {
+        let mut presses = 0;
+        self.boot.power_keys.read_all(|| presses += 1);
+        for _ in 0..presses {
+            self.on_power_request(PowerCmd::PowerOff, Origin::PowerKey);
+        }
+    }
+
+    fn on_power_request(&mut self, cmd: PowerCmd, by: Origin) {
         let Some(sd) = self.shutdown.as_mut() else {
-            info!("{} requested (signal {} from pid {})", cmd, by.signo, by.sender);
+            info!("{} requested ({})", cmd, by);
             let sd = Shutdown::begin(cmd, Instant::now(), self.boot.config.shutdown_timeout_secs);
             self.services.begin_stop(sd.deadline);
             self.shutdown = Some(sd);
             return;
         };
         match sd.request(cmd) {
-            Some(now) => info!("{} requested (signal {}) during shutdown: now {}", cmd, by.signo, now),
-            None => info!("{} requested (signal {}) during {}: already under way", cmd, by.signo, sd.cmd),
+            Some(now) => info!("{} requested ({}) during shutdown: now {}", cmd, by, now),
+            None => info!("{} requested ({}) during {}: already under way", cmd, by, sd.cmd),
         }
     }
 
@@ -134,6 +166,24 @@ impl Init {
         }
     }
 
+}
+
+/// Who asked for a power command.
+#[derive(Copy, Clone)]
+enum Origin {
+    Signal(SignalInfo),
+    AcpiButton,
+    PowerKey,
+}
+
+impl ufmt::uDisplay for Origin {
+    fn fmt<W: ufmt::uWrite + ?Sized>(&self, f: &mut ufmt::Formatter<'_, W>) -> Result<(), W::Error> {
+        match self {
+            Origin::Signal(s) => ufmt::uwrite!(f, "signal {} from pid {}", s.signo, s.sender),
+            Origin::AcpiButton => f.write_str("ACPI power button"),
+            Origin::PowerKey => f.write_str("power key"),
+        }
+    }
 }
 
 /// Every exited child goes to the supervisor; the rest are orphans, just logged.

@@ -1,0 +1,35 @@
+//! Generic netlink / ACPI event decoders (src/acpi.rs): no input may panic them, and an event
+//! that parses must come back unchanged through emit → parse.
+#![no_main]
+
+use keel::acpi::{self, AcpiEvent, Family, NlPacket};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    for msg in acpi::messages(data).flatten() {
+        assert!(msg.msg_len() as usize <= data.len());
+        // Any family id: take the message's own, so the fuzzer need not guess it.
+        let family = msg.msg_type();
+        if let Ok(event) = AcpiEvent::parse(&msg, family) {
+            let mut out = [0xa5u8; 80];
+            let len = event.emit(family, msg.seq(), &mut out).expect("a parsed event emits");
+            assert_eq!(len, event.buffer_len());
+            assert!(out[len..].iter().all(|&b| b == 0xa5), "emit wrote past buffer_len");
+            let again = NlPacket::new_checked(&out[..len]).expect("an emitted message checks");
+            assert_eq!(AcpiEvent::parse(&again, family), Ok(event));
+        }
+        if let Ok(f) = Family::parse(&msg) {
+            let _ = f.group(acpi::ACPI_GROUP);
+        }
+        let _ = msg.error_code();
+    }
+    if let Ok(Some(f)) = acpi::parse_family_reply(data, 1) {
+        let _ = f.group(acpi::ACPI_GROUP);
+    }
+    let _ = acpi::scan_events(data, 0x1a, |e| {
+        let _ = e.is_power_button();
+    });
+    let _ = acpi::attrs(data).count();
+    let _ = acpi::has_bit(data, acpi::KEY_POWER);
+    let _ = acpi::power_presses(data);
+});
