@@ -22,30 +22,33 @@ build-test:
     cargo build --release --features test-hooks --target-dir target/test-hooks
     KEEL_CONFIG=tests/services/services.toml cargo build --release --target-dir target/test-services
 
-# Everything CI runs: unit tests, PID-namespace tests, size test, the Arm build.
+# Everything CI runs: unit, PID-namespace, service, container and size tests, the Arm build,
+# then the QEMU boots of a real kernel.
 test: build build-test build-arm
     cargo test-host
+    just test-qemu
 
 # The stock Debian kernel for the VM: fetched once into .cache/kernel (KEEL_CACHE moves it).
 kernel:
-    @tools/fetch-kernel >/dev/null
+    @tests/vm/fetch-kernel >/dev/null
 
 # target/initramfs.cpio: keel as /init, busybox, and the default kernel modules.
 initramfs: build kernel
-    tools/mkinitramfs --init {{bin}} --out target/initramfs.cpio --busybox
+    tests/vm/mkinitramfs --init {{bin}} --out target/initramfs.cpio --busybox
 
 # Boot keel in QEMU, a shell on the serial console (Ctrl-A X quits). `just vm --disk FILE`.
+[positional-arguments]
 vm *ARGS: _vm-packages initramfs
-    tools/qemu.py vm {{ARGS}}
+    tests/vm/qemu.py vm "$@"
 
 # The QEMU integration tests (tests/qemu/test_*.py), one boot at a time.
 test-qemu: _vm-packages build build-test kernel
     @command -v mkfs.ext4 debugfs e2fsck >/dev/null || { echo "missing e2fsprogs: apt-get install -y e2fsprogs" >&2; exit 1; }
-    python3 -m unittest discover -s tests/qemu -t tests/qemu -p 'test_*.py' -v
+    python3 -B -m unittest discover -s tests/qemu -t tests/qemu -p 'test_*.py' -v
 
 # Boot timing report (5 boots, medians): PID 1 exec -> "keel: ready", power button -> exit.
 bench-boot: _vm-packages initramfs
-    tools/qemu.py bench --runs 5
+    tests/vm/qemu.py bench --runs 5
 
 # What the VM needs from Debian; names the apt-get line when something is missing.
 _vm-packages:

@@ -73,42 +73,33 @@ pub fn unescape<'o>(escaped: &[u8], out: &'o mut [u8]) -> Option<&'o core::ffi::
     core::ffi::CStr::from_bytes_with_nul(&out[..=n]).ok()
 }
 
-/// The next mount to take down: the last listed one not yet tried. Unparsable lines are
+/// The mounts in the order they are taken down: last listed first. Unparsable lines are
 /// skipped (they are the kernel's, but we never trust input blindly).
-pub fn pick_next<'a>(mountinfo: &'a [u8], tried: &[u32]) -> Option<MountEntry<'a>> {
-    mountinfo
-        .split(|&b| b == b'\n')
-        .filter_map(|line| MountEntry::parse(line).ok())
-        .filter(|m| !tried.contains(&m.id))
-        .last()
+pub fn unmount_order(mountinfo: &[u8]) -> impl Iterator<Item = MountEntry<'_>> {
+    mountinfo.rsplit(|&b| b == b'\n').filter_map(|line| MountEntry::parse(line).ok())
 }
 
-/// How many mounts one shutdown will try; more are left mounted (after the final sync).
-pub const MAX_MOUNTS: usize = 256;
-/// mountinfo bytes read per pass; with more, the tail is reached as mounts go away.
+/// mountinfo bytes read; mounts past that stay mounted (after the final sync).
 const MOUNTINFO_BUF: usize = 32 * 1024;
 
-/// Unmount everything, last-first. Never fails: each mount's outcome is logged.
+/// Unmount everything, last-first. mountinfo is read once, up front: /proc itself goes
+/// down on the way. Never fails: each mount's outcome is logged.
 pub fn unmount_all() {
-    let mut tried: heapless::Vec<u32, MAX_MOUNTS> = heapless::Vec::new();
     let mut buf = [0u8; MOUNTINFO_BUF];
-    loop {
-        let len = match read_mountinfo(&mut buf) {
-            Ok(len) => len,
-            Err(e) => return info!("cannot read /proc/self/mountinfo ({}); mounts left as they are", Errno(e)),
-        };
-        let Some(entry) = pick_next(&buf[..len], &tried) else { return };
-        if tried.push(entry.id).is_err() {
-            return info!("more than {} mounts; the rest stay mounted", MAX_MOUNTS);
-        }
+    let len = match read_mountinfo(&mut buf) {
+        Ok(len) => len,
+        Err(e) => return info!("cannot read /proc/self/mountinfo ({}); mounts left as they are", Errno(e)),
+    };
+    for entry in unmount_order(&buf[..len]) {
         take_down(&entry);
     }
 }
 
 fn read_mountinfo(buf: &mut [u8]) -> Result<usize, rustix::io::Errno> {
     let len = crate::file::read_into(c"/proc/self/mountinfo", buf)?;
-    // Drop a partial last line: it is read whole on a later pass.
     if len == buf.len() {
+        info!("more than {} bytes of mountinfo: the first mounts listed stay mounted", MOUNTINFO_BUF);
+        // Keep whole lines only.
         return Ok(memchr::memrchr(b'\n', &buf[..len]).map_or(0, |nl| nl + 1));
     }
     Ok(len)
@@ -168,21 +159,16 @@ mod tests {
 
     #[test]
     fn unmount_order_is_reverse_mountinfo_order() {
-        let mut tried = Vec::new();
-        let mut order = Vec::new();
-        while let Some(m) = pick_next(SAMPLE, &tried) {
-            tried.push(m.id);
-            order.push(m.mount_point);
-        }
+        let order: Vec<&[u8]> = unmount_order(SAMPLE).map(|m| m.mount_point).collect();
         assert_eq!(order, [&b"/mnt/my\\040disk"[..], b"/dev/pts", b"/dev", b"/proc", b"/"]);
     }
 
     #[test]
     fn garbage_lines_are_skipped() {
         let text = b"garbage\n22 1 0:21 / / rw - rootfs rootfs rw\n\xff\xfe 1 2\n";
-        assert_eq!(pick_next(text, &[]).unwrap().id, 22);
-        assert_eq!(pick_next(text, &[22]), None);
-        assert_eq!(pick_next(b"", &[]), None);
+        let ids: Vec<u32> = unmount_order(text).map(|m| m.id).collect();
+        assert_eq!(ids, [22]);
+        assert_eq!(unmount_order(b"").count(), 0);
     }
 
     #[test]
