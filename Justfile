@@ -44,11 +44,18 @@ vm *ARGS: _vm-packages initramfs
 # The QEMU integration tests (tests/qemu/test_*.py), one boot at a time.
 test-qemu: _vm-packages build build-test kernel
     @command -v mkfs.ext4 debugfs e2fsck >/dev/null || { echo "missing e2fsprogs: apt-get install -y e2fsprogs" >&2; exit 1; }
-    python3 -B -m unittest discover -s tests/qemu -t tests/qemu -p 'test_*.py' -v
+    python3 -B tests/qemu/run.py
 
 # Boot timing report (5 boots, medians): PID 1 exec -> "keel: ready", power button -> exit.
 bench-boot: _vm-packages initramfs
     tests/vm/qemu.py bench --runs 5
+
+# Benchmarks, a report (not a test): size, boot and power button, services, container mode.
+bench: size bench-boot bench-services
+
+# Services: spawn rate, PID 1 CPU in a crash loop (BENCH_CRASH_SECS, default 60), VmRSS.
+bench-services: build
+    python3 -B tests/bench/services.py
 
 # What the VM needs from Debian; names the apt-get line when something is missing.
 _vm-packages:
@@ -66,3 +73,36 @@ _vm-packages:
 # Fuzz every decoder for SECS seconds each (needs a nightly toolchain and cargo-fuzz).
 fuzz SECS="60":
     for t in genl modules_dep; do cargo +nightly fuzz run --fuzz-dir tests/fuzz $t -- -max_total_time={{SECS}}; done
+
+# Container mode against tini and catatonit (Debian's): startup overhead of `INIT -- true`
+# (hyperfine, RUNS runs each) and the init's VmRSS while its child runs. A report, not a test.
+bench-container RUNS="1000": build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    missing=()
+    for tool in hyperfine tini-static catatonit; do command -v $tool >/dev/null || missing+=($tool); done
+    if (( ${#missing[@]} )); then
+        echo "missing: apt-get install -y hyperfine tini catatonit  (tini-static comes with tini)" >&2
+        exit 1
+    fi
+    # name, then the init's command line up to `--` (tini gets -s: a subreaper, as keel is).
+    inits=("keel $(realpath {{bin}})" "tini-static $(command -v tini-static) -s" "tini $(command -v tini) -s"
+           "catatonit $(command -v catatonit)")
+    echo "== startup: INIT -- true vs true ({{RUNS}} runs each, no shell)"
+    table=$(mktemp)
+    trap 'rm -f "$table"' EXIT
+    args=(-N --warmup 50 --runs {{RUNS}} --export-markdown "$table" --style none -n true true)
+    for init in "${inits[@]}"; do args+=(-n "${init%% *}" "${init#* } -- true"); done
+    hyperfine "${args[@]}"
+    cat "$table"
+    echo
+    echo "== the init's memory while its child runs (INIT -- sleep 1), and its file size"
+    printf '| %-12s | %8s | %8s | %10s |\n' init VmRSS VmHWM size
+    for init in "${inits[@]}"; do
+        cmd=(${init#* })
+        "${cmd[@]}" -- sleep 1 & pid=$!
+        sleep 0.3
+        mem=($(awk '/^Vm(RSS|HWM)/ {print $2}' /proc/$pid/status))
+        wait $pid
+        printf '| %-12s | %5s kB | %5s kB | %8s B |\n' "${init%% *}" "${mem[1]}" "${mem[0]}" "$(stat -L -c %s "${cmd[0]}")"
+    done

@@ -704,7 +704,12 @@ pub fn open_power_keys() -> PowerKeys {
         let mut path_buf = [0u8; 64];
         let mut caps = [0u8; 512];
         let Some(path) = numbered(&mut path_buf, b"/sys/class/input/event", n, b"/device/capabilities/key") else { continue };
-        let Ok(len) = crate::file::read_into(path, &mut caps) else { continue };
+        let len = match crate::file::read_into(path, &mut caps) {
+            Ok(len) => len,
+            // Input devices are numbered densely at boot: the first gap is the end.
+            Err(E::NOENT) => break,
+            Err(_) => continue,
+        };
         if has_bit(&caps[..len], KEY_POWER) != Ok(true) {
             continue;
         }
