@@ -1106,18 +1106,7 @@ mod tests {
         assert!(keys.fds().count() <= MAX_POWER_KEYS);
     }
 
-    struct XorShift(u64);
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use crate::testutil::XorShift;
 
     /// Everything a decoder can be given, exercised once; also checks parse → emit → parse.
     fn decode_all(buf: &[u8]) {

@@ -32,3 +32,5 @@ pub mod services;
 pub mod shutdown;
 pub mod signals;
 pub mod sys;
+#[cfg(test)]
+mod testutil;
