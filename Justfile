@@ -51,7 +51,7 @@ bench-boot: _vm-packages initramfs
     tests/vm/qemu.py bench --runs 5
 
 # Benchmarks, a report (not a test): size, boot and power button, services, container mode.
-bench: size bench-boot bench-services
+bench: size bench-boot bench-services bench-container
 
 # Services: spawn rate, PID 1 CPU in a crash loop (BENCH_CRASH_SECS, default 60), VmRSS.
 bench-services: build
@@ -72,7 +72,7 @@ _vm-packages:
 
 # Fuzz every decoder for SECS seconds each (needs a nightly toolchain and cargo-fuzz).
 fuzz SECS="60":
-    for t in genl modules_dep; do cargo +nightly fuzz run --fuzz-dir tests/fuzz $t -- -max_total_time={{SECS}}; done
+    for t in genl modules_dep frame message; do cargo +nightly fuzz run --fuzz-dir tests/fuzz $t -- -max_total_time={{SECS}}; done
 
 # Container mode against tini and catatonit (Debian's): startup overhead of `INIT -- true`
 # (hyperfine, RUNS runs each) and the init's VmRSS while its child runs. A report, not a test.

@@ -88,7 +88,8 @@ pub enum Problem<'a> {
 
 /// Parse argv[1..]: flags (grouped like `-gv`, values attached or next: `-e3`, `-e 3`), then
 /// `--` or PROGRAM. Everything from PROGRAM on belongs to PROGRAM.
-pub fn parse<'a>(words: impl IntoIterator<Item = &'a [u8]>) -> Result<Parsed, Problem<'a>> {
+/// (`dyn`: one copy in the binary for its two callers, `wanted` and `run`.)
+pub fn parse<'a>(words: &mut dyn Iterator<Item = &'a [u8]>) -> Result<Parsed, Problem<'a>> {
     let mut o = Options {
         program: 0,
         group: false,
@@ -97,7 +98,6 @@ pub fn parse<'a>(words: impl IntoIterator<Item = &'a [u8]>) -> Result<Parsed, Pr
         success: ExitCodes::default(),
         grace_secs: DEFAULT_GRACE_SECS,
     };
-    let mut words = words.into_iter();
     let mut index = 0; // argv index of `word`
     while let Some(word) = words.next() {
         index += 1;
@@ -157,20 +157,19 @@ pub fn apply_env<'a>(o: &mut Options, var: &'a [u8]) -> Result<(), Problem<'a>> 
     Ok(())
 }
 
-/// Signal names 1..=31 (the numbering x86_64 and aarch64 share).
-const SIGNAL_NAMES: [&[u8]; 31] = [
-    b"HUP", b"INT", b"QUIT", b"ILL", b"TRAP", b"ABRT", b"BUS", b"FPE", b"KILL", b"USR1", b"SEGV", b"USR2",
-    b"PIPE", b"ALRM", b"TERM", b"STKFLT", b"CHLD", b"CONT", b"STOP", b"TSTP", b"TTIN", b"TTOU", b"URG",
-    b"XCPU", b"XFSZ", b"VTALRM", b"PROF", b"WINCH", b"IO", b"PWR", b"SYS",
-];
+/// Signal names 1..=31 in order (the numbering x86_64 and aarch64 share); one string is
+/// smaller than a table of slices.
+const SIGNAL_NAMES: &[u8] = b"HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM STKFLT \
+    CHLD CONT STOP TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO PWR SYS";
 
 /// `SIGKILL`, `KILL` or `9` (standard signals only: what PR_SET_PDEATHSIG users pass).
 pub fn signal_number(s: &[u8]) -> Option<u32> {
     if let Some(n) = parse_u32(s) {
-        return (1..=SIGNAL_NAMES.len() as u32).contains(&n).then_some(n);
+        return (1..=31).contains(&n).then_some(n);
     }
     let name = s.strip_prefix(b"SIG").unwrap_or(s);
-    SIGNAL_NAMES.iter().position(|&known| known == name).map(|i| i as u32 + 1)
+    let mut names = SIGNAL_NAMES.split(|&b| b == b' ').filter(|n| !n.is_empty());
+    names.position(|known| known == name).map(|i| i as u32 + 1)
 }
 
 /// Whether argv (after argv[0]) asks for container mode: any argument but a `keel.*` word.
@@ -182,7 +181,7 @@ pub fn wanted<'a>(words: impl Iterator<Item = &'a [u8]> + Clone, machine_init: i
         None => false,
         Some(first) if first.starts_with(b"keel.") => false,
         Some(_) if !machine_init() => true,
-        Some(_) => match parse(words.clone()) {
+        Some(_) => match parse(&mut words.clone()) {
             Ok(Parsed::Run(o)) => words.clone().nth(o.program - 1).is_some_and(|p| p.contains(&b'/')),
             _ => false,
         },
@@ -306,7 +305,7 @@ mod rt {
     use crate::log::{Bytes, Line};
     use crate::signals::Signals;
     use crate::sys::{self, Args};
-    use rustix::fd::{AsFd, OwnedFd};
+    use rustix::fd::AsFd;
     use rustix::process::{getpid, Pid};
 
     const USAGE: &str = "usage: keel [-g] [-v] [-s] [-e CODE]... [-p SIGNAL] [--] PROGRAM [ARGS...]";
@@ -330,8 +329,8 @@ mod rt {
     }
 
     pub fn run(args: Args) -> ! {
-        let words = (1..args.len()).filter_map(|i| args.arg(i));
-        let mut opts = match parse(words) {
+        let mut words = (1..args.len()).filter_map(|i| args.arg(i));
+        let mut opts = match parse(&mut words) {
             Ok(Parsed::Run(opts)) => opts,
             Ok(Parsed::Help) => {
                 write_stdout(USAGE.as_bytes());
@@ -349,10 +348,10 @@ mod rt {
         }
         let me = getpid();
         if let Some(signo) = opts.parent_death_signal {
-            let signal = rustix::process::Signal::from_named_raw(signo as i32);
-            if let Err(e) = rustix::process::set_parent_process_death_signal(signal) {
-                fail("PR_SET_PDEATHSIG", e);
-            }
+            let signal = rustix::process::Signal::from_named_raw(signo as i32).ok_or(Errno::INVAL);
+            signal
+                .and_then(|s| rustix::process::set_parent_process_death_signal(Some(s)))
+                .unwrap_or_else(|e| fail("PR_SET_PDEATHSIG", e));
         }
         // Orphans of our subtree come to us, not to the real init (any non-zero value sets it).
         if !me.is_init() {
@@ -410,11 +409,9 @@ mod rt {
                 }
                 match self.life.step(Instant::now(), left) {
                     Action::Wait => {}
-                    Action::TermRest => {
-                        self.signal_rest(k::SIGTERM);
-                        self.signal_rest(k::SIGCONT);
-                    }
-                    Action::KillRest => self.signal_rest(k::SIGKILL),
+                    // SIGCONT: a stopped process would not act on SIGTERM.
+                    Action::TermRest => self.signal_rest(&[k::SIGTERM, k::SIGCONT]),
+                    Action::KillRest => self.signal_rest(&[k::SIGKILL]),
                     Action::Exit(code) => sys::exit(code),
                 }
                 self.events.arm(self.life.poll_at()).unwrap_or_else(|e| fail("timerfd", e));
@@ -438,13 +435,16 @@ mod rt {
 
         /// Signal every process left after the child: as PID 1 that is the whole namespace;
         /// as a subreaper only our own descendants.
-        fn signal_rest(&self, signo: u32) {
-            if self.me == 1 {
-                let _ = sys::kill(-1, signo);
-            } else {
-                for_each_descendant(self.me, |pid| {
+        fn signal_rest(&self, signals: &[u32]) {
+            let send = |pid| {
+                for &signo in signals {
                     let _ = sys::kill(pid, signo);
-                });
+                }
+            };
+            if self.me == 1 {
+                send(-1);
+            } else {
+                for_each_descendant(self.me, send);
             }
         }
     }
@@ -452,48 +452,33 @@ mod rt {
     /// Fork and exec PROGRAM; returns its pid. An exec failure comes back over a close-on-exec
     /// pipe and is reported here; the child then exits 127 or 126, which the loop reaps.
     fn spawn(args: &Args, opts: &Options, mask: SigSet, chld_ignored: bool) -> i32 {
-        let (report_r, report_w) = sys::pipe_cloexec().unwrap_or_else(|e| fail("pipe", e));
-        let pid = match sys::fork() {
-            Ok(0) => exec_child(args, opts, mask, chld_ignored, report_w),
-            Ok(pid) => pid,
-            Err(e) => fail("fork", e),
-        };
-        drop(report_w);
+        let setup = || crate::child::Failure { step: 0, errno: exec_child(args, opts, mask, chld_ignored) };
+        let (pid, failure) = crate::child::spawn(setup, |f| exec_failure_code(f.errno)).unwrap_or_else(|e| fail("fork", e));
         if opts.group {
             // Also done in the child: whichever runs first, the group exists before we signal it.
             let _ = rustix::process::setpgid(Pid::from_raw(pid), Pid::from_raw(pid));
         }
-        let mut raw = [0u8; 4];
-        let mut got = 0;
-        while got < raw.len() {
-            match rustix::io::read(&report_r, &mut raw[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(Errno::INTR) => continue,
-                Err(_) => break,
-            }
-        }
-        if got == raw.len() {
-            let e = Errno::from_raw_os_error(i32::from_ne_bytes(raw));
+        if let Some(f) = failure {
             let name = args.arg(opts.program).unwrap_or(b"");
             say(|l| {
                 let _ = ufmt::uwrite!(l, "exec {}: ", Bytes(name));
-                match describe(e) {
+                match describe(f.errno) {
                     Some(text) => l.push_bytes(text.as_bytes()),
-                    None => ufmt::uwrite!(l, "{}", crate::log::Errno(e)).unwrap_or(()),
+                    None => ufmt::uwrite!(l, "{}", crate::log::Errno(f.errno)).unwrap_or(()),
                 }
             });
         }
         pid
     }
 
-    /// In the forked child: restore what keel inherited, then exec.
-    fn exec_child(args: &Args, opts: &Options, mask: SigSet, chld_ignored: bool, report: OwnedFd) -> ! {
+    /// In the forked child: restore what keel inherited, then exec; returns only on failure.
+    fn exec_child(args: &Args, opts: &Options, mask: SigSet, chld_ignored: bool) -> Errno {
         if opts.group {
             // Own group; and the terminal, as a shell gives it to a job, if keel's group had
             // it. SIGTTOU is blocked (until the mask is restored) so a background group may.
             let stdin = sys::stdin();
-            let had_terminal = sys::terminal_group(stdin, None) == Ok(rustix::process::getpgrp().as_raw_nonzero().get());
+            let keels_group = rustix::process::getpgrp().as_raw_nonzero().get();
+            let had_terminal = sys::terminal_group(stdin, None) == Ok(keels_group);
             let _ = rustix::process::setpgid(None, None);
             if had_terminal {
                 let _ = sys::block_signals(SigSet(0).with(k::SIGTTOU));
@@ -504,19 +489,17 @@ mod rt {
             let _ = sys::set_signal_ignored(k::SIGCHLD, true);
         }
         let _ = sys::set_signal_mask_to(mask);
-        let e = exec(args, opts.program);
-        let _ = rustix::io::write(&report, &e.raw_os_error().to_ne_bytes());
-        sys::exit(exec_failure_code(e))
+        exec(args, opts.program)
     }
 
     /// execvp with keel's environment: PROGRAM with a `/` as it is, else each PATH entry.
     fn exec(args: &Args, first: usize) -> Errno {
         let (argv, envp) = (sys::argv_from(args, first), sys::envp(args));
         let name = args.arg(first).unwrap_or(b"");
-        let mut buf = [0u8; PATH_MAX];
         if name.is_empty() {
             return Errno::NOENT;
         }
+        let mut buf = [0u8; PATH_MAX];
         if name.contains(&b'/') {
             return c_path(&[name], &mut buf).map_or(Errno::NAMETOOLONG, |p| sys::execve(p, argv, envp));
         }
@@ -636,7 +619,7 @@ mod tests {
     use super::*;
 
     fn run(args: &[&'static str]) -> Result<Parsed, Problem<'static>> {
-        parse(args.iter().map(|a| a.as_bytes()))
+        parse(&mut args.iter().map(|a| a.as_bytes()))
     }
 
     fn opts(args: &[&'static str]) -> Options {
@@ -667,7 +650,15 @@ mod tests {
         assert_eq!(opts(&["-pTERM", "x"]).parent_death_signal, Some(15));
         assert_eq!(opts(&["-p", "1", "x"]).parent_death_signal, Some(1));
         assert_eq!(opts(&["-e", "255", "x"]).success.contains(255), true);
-        assert_eq!(opts(&["x"]), Options { program: 1, group: false, verbose: false, parent_death_signal: None, success: ExitCodes::default(), grace_secs: DEFAULT_GRACE_SECS });
+        let defaults = Options {
+            program: 1,
+            group: false,
+            verbose: false,
+            parent_death_signal: None,
+            success: ExitCodes::default(),
+            grace_secs: DEFAULT_GRACE_SECS,
+        };
+        assert_eq!(opts(&["x"]), defaults);
         assert_eq!(run(&["--help", "x"]), Ok(Parsed::Help));
         assert_eq!(run(&["-h"]), Ok(Parsed::Help));
         assert_eq!(run(&["-g", "--version"]), Ok(Parsed::Version));
@@ -705,20 +696,27 @@ mod tests {
 
     #[test]
     fn signal_names() {
-        for (name, n) in [("SIGHUP", 1), ("INT", 2), ("SIGKILL", 9), ("USR1", 10), ("SIGTERM", 15), ("SIGCHLD", 17), ("SIGWINCH", 28), ("SYS", 31), ("31", 31)] {
+        let known = [("SIGHUP", 1), ("INT", 2), ("SIGKILL", 9), ("USR1", 10), ("SIGTERM", 15), ("SIGCHLD", 17)];
+        for (name, n) in known.into_iter().chain([("SIGWINCH", 28), ("SYS", 31), ("31", 31)]) {
             assert_eq!(signal_number(name.as_bytes()), Some(n), "{name}");
         }
         for name in ["", "SIG", "sigkill", "32", "SIGRTMIN", "KILLX"] {
             assert_eq!(signal_number(name.as_bytes()), None, "{name}");
         }
+        // Whatever -p accepts, rustix can pass on.
+        for n in 1..=31 {
+            assert!(rustix::process::Signal::from_named_raw(n).is_some(), "signal {n}");
+        }
     }
 
     #[test]
     fn the_forwarded_set() {
-        for sig in [k::SIGHUP, k::SIGINT, k::SIGQUIT, k::SIGUSR1, k::SIGUSR2, k::SIGPIPE, k::SIGALRM, k::SIGTERM, k::SIGCONT, k::SIGTSTP, k::SIGURG, k::SIGWINCH, k::SIGPWR, 34, 40, 64] {
+        let asked = [k::SIGHUP, k::SIGINT, k::SIGQUIT, k::SIGUSR1, k::SIGUSR2, k::SIGPIPE, k::SIGALRM, k::SIGTERM];
+        for sig in asked.into_iter().chain([k::SIGCONT, k::SIGTSTP, k::SIGURG, k::SIGWINCH, k::SIGPWR, 34, 40, 64]) {
             assert!(FORWARDED.contains(sig), "signal {sig}");
         }
-        for sig in [k::SIGKILL, k::SIGSTOP, k::SIGFPE, k::SIGILL, k::SIGSEGV, k::SIGBUS, k::SIGABRT, k::SIGTRAP, k::SIGSYS, k::SIGCHLD, k::SIGTTIN, k::SIGTTOU, 32, 33] {
+        let faults = [k::SIGFPE, k::SIGILL, k::SIGSEGV, k::SIGBUS, k::SIGABRT, k::SIGTRAP, k::SIGSYS];
+        for sig in faults.into_iter().chain([k::SIGKILL, k::SIGSTOP, k::SIGCHLD, k::SIGTTIN, k::SIGTTOU, 32, 33]) {
             assert!(!FORWARDED.contains(sig), "signal {sig}");
         }
         assert!(BLOCKED.contains(k::SIGCHLD) && !BLOCKED.contains(k::SIGTTOU));

@@ -6,13 +6,17 @@
 //! - `services`: what a service is, and the supervisor that runs them;
 //! - `shutdown`: what happens at shutdown (one sequence, one deadline), `mounts` for unmounting;
 //! - `fatal`: the never-die path (panics and fatal errors, `keel.panic=`);
+//! - `container`: container mode (`keel -- PROGRAM`), tini-style;
 //! - `cmdline`: `keel.*` keys; `log`: console lines; `applets`: poweroff/reboot/halt;
+//! - `proto`: the debug protocol's wire format (frames, messages; docs/protocol.md);
 //! - `sys`: the only unsafe code (raw syscalls, program start, per-architecture glue).
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 
 pub mod acpi;
 pub mod applets;
+#[cfg(all(not(test), feature = "rt"))]
+pub mod child;
 #[cfg(all(not(test), feature = "rt"))]
 pub mod boot;
 pub mod clock;
@@ -27,6 +31,7 @@ pub mod mounts;
 #[cfg(all(not(test), feature = "rt"))]
 pub mod pid1;
 pub mod power;
+pub mod proto;
 pub mod reaper;
 pub mod services;
 pub mod shutdown;

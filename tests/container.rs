@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
@@ -20,12 +20,27 @@ fn keel() -> Command {
     Command::new(common::keel_bin())
 }
 
-/// A fresh directory for one test.
-fn scratch(name: &str) -> PathBuf {
+/// A fresh directory for one test, removed when dropped.
+struct Scratch(PathBuf);
+
+fn scratch(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("keel-container-{}-{name}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Run to the end (stdin empty), killing it if it outlives LIMIT.
@@ -41,10 +56,60 @@ fn finish(child: Child) -> Output {
     match rx.recv_timeout(LIMIT) {
         Ok(out) => out.unwrap(),
         Err(_) => {
-            signal(pid, 9);
+            kill_tree(pid);
             panic!("pid {pid} still running after {LIMIT:?}");
         }
     }
+}
+
+/// A started process that, with its descendants, is SIGKILLed if the test ends before it.
+struct Spawned(Option<Child>);
+
+fn start(cmd: &mut Command) -> Spawned {
+    Spawned(Some(cmd.spawn().unwrap()))
+}
+
+impl Spawned {
+    /// Hand the process over (to `finish`): no longer killed on drop.
+    fn take(mut self) -> Child {
+        self.0.take().unwrap()
+    }
+}
+
+impl std::ops::Deref for Spawned {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        self.0.as_ref().unwrap()
+    }
+}
+
+impl std::ops::DerefMut for Spawned {
+    fn deref_mut(&mut self) -> &mut Child {
+        self.0.as_mut().unwrap()
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            // Only while not reaped: after that its pid may be someone else's.
+            if let Ok(None) = child.try_wait() {
+                kill_tree(child.id());
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// SIGKILL `pid` and every descendant (found first, so none is reparented away meanwhile).
+fn kill_tree(pid: u32) {
+    let mut all = vec![pid];
+    let mut i = 0;
+    while i < all.len() {
+        all.extend(children_of(all[i]));
+        i += 1;
+    }
+    let _ = Command::new("kill").arg("-9").args(all.iter().map(u32::to_string)).stderr(Stdio::null()).status();
 }
 
 fn code(out: &Output) -> i32 {
@@ -255,6 +320,24 @@ fn parent_death_signal_is_accepted_and_works() {
     wait_until("the child to get the parent-death signal", || !alive(child));
 }
 
+fn io_error(e: rustix::io::Errno) -> std::io::Error {
+    std::io::Error::from_raw_os_error(e.raw_os_error())
+}
+
+/// Start with `signals` at SIG_DFL: a shell that started the tests in the background gave
+/// them SIGINT and SIGQUIT ignored, which keel rightly passes on, and sh cannot trap.
+fn with_default(cmd: &mut Command, signals: Vec<i32>) -> &mut Command {
+    // SAFETY: between fork and exec only async-signal-safe raw syscalls are made.
+    unsafe {
+        cmd.pre_exec(move || {
+            for &signo in &signals {
+                keel::sys::set_signal_ignored(signo as u32, false).map_err(io_error)?;
+            }
+            Ok(())
+        })
+    }
+}
+
 /// A child that records each signal (by number) it gets; TERM also ends it.
 const TRAPS: &str = r#"out=$1; shift
 for s in "$@"; do trap "echo $s >> $out" $s; done
@@ -266,17 +349,19 @@ while :; do sleep 0.02; done"#;
 fn every_catchable_signal_is_forwarded() {
     let dir = scratch("forward");
     let out = dir.join("got");
-    let signals = [
+    const SIGNALS: [(&str, i32); 20] = [
         ("HUP", 1), ("INT", 2), ("QUIT", 3), ("USR1", 10), ("USR2", 12), ("PIPE", 13), ("ALRM", 14),
         ("CONT", 18), ("TSTP", 20), ("URG", 23), ("XCPU", 24), ("XFSZ", 25), ("VTALRM", 26), ("PROF", 27),
         ("WINCH", 28), ("IO", 29), ("PWR", 30), ("RT 34", 34), ("RT 40", 40), ("RT 64", 64),
     ];
+    let numbers: Vec<i32> = SIGNALS.iter().map(|s| s.1).collect();
     let mut cmd = keel();
-    cmd.args(["--", "sh", "-c", TRAPS, "traps", out.to_str().unwrap()]).args(signals.iter().map(|(_, n)| n.to_string()));
-    let mut keel = cmd.stdin(Stdio::null()).spawn().unwrap();
+    cmd.args(["--", "sh", "-c", TRAPS, "traps", out.to_str().unwrap()]).args(numbers.iter().map(i32::to_string));
+    with_default(&mut cmd, numbers);
+    let mut keel = start(cmd.stdin(Stdio::null()));
     let pid = keel.id();
     wait_until("the child's traps", || lines(&out).contains(&"ready".to_owned()));
-    for (name, signo) in signals {
+    for (name, signo) in SIGNALS {
         signal(pid, signo);
         wait_until(&format!("SIG{name} ({signo}) at the child"), || lines(&out).contains(&signo.to_string()));
     }
@@ -294,22 +379,24 @@ trap "exit 0" TERM
 echo ready >> $out
 while :; do sleep 0.02; done"#;
 
-fn family(name: &str, setup: impl FnOnce(&mut Command)) -> (Child, PathBuf, u32) {
+fn family(name: &str, setup: impl FnOnce(&mut Command)) -> (Spawned, Scratch, PathBuf, u32) {
     let dir = scratch(name);
     let out = dir.join("got");
     let mut cmd = keel();
+    with_default(&mut cmd, vec![10, 15]);
     setup(&mut cmd);
     cmd.args(["sh", "-c", FAMILY, "family", out.to_str().unwrap()]);
-    let keel = cmd.stdin(Stdio::null()).spawn().unwrap();
+    // (stderr: sh reports its `sleep`s killed by the group's USR1)
+    let keel = start(cmd.stdin(Stdio::null()).stderr(Stdio::null()));
     wait_until("the child", || lines(&out).contains(&"ready".to_owned()));
     let grandchild = pid_in(&dir.join("got.pid"));
-    (keel, out, grandchild)
+    (keel, dir, out, grandchild)
 }
 
 #[test]
 fn process_group_forwarding() {
     for how in ["-g", "KEEL_KILL_PROCESS_GROUP=1"] {
-        let (mut keel, out, grandchild) = family(&format!("group{}", how.len()), |cmd| {
+        let (mut keel, _dir, out, grandchild) = family(&format!("group{}", how.len()), |cmd| {
             match how {
                 "-g" => cmd.args(["-g", "--"]),
                 _ => cmd.env("KEEL_KILL_PROCESS_GROUP", "1").arg("--"),
@@ -330,7 +417,7 @@ fn process_group_forwarding() {
 
 #[test]
 fn without_g_only_the_child_is_signalled() {
-    let (mut keel, out, grandchild) = family("no-group", |cmd| {
+    let (mut keel, _dir, out, grandchild) = family("no-group", |cmd| {
         cmd.env_remove("KEEL_KILL_PROCESS_GROUP");
     });
     let child = children_of(keel.id())[0];
@@ -353,7 +440,7 @@ fn orphans_are_reaped_by_a_subreaper() {
         "for i in 1 2 3; do (sleep 0.5 & echo $! >> {p}); done; echo done >> {p}; sleep 3; exit 0",
         p = pids.display()
     );
-    let mut keel = keel().args(["-v", "--", "sh", "-c", &script]).stderr(Stdio::piped()).stdin(Stdio::null()).spawn().unwrap();
+    let mut keel = start(keel().args(["-v", "--", "sh", "-c", &script]).stderr(Stdio::piped()).stdin(Stdio::null()));
     let me = keel.id();
     wait_until("three orphans", || lines(&pids).last().map(String::as_str) == Some("done"));
     let orphans: Vec<u32> = lines(&pids).iter().filter_map(|l| l.parse().ok()).collect();
@@ -367,7 +454,7 @@ fn orphans_are_reaped_by_a_subreaper() {
     assert!(keel.try_wait().unwrap().is_none(), "keel still runs with its child");
     let zombies: Vec<u32> = children_of(me).into_iter().filter(|&p| stat(p).is_some_and(|s| s.0 == 'Z')).collect();
     assert!(zombies.is_empty(), "zombies under keel: {zombies:?}");
-    let out = finish(keel);
+    let out = finish(keel.take());
     assert_eq!(code(&out), 0);
     let log = text(&out.stderr);
     for orphan in orphans {
@@ -403,7 +490,9 @@ fn signals_reach_the_child_when_keel_is_pid1() {
     }
     let dir = scratch("pid1-forward");
     let out = dir.join("got");
-    let mut ns = in_pid_namespace().args(["--", "sh", "-c", TRAPS, "traps", out.to_str().unwrap(), "1", "12"]).spawn().unwrap();
+    let mut cmd = in_pid_namespace();
+    cmd.args(["--", "sh", "-c", TRAPS, "traps", out.to_str().unwrap(), "1", "12"]);
+    let mut ns = start(with_default(&mut cmd, vec![1, 12, 15]));
     wait_until("the child's traps", || lines(&out).contains(&"ready".to_owned()));
     // keel is unshare's child; from here it has an ordinary pid.
     let keel = children_of(ns.id())[0];
@@ -426,9 +515,11 @@ fn orphans_get_a_bounded_grace_as_pid1() {
     if !can_unshare() {
         return;
     }
-    let pidfile = scratch("grace-pid1").join("orphan");
+    let dir = scratch("grace-pid1");
+    let pidfile = dir.join("orphan");
     let started = Instant::now();
-    let out = output(in_pid_namespace().env("KEEL_GRACE", "1").args(["-v", "--", "sh", "-c", IGNORES_TERM_THEN_EXIT_3, "sh"]).arg(&pidfile));
+    let args = ["-v", "--", "sh", "-c", IGNORES_TERM_THEN_EXIT_3, "sh"];
+    let out = output(in_pid_namespace().env("KEEL_GRACE", "1").args(args).arg(&pidfile));
     let took = started.elapsed();
     assert_eq!(code(&out), 3, "stderr: {}", text(&out.stderr));
     assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "took {took:?}");
@@ -441,7 +532,8 @@ fn an_orphan_ignoring_sigterm_is_killed_after_the_grace() {
     let dir = scratch("grace-kill");
     let pidfile = dir.join("orphan");
     let started = Instant::now();
-    let out = output(keel().env("KEEL_GRACE", "1").args(["-v", "--", "sh", "-c", IGNORES_TERM_THEN_EXIT_3, "sh"]).arg(&pidfile));
+    let args = ["-v", "--", "sh", "-c", IGNORES_TERM_THEN_EXIT_3, "sh"];
+    let out = output(keel().env("KEEL_GRACE", "1").args(args).arg(&pidfile));
     let took = started.elapsed();
     assert_eq!(code(&out), 3, "the child's code, after the grace");
     let orphan = pid_in(&pidfile);
@@ -456,7 +548,7 @@ fn the_grace_ends_when_the_orphans_do_and_spares_other_processes() {
     let dir = scratch("grace-term");
     let (orphan_file, grandchild_file) = (dir.join("orphan"), dir.join("grandchild"));
     // An unrelated process: not keel's descendant, so keel must leave it alone.
-    let mut bystander = Command::new("sleep").arg("30").spawn().unwrap();
+    let mut bystander = start(Command::new("sleep").arg("30"));
     // The orphan is a shell waiting on its own child: SIGTERM must reach both.
     let script = format!(
         "sh -c 'sleep 30 & echo $! > {g}; wait' & echo $! > {o}; while [ ! -s {g} ]; do sleep 0.02; done; exit 0",
@@ -487,9 +579,9 @@ fn the_child_inherits_keels_signal_mask_and_ignored_signals() {
         // SAFETY: between fork and exec only async-signal-safe raw syscalls are made.
         unsafe {
             cmd.pre_exec(|| {
-                keel::sys::block_signals(keel::sys::SigSet(0).with(12)).map_err(|e| std::io::Error::from_raw_os_error(e.raw_os_error()))?;
+                keel::sys::block_signals(keel::sys::SigSet(0).with(12)).map_err(io_error)?;
                 for signo in [10, 17] {
-                    keel::sys::set_signal_ignored(signo, true).map_err(|e| std::io::Error::from_raw_os_error(e.raw_os_error()))?;
+                    keel::sys::set_signal_ignored(signo, true).map_err(io_error)?;
                 }
                 Ok(())
             })
@@ -511,9 +603,11 @@ fn the_child_inherits_keels_signal_mask_and_ignored_signals() {
 
 #[test]
 fn stdio_passes_through() {
-    let mut keel = keel().args(["--", "sh", "-c", "cat; echo err >&2"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut cmd = keel();
+    cmd.args(["--", "sh", "-c", "cat; echo err >&2"]);
+    let mut keel = start(cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()));
     keel.stdin.take().unwrap().write_all(b"hello\nworld\n").unwrap(); // dropped: EOF
-    let out = finish(keel);
+    let out = finish(keel.take());
     assert_eq!(code(&out), 0);
     assert_eq!(text(&out.stdout), "hello\nworld\n");
     assert_eq!(text(&out.stderr), "err\n");
@@ -524,7 +618,7 @@ fn keel_words_as_pid1_still_mean_init_mode() {
     if !can_unshare() {
         return;
     }
-    let mut ns = in_pid_namespace().arg("keel.shutdown_timeout=1").stdin(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut ns = start(in_pid_namespace().arg("keel.shutdown_timeout=1").stdin(Stdio::null()).stderr(Stdio::piped()));
     let (tx, rx) = mpsc::channel();
     let stderr = ns.stderr.take().unwrap();
     thread::spawn(move || {
@@ -545,3 +639,4 @@ fn keel_words_as_pid1_still_mean_init_mode() {
     wait(&mut ns);
     assert!(seen.last().is_some_and(|l| l.contains("starting as PID 1")), "{seen:?}");
 }
+

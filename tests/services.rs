@@ -160,7 +160,7 @@ fn exec_failure_names_the_path_and_errno() {
 
 #[test]
 fn single_mode_and_svc_off_keep_services_down() {
-    let mut ns = start(&["side", "ticker"], &["keel.single"]);
+    let ns = start(&["side", "ticker"], &["keel.single"]);
     std::thread::sleep(Duration::from_millis(300));
     let log = power_off(ns);
     assert!(!log.contains("svc side: started") && !log.contains("svc ticker: started"), "log:\n{log}");

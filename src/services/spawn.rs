@@ -1,6 +1,5 @@
-//! Starting a service without libc: fork, set the child up, execve. The child reports a
-//! failure before exec (which step, which errno) over a close-on-exec pipe, so the parent
-//! can say "exec /usr/bin/foo: ENOENT" instead of showing a mystery exit code.
+//! Starting a service without libc: fork, set the child up, execve (`crate::child` reports
+//! a failure before exec back, so the log says "exec /usr/bin/foo: ENOENT").
 
 use super::spec::{Readiness, Spec};
 use crate::sys;
@@ -93,7 +92,6 @@ pub fn spawn(spec: &Spec, notify_socket: Option<&CStr>) -> Result<Spawned, Spawn
     }
     envp.push(core::ptr::null()).map_err(|_| fail(Step::Exec)(Errno::TOOBIG))?;
 
-    let (report_r, report_w) = pipe_with(PipeFlags::CLOEXEC).map_err(fail(Step::Pipe))?;
     let output = match spec.tty {
         Some(_) => None,
         None => Some(pipe_with(PipeFlags::CLOEXEC).map_err(fail(Step::Pipe))?),
@@ -102,32 +100,15 @@ pub fn spawn(spec: &Spec, notify_socket: Option<&CStr>) -> Result<Spawned, Spawn
         Readiness::Fd(_) => Some(pipe_with(PipeFlags::CLOEXEC).map_err(fail(Step::Pipe))?),
         _ => None,
     };
-
-    let pid = sys::fork().map_err(fail(Step::Fork))?;
-    if pid == 0 {
+    let setup = || {
         let Err(e) = child(spec, output.as_ref().map(|p| p.1.as_fd()), ready.as_ref().map(|p| p.1.as_fd()), &argv, &envp);
-        let errno = e.errno.raw_os_error();
-        let report = [e.step as u8, 0, (errno & 0xff) as u8, (errno >> 8) as u8];
-        let _ = rustix::io::write(&report_w, &report);
-        sys::exit(127);
-    }
-    drop(report_w);
-    let mut report = [0u8; 4];
-    let mut got = 0;
-    // EOF (0 bytes) means the exec succeeded and closed the pipe.
-    while got < report.len() {
-        match rustix::io::read(&report_r, &mut report[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(Errno::INTR) => continue,
-            Err(_) => break,
-        }
-    }
-    if got == report.len() {
+        crate::child::Failure { step: e.step as u8, errno: e.errno }
+    };
+    let (pid, failure) = crate::child::spawn(setup, |_| 127).map_err(fail(Step::Fork))?;
+    if let Some(f) = failure {
         // The child has exited with 127; the reaper collects it.
-        let step = Step::ALL.get(report[0] as usize).copied().unwrap_or(Step::Exec);
-        let errno = Errno::from_raw_os_error(report[2] as i32 | (report[3] as i32) << 8);
-        return Err(SpawnError { step, errno });
+        let step = Step::ALL.get(f.step as usize).copied().unwrap_or(Step::Exec);
+        return Err(SpawnError { step, errno: f.errno });
     }
     let nonblocking = |fd: OwnedFd| {
         let _ = rustix::fs::fcntl_setfl(&fd, rustix::fs::OFlags::NONBLOCK);

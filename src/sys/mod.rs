@@ -263,16 +263,6 @@ pub fn netlink_add_membership(fd: BorrowedFd<'_>, group: u32) -> Result<(), Errn
 
 // Container mode (src/container.rs).
 
-/// pipe2(O_CLOEXEC): (read end, write end). rustix's pipe needs a feature keel does not enable.
-pub fn pipe_cloexec() -> Result<(OwnedFd, OwnedFd), Errno> {
-    let mut fds = [0i32; 2];
-    // SAFETY: `fds` is a live, writable array of two ints, as pipe2 expects.
-    let ret = unsafe { arch::syscall2(k::__NR_pipe2 as usize, fds.as_mut_ptr() as usize, k::O_CLOEXEC as usize) };
-    check(ret)?;
-    // SAFETY: on success both are new descriptors that we now own.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
 /// Set `signo` to SIG_IGN (`ignore`) or SIG_DFL; returns whether it was SIG_IGN before.
 pub fn set_signal_ignored(signo: u32, ignore: bool) -> Result<bool, Errno> {
     // struct kernel_sigaction { handler, flags, restorer, mask }, alike on x86_64 and aarch64;
