@@ -8,6 +8,11 @@ bin := "target/" + target + "/release/keel"
 build:
     cargo build --release
 
+# keelctl, the host-side debug client (docs/keelctl.md): a std program for the host target,
+# the library without its `rt` feature. Gives target/x86_64-unknown-linux-gnu/release/keelctl.
+keelctl:
+    cargo build --release --target x86_64-unknown-linux-gnu --no-default-features --features client --bin keelctl
+
 # Print the size of the release binary.
 size: build
     @stat -c '%s bytes  {{bin}}' {{bin}}
@@ -42,7 +47,7 @@ vm *ARGS: _vm-packages initramfs
     tests/vm/qemu.py vm "$@"
 
 # The QEMU integration tests (tests/qemu/test_*.py), one boot at a time.
-test-qemu: _vm-packages build build-test kernel
+test-qemu: _vm-packages build build-test keelctl kernel
     @command -v mkfs.ext4 debugfs e2fsck >/dev/null || { echo "missing e2fsprogs: apt-get install -y e2fsprogs" >&2; exit 1; }
     python3 -B tests/qemu/run.py
 

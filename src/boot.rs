@@ -84,12 +84,22 @@ pub fn run(boot: &mut Boot) {
         let t0 = Instant::now();
         let result = (phase.run)(boot);
         let micros = Instant::now().0.saturating_sub(t0.0) / 1000;
-        match result {
-            Ok(Outcome::Done) => info!("{} ({} us)", phase.name, micros),
-            Ok(Outcome::Skipped(why)) => info!("{}: skipped, {}", phase.name, why),
+        let outcome: &[u8] = match result {
+            Ok(Outcome::Done) => {
+                info!("{} ({} us)", phase.name, micros);
+                b"done"
+            }
+            Ok(Outcome::Skipped(why)) => {
+                info!("{}: skipped, {}", phase.name, why);
+                b"skipped"
+            }
             Err(e) if phase.fatal => fatal!("{} failed: {}", phase.name, Errno(e)),
-            Err(e) => info!("{} failed: {}; going on", phase.name, Errno(e)),
-        }
+            Err(e) => {
+                info!("{} failed: {}; going on", phase.name, Errno(e));
+                b"failed"
+            }
+        };
+        crate::log::event(crate::journal::tag::BOOT_PHASE, phase.name.as_bytes(), outcome);
     }
     let now = Instant::now();
     info!("boot phases took {} us; {} ms since the kernel started", (now.0 - started.0) / 1000, now.0 / 1_000_000);

@@ -21,7 +21,12 @@ pub struct Config {
     hostname: heapless::Vec<u8, HOSTNAME_MAX>,
     /// `keel.modules=a,b`: more kernel modules to load, comma-separated as given.
     modules: heapless::Vec<u8, MODULES_MAX>,
+    /// `keel.debug=SPEC,SPEC`: the debug channels, instead of the configured ones.
+    debug: Option<heapless::Vec<u8, DEBUG_MAX>>,
 }
+
+/// Room for `keel.debug=`.
+pub const DEBUG_MAX: usize = 256;
 
 /// The kernel's HOST_NAME_MAX.
 pub const HOSTNAME_MAX: usize = 64;
@@ -45,6 +50,7 @@ impl Default for Config {
             single: false,
             hostname: heapless::Vec::new(),
             modules: heapless::Vec::new(),
+            debug: None,
         }
     }
 }
@@ -81,6 +87,13 @@ impl Config {
                     _ => return Err(bad("off or on")),
                 }
             }
+            b"debug" => {
+                let list = value.ok_or(bad("channels like ttyS1:rw,vsock:1024:ro"))?;
+                if let Some(e) = list.split(|&b| b == b',').filter(|s| !s.is_empty()).find_map(|s| crate::debug_channel::Spec::parse(s).err()) {
+                    return Err(bad(e.text()));
+                }
+                self.debug = Some(heapless::Vec::from_slice(list).map_err(|_| bad("a shorter list"))?);
+            }
             b"hostname" => {
                 let name = value.filter(|v| valid_hostname(v)).ok_or(bad("a host name (letters, digits, '-', '.'; at most 64)"))?;
                 self.hostname = heapless::Vec::from_slice(name).map_err(|_| bad("at most 64 bytes"))?;
@@ -103,6 +116,13 @@ impl Config {
 impl Config {
     pub fn hostname(&self) -> Option<&[u8]> {
         Some(&self.hostname[..]).filter(|h| !h.is_empty())
+    }
+
+    /// The debug channels: `keel.debug=` if given (even empty: none), else the configured.
+    pub fn debug_channels(&self) -> impl Iterator<Item = &[u8]> {
+        let given = self.debug.as_ref().map(|d| d.split(|&b| b == b',').filter(|s| !s.is_empty()));
+        let configured = crate::services::spec::DEBUG_CHANNELS.iter().copied();
+        given.into_iter().flatten().chain(configured.filter(move |_| self.debug.is_none()))
     }
 
     /// Names from `keel.modules=`.
@@ -137,15 +157,20 @@ fn parse_panic(value: &[u8]) -> Option<PanicPolicy> {
 
 /// A decimal u32: digits only, no sign, no overflow.
 pub fn parse_u32(s: &[u8]) -> Option<u32> {
-    if s.is_empty() || s.len() > 10 {
+    parse_u64(s)?.try_into().ok()
+}
+
+/// A decimal u64: digits only, no sign, no overflow.
+pub fn parse_u64(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 {
         return None;
     }
-    let mut n: u32 = 0;
+    let mut n: u64 = 0;
     for &b in s {
         if !b.is_ascii_digit() {
             return None;
         }
-        n = n.checked_mul(10)?.checked_add((b - b'0') as u32)?;
+        n = n.checked_mul(10)?.checked_add((b - b'0') as u64)?;
     }
     Some(n)
 }
@@ -285,6 +310,21 @@ mod tests {
         assert_eq!(parse("keel.svc.shell=maybe").1.len(), 1);
         assert!(parse("keel.single").0.single);
         assert_eq!(parse("keel.single=1").1.len(), 1);
+    }
+
+    #[test]
+    fn debug_channels() {
+        let (c, p) = parse("keel.debug=ttyS1:115200:rw,vsock:1024");
+        assert!(p.is_empty(), "{p:?}");
+        let ch: Vec<&[u8]> = c.debug_channels().collect();
+        assert_eq!(ch, [&b"ttyS1:115200:rw"[..], b"vsock:1024"]);
+        assert_eq!(parse("keel.debug=").0.debug_channels().count(), 0, "empty: none");
+        let (c, p) = parse("keel.debug=ttyS1:fast");
+        assert_eq!(c, Config::default());
+        assert_eq!(p.len(), 1);
+        let default = Config::default();
+        let configured: Vec<&[u8]> = default.debug_channels().collect();
+        assert_eq!(configured, crate::services::spec::DEBUG_CHANNELS);
     }
 
     #[test]

@@ -211,17 +211,6 @@ pub fn exec_failure_code(e: Errno) -> i32 {
     }
 }
 
-/// The pieces joined and NUL-terminated in `buf` (None if too long).
-pub fn c_path<'b>(parts: &[&[u8]], buf: &'b mut [u8]) -> Option<&'b core::ffi::CStr> {
-    let mut len = 0;
-    for part in parts {
-        buf.get_mut(len..len + part.len())?.copy_from_slice(part);
-        len += part.len();
-    }
-    *buf.get_mut(len)? = 0;
-    core::ffi::CStr::from_bytes_with_nul(&buf[..=len]).ok()
-}
-
 /// `/proc/PID/stat` → the parent pid. The name in parentheses may hold spaces and `)`, so
 /// the fields are counted from the last `)`.
 pub fn parse_ppid(stat: &[u8]) -> Option<i32> {
@@ -501,13 +490,13 @@ mod rt {
         }
         let mut buf = [0u8; PATH_MAX];
         if name.contains(&b'/') {
-            return c_path(&[name], &mut buf).map_or(Errno::NAMETOOLONG, |p| sys::execve(p, argv, envp));
+            return crate::file::c_path(&[name], &mut buf).map_or(Errno::NAMETOOLONG, |p| sys::execve(p, argv, envp));
         }
         let path = args.env().find_map(|v| v.strip_prefix(b"PATH=")).unwrap_or(DEFAULT_PATH);
         let mut error = Errno::NOENT;
         for dir in path.split(|&b| b == b':') {
             let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
-            let Some(candidate) = c_path(&[dir, b"/", name], &mut buf) else { continue };
+            let Some(candidate) = crate::file::c_path(&[dir, b"/", name], &mut buf) else { continue };
             match sys::execve(candidate, argv, envp) {
                 // Found but not runnable: remembered, as execvp does, in case a later entry runs.
                 Errno::ACCESS => error = Errno::ACCESS,
@@ -760,9 +749,9 @@ mod tests {
     #[test]
     fn paths_and_stat() {
         let mut buf = [0xa5u8; 16];
-        assert_eq!(c_path(&[b"/bin", b"/", b"sh"], &mut buf).unwrap().to_bytes(), b"/bin/sh");
-        assert_eq!(c_path(&[b"0123456789", b"/", b"abcd"], &mut buf).unwrap().to_bytes(), b"0123456789/abcd");
-        assert!(c_path(&[b"0123456789", b"/", b"abcde"], &mut buf).is_none(), "no room for the NUL");
+        assert_eq!(crate::file::c_path(&[b"/bin", b"/", b"sh"], &mut buf).unwrap().to_bytes(), b"/bin/sh");
+        assert_eq!(crate::file::c_path(&[b"0123456789", b"/", b"abcd"], &mut buf).unwrap().to_bytes(), b"0123456789/abcd");
+        assert!(crate::file::c_path(&[b"0123456789", b"/", b"abcde"], &mut buf).is_none(), "no room for the NUL");
         assert_eq!(parse_ppid(b"42 (sh) S 7 42 42 0 -1"), Some(7));
         assert_eq!(parse_ppid(b"42 (a) b) (c) R 1234 42"), Some(1234));
         assert_eq!(parse_ppid(b"42 (sh"), None);

@@ -23,6 +23,12 @@ pub enum Source {
     ReadyPipe(u8),
     /// A service's sd_notify socket.
     Notify(u8),
+    /// A debug channel's listening socket (index into the server's listeners).
+    DebugListener(u8),
+    /// A debug client (index into the server's clients).
+    DebugClient(u8),
+    /// The /dev/kmsg a debug client follows (same index).
+    Kmsg(u8),
 }
 
 impl Source {
@@ -35,6 +41,9 @@ impl Source {
             Source::Output(i) => (4, i),
             Source::ReadyPipe(i) => (5, i),
             Source::Notify(i) => (6, i),
+            Source::DebugListener(i) => (7, i),
+            Source::DebugClient(i) => (8, i),
+            Source::Kmsg(i) => (9, i),
         };
         kind << 8 | index as u64
     }
@@ -49,6 +58,9 @@ impl Source {
             4 => Source::Output(index),
             5 => Source::ReadyPipe(index),
             6 => Source::Notify(index),
+            7 => Source::DebugListener(index),
+            8 => Source::DebugClient(index),
+            9 => Source::Kmsg(index),
             _ => return None,
         })
     }
@@ -74,6 +86,23 @@ impl EventLoop {
 
     pub fn watch(&self, fd: impl AsFd, source: Source) -> Result<(), Errno> {
         epoll::add(&self.epoll, fd, epoll::EventData::new_u64(source.token()), epoll::EventFlags::IN)
+    }
+
+    /// Watch `fd` edge-triggered: a wake only when new data arrives (for sources that are
+    /// drained at the reader's pace, like /dev/kmsg for a slow client).
+    pub fn watch_edge(&self, fd: impl AsFd, source: Source) -> Result<(), Errno> {
+        epoll::add(&self.epoll, fd, epoll::EventData::new_u64(source.token()), epoll::EventFlags::IN | epoll::EventFlags::ET)
+    }
+
+    /// Change what `fd` is watched for: readable, and writable too if `out`.
+    pub fn rewatch(&self, fd: impl AsFd, source: Source, out: bool) -> Result<(), Errno> {
+        let flags = if out { epoll::EventFlags::IN | epoll::EventFlags::OUT } else { epoll::EventFlags::IN };
+        epoll::modify(&self.epoll, fd, epoll::EventData::new_u64(source.token()), flags)
+    }
+
+    /// Stop watching `fd` (closing it does that too).
+    pub fn unwatch(&self, fd: impl AsFd) {
+        let _ = epoll::delete(&self.epoll, fd);
     }
 
     /// Arm the timer for `at` (absolute boot-clock time), or disarm it. Only touches the
@@ -123,7 +152,8 @@ mod tests {
         for s in all {
             assert_eq!(Source::from_token(s.token()), Some(s));
         }
-        assert_eq!(Source::from_token(7 << 8), None);
+        assert_eq!(Source::from_token(Source::Kmsg(1).token()), Some(Source::Kmsg(1)));
+        assert_eq!(Source::from_token(10 << 8), None);
         assert_eq!(Source::from_token(u64::MAX), None);
     }
 }

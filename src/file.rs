@@ -17,3 +17,14 @@ pub fn read_into(path: &core::ffi::CStr, buf: &mut [u8]) -> Result<usize, Errno>
     }
     Ok(len)
 }
+
+/// `parts` joined into `buf` as a C string; None if it does not fit or holds a NUL.
+pub fn c_path<'b>(parts: &[&[u8]], buf: &'b mut [u8]) -> Option<&'b core::ffi::CStr> {
+    let mut len = 0;
+    for part in parts {
+        buf.get_mut(len..len + part.len())?.copy_from_slice(part);
+        len += part.len();
+    }
+    *buf.get_mut(len)? = 0;
+    core::ffi::CStr::from_bytes_with_nul(&buf[..=len]).ok()
+}

@@ -22,9 +22,14 @@ pub mod boot;
 pub mod clock;
 pub mod cmdline;
 pub mod container;
+#[cfg(all(not(test), feature = "rt"))]
+pub mod debug;
+#[path = "debug/channel.rs"]
+pub mod debug_channel;
 pub mod event;
 pub mod fatal;
 pub mod file;
+pub mod journal;
 pub mod log;
 pub mod modules;
 pub mod mounts;

@@ -1,9 +1,11 @@
 //! Console lines: `[    1.234567] keel: text`, formatted with ufmt into one stack buffer and
 //! written with a single write(2) so lines from different paths never interleave.
-//! All of keel's human-readable output goes through `line()`; the debug protocol will tap
-//! the same records here.
+//! All of keel's human-readable output goes through here, and each line is also kept as a
+//! record in the `LOGS` journal for debug clients; events go to `EVENTS`.
 
 use crate::clock::{Instant, NANOS_PER_SEC};
+use crate::journal::{tag, Journal};
+use crate::sys::TryLock;
 use ufmt::uWrite;
 
 /// Longest console line; longer text is cut (and marked with `...`).
@@ -13,11 +15,13 @@ pub const LINE_CAPACITY: usize = 240;
 pub struct Line {
     buf: heapless::Vec<u8, LINE_CAPACITY>,
     truncated: bool,
+    /// Where the text after the stamp and `keel: ` starts.
+    body: usize,
 }
 
 impl Line {
     pub const fn new() -> Self {
-        Line { buf: heapless::Vec::new(), truncated: false }
+        Line { buf: heapless::Vec::new(), truncated: false, body: 0 }
     }
 
     pub fn push_bytes(&mut self, s: &[u8]) {
@@ -93,12 +97,41 @@ pub fn begin() -> Line {
     let mut line = Line::new();
     push_stamp(&mut line, Instant::now());
     line.push_bytes(b"keel: ");
+    line.body = line.buf.len();
     line
 }
 
-/// Finish a line and write it to the console.
+/// Log lines kept for debug clients.
+pub static LOGS: TryLock<Journal<48>> = TryLock::new(Journal::new());
+/// Events kept for debug clients.
+pub static EVENTS: TryLock<Journal<32>> = TryLock::new(Journal::new());
+
+/// Finish a line: into the journal, and to the console.
 pub fn emit(mut line: Line) {
+    let body = &line.buf[line.body.min(line.buf.len())..];
+    LOGS.with(|j| j.push(Instant::now().0, tag::KEEL, NO_SERVICE, &[body]));
     write_console(line.finish());
+}
+
+/// `aux` of a log record that is not a service's.
+pub const NO_SERVICE: u8 = 0xff;
+
+/// A line of a service's output: into the journal, and to the console as `name| text`
+/// when the service echoes.
+pub fn service_line(index: usize, name: &str, text: &[u8], echo: bool) {
+    LOGS.with(|j| j.push(Instant::now().0, tag::SERVICE, index as u8, &[text]));
+    if echo {
+        let mut line = Line::new();
+        push_stamp(&mut line, Instant::now());
+        let _ = ufmt::uwrite!(line, "{}| {}", name, Bytes(text));
+        write_console(line.finish());
+    }
+}
+
+/// Record an event (the console already has its line).
+pub fn event(kind: u8, name: &[u8], detail: &[u8]) {
+    let name = &name[..name.len().min(32)];
+    EVENTS.with(|j| j.push(Instant::now().0, kind, name.len() as u8, &[name, detail]));
 }
 
 /// Write all of `bytes` to the console (fd 2), giving up on errors: logging never fails PID 1.

@@ -325,18 +325,6 @@ impl ufmt::uDisplay for Summary {
     }
 }
 
-/// `parts` joined into `buf` as a C string; None if it does not fit or holds a NUL.
-fn c_path<'b>(buf: &'b mut [u8; PATH_CAPACITY], parts: &[&[u8]]) -> Option<&'b CStr> {
-    let mut n = 0;
-    for part in parts {
-        let dst = buf.get_mut(n..n + part.len())?;
-        dst.copy_from_slice(part);
-        n += part.len();
-    }
-    *buf.get_mut(n)? = 0;
-    CStr::from_bytes_with_nul(&buf[..=n]).ok()
-}
-
 fn read_retry(fd: &OwnedFd, buf: &mut [u8]) -> Result<usize, E> {
     loop {
         match rustix::io::read(fd, &mut *buf) {
@@ -355,7 +343,7 @@ fn open_ro(path: &CStr) -> Result<OwnedFd, E> {
 /// longer than `READ_BUF` are skipped with a warning. A file that cannot be opened is Err.
 fn stream_file(dir: &[u8], file: &[u8], on_line: &mut dyn FnMut(&[u8]) -> bool) -> Result<(), E> {
     let mut path_buf = [0u8; PATH_CAPACITY];
-    let path = c_path(&mut path_buf, &[dir, file]).ok_or(E::NAMETOOLONG)?;
+    let path = crate::file::c_path(&[dir, file], &mut path_buf).ok_or(E::NAMETOOLONG)?;
     let fd = open_ro(path)?;
     let mut buf = [0u8; READ_BUF];
     let result = for_each_line(&mut |b| read_retry(&fd, b), &mut buf, on_line, &mut |start| {
@@ -410,7 +398,7 @@ fn in_sys_module(name: &[u8]) -> bool {
         *d = if s == b'-' { b'_' } else { s };
     }
     let mut buf = [0u8; PATH_CAPACITY];
-    let Some(path) = c_path(&mut buf, &[b"/sys/module/", dst]) else { return false };
+    let Some(path) = crate::file::c_path(&[b"/sys/module/", dst], &mut buf) else { return false };
     rustix::fs::access(path, rustix::fs::Access::EXISTS).is_ok()
 }
 
@@ -432,7 +420,7 @@ fn is_builtin(dir: &[u8], name: &[u8]) -> bool {
 /// Never fails: problems are logged as warnings naming the module, and counted.
 pub fn load<'n>(names: impl IntoIterator<Item = &'n [u8]>, release: &CStr) -> Summary {
     let mut dir_buf = [0u8; PATH_CAPACITY];
-    let dir = c_path(&mut dir_buf, &[b"/lib/modules/", release.to_bytes()]).map_or(&b""[..], |d| d.to_bytes());
+    let dir = crate::file::c_path(&[b"/lib/modules/", release.to_bytes()], &mut dir_buf).map_or(&b""[..], |d| d.to_bytes());
     load_from(dir, names)
 }
 
@@ -501,7 +489,7 @@ fn insert(dir: &[u8], item: &LoadItem) -> Result<Option<u64>, (&'static str, E)>
     }
     let mut path_buf = [0u8; PATH_CAPACITY];
     let parts: &[&[u8]] = if item.path.starts_with(b"/") { &[item.path] } else { &[dir, b"/", item.path] };
-    let path = c_path(&mut path_buf, parts).ok_or(("cannot open its file", E::NAMETOOLONG))?;
+    let path = crate::file::c_path(parts, &mut path_buf).ok_or(("cannot open its file", E::NAMETOOLONG))?;
     let start = Instant::now();
     let fd = open_ro(path).map_err(|e| ("cannot open its file", e))?;
     let flags = if item.compression == Compression::None { 0 } else { MODULE_INIT_COMPRESSED_FILE };
@@ -795,9 +783,9 @@ kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko: kernel/net/vmw_vsock/
         ufmt::uwrite!(l, "{}", Summary { loaded: 3, present: 1, failed: 0 }).unwrap();
         assert_eq!(l.as_bytes(), b"3 loaded, 1 already present, 0 failed");
         let mut buf = [0u8; PATH_CAPACITY];
-        assert_eq!(c_path(&mut buf, &[b"/lib/modules/", b"6.1.0"]).unwrap().to_bytes(), b"/lib/modules/6.1.0");
-        assert!(c_path(&mut buf, &[&[b'a'; PATH_CAPACITY]]).is_none());
-        assert!(c_path(&mut buf, &[b"a\0b"]).is_none());
+        assert_eq!(crate::file::c_path(&[b"/lib/modules/", b"6.1.0"], &mut buf).unwrap().to_bytes(), b"/lib/modules/6.1.0");
+        assert!(crate::file::c_path(&[&[b'a'; PATH_CAPACITY]], &mut buf).is_none());
+        assert!(crate::file::c_path(&[b"a\0b"], &mut buf).is_none());
     }
 
     /// The side-effecting half over a modules directory made here: finit_module is only

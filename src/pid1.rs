@@ -4,6 +4,7 @@
 use crate::clock::Instant;
 use crate::acpi::PowerKeys;
 use crate::boot::{self, Boot};
+use crate::debug;
 use crate::cmdline::Config;
 use crate::event::{EventLoop, Source, EVENTS_PER_WAIT};
 use crate::log::Errno;
@@ -20,7 +21,9 @@ pub struct Init {
     events: EventLoop,
     signals: Signals,
     services: Supervisor,
+    debug: debug::Server,
     shutdown: Option<Shutdown>,
+    ready: Instant,
 }
 
 pub fn run(args: Args) -> ! {
@@ -59,7 +62,8 @@ pub fn run(args: Args) -> ! {
     let services = Supervisor::new(|i| {
         supervisor::enabled(&SERVICES[i], config.services_off & 1u128.checked_shl(i as u32).unwrap_or(0) != 0, config.single)
     });
-    let mut init = Init { boot, events, signals, services, shutdown: None };
+    let debug = debug::Server::open(boot.config.debug_channels(), &events);
+    let mut init = Init { boot, events, signals, services, debug, shutdown: None, ready: Instant::now() };
     info!("ready");
     if cfg!(feature = "test-hooks") && init.boot.config.test_panic {
         panic!("keel.test_panic");
@@ -91,6 +95,9 @@ impl Init {
                     Source::Output(i) => self.services.on_output(i as usize),
                     Source::ReadyPipe(i) => self.services.on_ready_pipe(i as usize, now),
                     Source::Notify(i) => self.services.on_notify(i as usize, now),
+                    Source::DebugListener(i) => self.debug.accept(i as usize, &self.events),
+                    Source::DebugClient(i) => self.on_debug_client(i as usize),
+                    Source::Kmsg(i) => self.debug.on_kmsg(i as usize, &self.events),
                 }
             }
             self.advance();
@@ -118,6 +125,19 @@ impl Init {
         }
     }
 
+    fn on_debug_client(&mut self, slot: usize) {
+        let had_kmsg = self.debug.kmsg_fd(slot).is_some();
+        let mut ctx = debug::Ctx { services: &mut self.services, power: None, ready: self.ready };
+        self.debug.on_client(slot, &mut ctx, &self.events);
+        if let Some(cmd) = ctx.power {
+            self.on_power_request(cmd, Origin::Debug);
+        }
+        // A dmesg follow began: its /dev/kmsg joins the loop (it leaves when closed).
+        if let (false, Some(fd)) = (had_kmsg, self.debug.kmsg_fd(slot)) {
+            let _ = self.events.watch_edge(fd, Source::Kmsg(slot as u8));
+        }
+    }
+
     fn on_acpi(&mut self) {
         let mut presses = 0;
         if let Some(acpi) = &self.boot.acpi {
@@ -137,6 +157,7 @@ impl Init {
     }
 
     fn on_power_request(&mut self, cmd: PowerCmd, by: Origin) {
+        crate::log::event(crate::journal::tag::POWER_REQUEST, cmd.name().as_bytes(), by.name().as_bytes());
         let Some(sd) = self.shutdown.as_mut() else {
             info!("{} requested ({})", cmd, by);
             let sd = Shutdown::begin(cmd, Instant::now(), self.boot.config.shutdown_timeout_secs);
@@ -154,6 +175,7 @@ impl Init {
     fn advance(&mut self) {
         let mut children_left = reap(&mut self.services);
         self.services.poll(Instant::now(), &self.events);
+        self.debug.pump(&self.events);
         let Some(sd) = self.shutdown.as_mut() else { return };
         loop {
             match sd.step(Instant::now(), children_left, self.services.all_down()) {
@@ -174,6 +196,18 @@ enum Origin {
     Signal(SignalInfo),
     AcpiButton,
     PowerKey,
+    Debug,
+}
+
+impl Origin {
+    fn name(&self) -> &'static str {
+        match self {
+            Origin::Signal(_) => "signal",
+            Origin::AcpiButton => "ACPI power button",
+            Origin::PowerKey => "power key",
+            Origin::Debug => "debug client",
+        }
+    }
 }
 
 impl ufmt::uDisplay for Origin {
@@ -182,6 +216,7 @@ impl ufmt::uDisplay for Origin {
             Origin::Signal(s) => ufmt::uwrite!(f, "signal {} from pid {}", s.signo, s.sender),
             Origin::AcpiButton => f.write_str("ACPI power button"),
             Origin::PowerKey => f.write_str("power key"),
+            Origin::Debug => f.write_str("debug client"),
         }
     }
 }

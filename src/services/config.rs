@@ -5,6 +5,10 @@
 //! Format: `[service.NAME]` tables with `key = value` lines; values are "strings",
 //! integers, true/false, ["arrays", "of", "strings"] and durations ("100ms", "30s").
 
+#[path = "../debug/channel.rs"]
+#[allow(dead_code)]
+mod channel;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -76,6 +80,20 @@ fn err<T>(line: usize, message: impl Into<String>) -> Result<T, Error> {
 
 /// Parse and validate a whole configuration.
 pub fn parse(text: &str) -> Result<Vec<Service>, Error> {
+    parse_all(text).map(|c| c.services)
+}
+
+/// A whole configuration: the services and the debug channels.
+#[derive(Debug, Default)]
+pub struct Config {
+    pub services: Vec<Service>,
+    /// `[debug] channels = ["ttyS1:rw", "vsock:1024:ro"]` (docs/protocol.md).
+    pub debug_channels: Vec<String>,
+}
+
+pub fn parse_all(text: &str) -> Result<Config, Error> {
+    let mut debug_channels = None;
+    let mut in_debug = false;
     let mut services: Vec<Service> = Vec::new();
     let mut keys_seen: BTreeMap<String, usize> = BTreeMap::new();
     for (i, raw) in text.lines().enumerate() {
@@ -86,8 +104,13 @@ pub fn parse(text: &str) -> Result<Vec<Service>, Error> {
         }
         if let Some(header) = content.strip_prefix('[') {
             let Some(header) = header.strip_suffix(']') else { return err(line, "unterminated table header") };
+            keys_seen.clear();
+            in_debug = header.trim() == "debug";
+            if in_debug {
+                continue;
+            }
             let Some(name) = header.trim().strip_prefix("service.") else {
-                return err(line, format!("unknown table [{header}] (expected [service.NAME])"));
+                return err(line, format!("unknown table [{header}] (expected [service.NAME] or [debug])"));
             };
             if !valid_name(name) {
                 return err(line, format!("bad service name {name:?} (letters, digits, '-', '_'; at most 32)"));
@@ -104,15 +127,31 @@ pub fn parse(text: &str) -> Result<Vec<Service>, Error> {
         }
         let Some((key, value)) = content.split_once('=') else { return err(line, "expected key = value") };
         let key = key.trim();
-        let Some(service) = services.last_mut() else { return err(line, "key outside a [service.NAME] table") };
+        if !in_debug && services.is_empty() {
+            return err(line, "key outside a [service.NAME] table");
+        }
         if let Some(first) = keys_seen.insert(key.to_string(), line) {
             return err(line, format!("duplicate key {key:?} (first on line {first})"));
         }
         let value = parse_value(value.trim()).map_err(|m| Error { line, message: m })?;
+        if in_debug {
+            if key != "channels" {
+                return err(line, format!("unknown key {key:?} in [debug] (expected channels)"));
+            }
+            let list = strings(value, 4).map_err(|m| Error { line, message: format!("channels: {m}") })?;
+            for spec in &list {
+                if let Err(e) = channel::Spec::parse(spec.as_bytes()) {
+                    return err(line, format!("channels: {spec:?}: {}", e.text()));
+                }
+            }
+            debug_channels = Some(list);
+            continue;
+        }
+        let service = services.last_mut().expect("checked above");
         service.set(key, value).map_err(|m| Error { line, message: format!("{key}: {m}") })?;
     }
     validate(&services)?;
-    Ok(services)
+    Ok(Config { services, debug_channels: debug_channels.unwrap_or_default() })
 }
 
 fn strip_comment(line: &str) -> &str {
@@ -398,8 +437,12 @@ fn find_cycle(services: &[Service]) -> Option<Vec<usize>> {
 }
 
 /// The Rust source of the static tables (see src/services/spec.rs for the types).
-pub fn generate(services: &[Service]) -> String {
+pub fn generate(config: &Config) -> String {
+    let services = &config.services;
     let mut out = String::new();
+    let channels: Vec<String> = config.debug_channels.iter().map(|c| format!("b{c:?}")).collect();
+    writeln!(out, "/// Debug channels from the configuration (`keel.debug=` replaces them).").unwrap();
+    writeln!(out, "pub static DEBUG_CHANNELS: &[&[u8]] = &[{}];", channels.join(", ")).unwrap();
     let index = |name: &str| services.iter().position(|s| s.name == name).unwrap();
     writeln!(out, "pub static SERVICES: [Spec; {}] = [", services.len()).unwrap();
     for s in services {

@@ -32,7 +32,22 @@ pub enum State {
 }
 
 impl State {
-    fn name(&self) -> &'static str {
+    /// The state's number in the debug protocol.
+    pub fn code(&self) -> u8 {
+        match self {
+            State::Waiting => 0,
+            State::Starting { .. } => 1,
+            State::Ready => 2,
+            State::Stopping { .. } => 3,
+            State::Stopped => 4,
+            State::Exited(_) => 5,
+            State::Backoff { .. } => 6,
+            State::Failed => 7,
+            State::Off => 8,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
         match self {
             State::Waiting => "waiting",
             State::Starting { .. } => "starting",
@@ -58,6 +73,18 @@ struct Service {
     ring: Ring,
     /// Whether "blocked by a dependency" was already said.
     blocked_said: bool,
+    /// Starts after the first.
+    restarts: u32,
+    /// Stopped on request, to be started again once down (a restart).
+    then_start: bool,
+}
+
+/// What a debug client may ask of a service.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Control {
+    Start,
+    Stop,
+    Restart,
 }
 
 pub struct Supervisor {
@@ -85,6 +112,8 @@ impl Supervisor {
                 notify: None,
                 ring: Ring::new(base, spec.ring),
                 blocked_said: false,
+                restarts: 0,
+                then_start: false,
             };
             base += spec.ring;
             // Cannot fail: SERVICES.len() <= MAX_SERVICES is checked at compile time.
@@ -103,6 +132,7 @@ impl Supervisor {
         self.services[i].state = new;
         if old.name() != new.name() {
             info!("svc {}: {} -> {}", SERVICES[i].name, old.name(), new.name());
+            crate::log::event(crate::journal::tag::SERVICE_STATE, SERVICES[i].name.as_bytes(), new.name().as_bytes());
         }
     }
 
@@ -143,6 +173,12 @@ impl Supervisor {
             },
             State::Backoff { until } if now >= until => {
                 self.start(i, now, events);
+                true
+            }
+            State::Stopping { kill_at, killed: false } if now >= kill_at => {
+                info!("svc {}: still running after its grace: SIGKILL", spec.name);
+                signal_group(svc.pid, linux_raw_sys::general::SIGKILL);
+                self.services[i].state = State::Stopping { kill_at, killed: true };
                 true
             }
             State::Starting { deadline: Some(d) } if now >= d => {
@@ -203,6 +239,9 @@ impl Supervisor {
         match spawn(spec, notify) {
             Ok(spawned) => {
                 let svc = &mut self.services[i];
+                if svc.started != Instant(0) {
+                    svc.restarts += 1;
+                }
                 svc.pid = spawned.pid;
                 svc.started = now;
                 svc.blocked_said = false;
@@ -233,21 +272,29 @@ impl Supervisor {
         }
     }
 
-    /// The sd_notify socket of service i (abstract `@keel/notify/NAME`), made once.
+    /// The sd_notify socket of service i, `/run/keel/NAME.notify`, made once. A path, not an
+    /// abstract name: those are shared by everyone in the network namespace (other keels).
     fn notify_socket<'e>(&mut self, i: usize, events: &EventLoop, env: &'e mut heapless::Vec<u8, 64>) -> Result<&'e core::ffi::CStr, rustix::io::Errno> {
         use rustix::net::{bind, socket_with, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
         let too_long = rustix::io::Errno::NAMETOOLONG;
-        env.extend_from_slice(b"NOTIFY_SOCKET=@keel/notify/").map_err(|_| too_long)?;
+        env.extend_from_slice(b"NOTIFY_SOCKET=/run/keel/").map_err(|_| too_long)?;
         env.extend_from_slice(SERVICES[i].name.as_bytes()).map_err(|_| too_long)?;
+        env.extend_from_slice(b".notify\0").map_err(|_| too_long)?;
+        let var = core::ffi::CStr::from_bytes_with_nul(env).map_err(|_| rustix::io::Errno::INVAL)?;
         if self.services[i].notify.is_none() {
-            let name = &env[b"NOTIFY_SOCKET=@".len()..];
+            let path = &var.to_bytes_with_nul()[b"NOTIFY_SOCKET=".len()..];
+            let path = core::ffi::CStr::from_bytes_with_nul(path).map_err(|_| rustix::io::Errno::INVAL)?;
+            match rustix::fs::mkdir(c"/run/keel", rustix::fs::Mode::from_raw_mode(0o755)) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(e),
+            }
+            let _ = rustix::fs::unlink(path);
             let sock = socket_with(AddressFamily::UNIX, SocketType::DGRAM, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK, None)?;
-            bind(&sock, &SocketAddrUnix::new_abstract_name(name)?)?;
+            bind(&sock, &SocketAddrUnix::new(path)?)?;
             events.watch(&sock, Source::Notify(i as u8))?;
             self.services[i].notify = Some(sock);
         }
-        env.push(0).map_err(|_| too_long)?;
-        core::ffi::CStr::from_bytes_with_nul(env).map_err(|_| rustix::io::Errno::INVAL)
+        Ok(var)
     }
 
     /// A child exited: if it was a service, decide what comes next. Returns whether it was.
@@ -262,9 +309,13 @@ impl Supervisor {
         if dropped > 0 {
             info!("svc {}: {} bytes of output overwritten in its ring", spec.name, dropped);
         }
+        let then_start = core::mem::take(&mut self.services[i].then_start);
         let next = match self.services[i].state {
             _ if self.stopping.is_some() => State::Stopped,
             State::Failed => State::Failed,
+            // Stopped on request: a restart starts it again (through its dependencies).
+            State::Stopping { .. } if then_start => State::Waiting,
+            State::Stopping { .. } => State::Stopped,
             _ => self.after_exit(i, status, now),
         };
         self.set_state(i, next);
@@ -318,11 +369,9 @@ impl Supervisor {
                 Err(_) => break,
             }
         }
-        if SERVICES[i].echo {
-            let mut line = [0u8; ECHO_MAX];
-            while let Some(text) = svc.ring.next_echo(self.rings, &mut line) {
-                info!("{}| {}", SERVICES[i].name, Bytes(text));
-            }
+        let mut line = [0u8; ECHO_MAX];
+        while let Some(text) = svc.ring.next_echo(self.rings, &mut line) {
+            crate::log::service_line(i, SERVICES[i].name, text, SERVICES[i].echo);
         }
     }
 
@@ -358,6 +407,39 @@ impl Supervisor {
             info!("svc {}: ready after {} ms", SERVICES[i].name, now.millis_since(self.services[i].started));
             self.set_state(i, State::Ready);
         }
+    }
+
+    /// A debug client's request. Refused during shutdown.
+    pub fn control(&mut self, i: usize, what: Control, now: Instant) -> Result<(), &'static str> {
+        if self.stopping.is_some() {
+            return Err("shutting down");
+        }
+        let spec = SERVICES.get(i).ok_or("no such service")?;
+        let svc = &mut self.services[i];
+        info!("svc {}: {} requested", spec.name, match what { Control::Start => "start", Control::Stop => "stop", Control::Restart => "restart" });
+        match (what, svc.pid != 0) {
+            (Control::Start, true) => {}
+            (Control::Stop | Control::Restart, true) => {
+                svc.then_start = what == Control::Restart;
+                if !matches!(svc.state, State::Stopping { .. }) {
+                    signal_group(svc.pid, spec.stop_signal);
+                    signal_group(svc.pid, linux_raw_sys::general::SIGCONT);
+                    self.set_state(i, State::Stopping { kill_at: now.plus_millis(spec.stop_grace_ms), killed: false });
+                }
+            }
+            (Control::Stop, false) => self.set_state(i, State::Stopped),
+            (Control::Start | Control::Restart, false) => {
+                svc.backoff = Backoff::new(spec);
+                svc.blocked_said = false;
+                self.set_state(i, State::Waiting);
+            }
+        }
+        Ok(())
+    }
+
+    /// Each service's name, state, pid (0: none) and restart count.
+    pub fn entries(&self) -> impl Iterator<Item = (&'static str, State, i32, u32)> + '_ {
+        SERVICES.iter().zip(self.services.iter()).map(|(spec, s)| (spec.name, s.state, s.pid, s.restarts))
     }
 
     /// The power sequence starts: stop everything, in reverse dependency order, by `deadline`.

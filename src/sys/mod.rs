@@ -328,3 +328,56 @@ pub fn stdout() -> BorrowedFd<'static> {
     // SAFETY: as for `stdin()`, with fd 1.
     unsafe { BorrowedFd::borrow_raw(1) }
 }
+
+/// A value shared by the whole (single-threaded) program through a `static`: `with` lends it
+/// out to one caller at a time and answers None to a nested or concurrent call instead of
+/// aliasing it. Used for the log and event journals that every module writes to.
+pub struct TryLock<T> {
+    busy: core::sync::atomic::AtomicBool,
+    value: core::cell::UnsafeCell<T>,
+}
+
+// SAFETY: access to `value` only happens inside `with`, which the atomic flag makes
+// exclusive; T moves between threads only as a whole, hence T: Send.
+unsafe impl<T: Send> Sync for TryLock<T> {}
+
+impl<T> TryLock<T> {
+    pub const fn new(value: T) -> Self {
+        TryLock { busy: core::sync::atomic::AtomicBool::new(false), value: core::cell::UnsafeCell::new(value) }
+    }
+
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        use core::sync::atomic::Ordering;
+        if self.busy.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+            return None;
+        }
+        // SAFETY: the flag was false and is now ours: no other reference to `value` exists
+        // until we clear it below.
+        let result = f(unsafe { &mut *self.value.get() });
+        self.busy.store(false, Ordering::Release);
+        Some(result)
+    }
+}
+
+/// A listening AF_VSOCK stream socket on `port` (any CID), non-blocking. rustix has the
+/// address family but no vsock address type.
+pub fn vsock_listen(port: u32) -> Result<OwnedFd, Errno> {
+    use rustix::fd::AsRawFd;
+    const AF_VSOCK: usize = 40;
+    const SOCK_STREAM: usize = 1;
+    // struct sockaddr_vm: family u16, reserved u16, port u32, cid u32, flags u8, zero [u8; 3].
+    let mut addr = [0u8; 16];
+    addr[..2].copy_from_slice(&(AF_VSOCK as u16).to_ne_bytes());
+    addr[4..8].copy_from_slice(&port.to_ne_bytes());
+    addr[8..12].copy_from_slice(&u32::MAX.to_ne_bytes()); // VMADDR_CID_ANY
+    // SAFETY: socket takes no pointers; on success we own the descriptor.
+    let fd = check(unsafe {
+        arch::syscall3(k::__NR_socket as usize, AF_VSOCK, SOCK_STREAM | (k::O_CLOEXEC | k::O_NONBLOCK) as usize, 0)
+    })?;
+    // SAFETY: the kernel just returned this descriptor to us.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // SAFETY: bind reads `addr.len()` bytes of the live array.
+    check(unsafe { arch::syscall3(k::__NR_bind as usize, sock.as_raw_fd() as usize, addr.as_ptr() as usize, addr.len()) })?;
+    rustix::net::listen(&sock, 4)?;
+    Ok(sock)
+}

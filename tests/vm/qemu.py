@@ -456,9 +456,20 @@ def cmd_vm(args):
     ]  # fmt: skip
     if args.disk:
         argv += ["-drive", f"file={args.disk},if=none,id=d0,format=raw", "-device", "virtio-blk-pci,drive=d0"]
+    # keel's debug protocol on /dev/hvc0 (keel.debug=hvc0:rw), a unix socket here for keelctl.
+    debug = qmp.parent / "debug.sock"
+    if debug.exists():
+        debug.unlink()
+    argv += [
+        "-device", "virtio-serial-pci",
+        "-chardev", f"socket,id=dbg,path={debug},server=on,wait=off",
+        "-device", "virtconsole,chardev=dbg",
+    ]  # fmt: skip
+    argv[argv.index("-append") + 1] += " keel.debug=hvc0:rw"
     argv += args.qemu_args
     print(f"keel vm: Ctrl-A X quits, Ctrl-A C toggles the QEMU monitor; power button:\n"
-          f"  tests/vm/qemu.py qmp system_powerdown --socket {qmp}", file=sys.stderr)  # fmt: skip
+          f"  tests/vm/qemu.py qmp system_powerdown --socket {qmp}\n"
+          f"debug protocol: keelctl --unix {debug} status   (just keelctl builds it)", file=sys.stderr)  # fmt: skip
     sys.stderr.flush()
     os.execvp(QEMU, argv)
 

@@ -1,0 +1,275 @@
+//! The byte channel to keel: a unix socket, a serial device or vsock. Each gives a reader
+//! (moved to a thread that turns reads into `Input`s on a channel, so the main loop can wait
+//! with a timeout) and a writer (shared, so that console keystrokes and frames never
+//! interleave inside a write).
+
+use crate::cli::Target;
+use std::fs::OpenOptions;
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::process::Command;
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex};
+
+/// What the main loop waits for.
+pub enum Input {
+    /// Bytes from keel.
+    Data(Vec<u8>),
+    /// The connection ended: end of file, or an error.
+    Closed(Option<io::Error>),
+    /// SIGINT, SIGTERM or SIGHUP (the number).
+    Signal(u32),
+    /// Ctrl-] on the console.
+    Quit,
+}
+
+pub type Writer = Arc<Mutex<Box<dyn Write + Send>>>;
+
+/// An open channel, its reader not started yet.
+pub struct Conn {
+    pub reader: Box<dyn Read + Send>,
+    pub writer: Box<dyn Write + Send>,
+    /// A regular file given as `--serial` (a captured console log): read to its end,
+    /// nothing written to it.
+    pub replay: bool,
+}
+
+pub fn connect(target: &Target) -> io::Result<Conn> {
+    match target {
+        Target::Unix(path) => {
+            let s = UnixStream::connect(path)?;
+            Ok(Conn { reader: Box::new(s.try_clone()?), writer: Box::new(s), replay: false })
+        }
+        Target::Serial { dev, .. } if std::fs::metadata(dev).is_ok_and(|m| m.is_file()) => {
+            let f = std::fs::File::open(dev)?;
+            Ok(Conn { reader: Box::new(f), writer: Box::new(io::sink()), replay: true })
+        }
+        Target::Serial { dev, baud } => {
+            // stty opens the device without waiting for a carrier; `clocal` then lets the
+            // ordinary open below return at once too. Settings stay with the port.
+            let dev_s = dev.to_string_lossy();
+            let baud_s = baud.to_string();
+            let args = ["-F", &dev_s, "raw", "-echo", "clocal", &baud_s];
+            match Command::new("stty").args(args).output() {
+                Ok(out) if out.status.success() => {}
+                Ok(out) => {
+                    let why = String::from_utf8_lossy(&out.stderr);
+                    eprintln!("keelctl: stty {}: {}; using the line as it is", args.join(" "), why.trim());
+                }
+                Err(e) => eprintln!("keelctl: stty: {e}; using the line as it is"),
+            }
+            let f = OpenOptions::new().read(true).write(true).open(dev)?;
+            Ok(Conn { reader: Box::new(f.try_clone()?), writer: Box::new(f), replay: false })
+        }
+        Target::Vsock { cid, port } => {
+            let s = vsock::connect(*cid, *port)?;
+            Ok(Conn { reader: Box::new(s.try_clone()?), writer: Box::new(s), replay: false })
+        }
+    }
+}
+
+/// Move the reader to a thread that forwards what it reads to `tx`, then `Closed`.
+pub fn spawn_reader(mut reader: Box<dyn Read + Send>, tx: Sender<Input>) {
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let input = match reader.read(&mut buf) {
+                Ok(0) => Input::Closed(None),
+                Ok(n) => Input::Data(buf[..n].to_vec()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => Input::Closed(Some(e)),
+            };
+            let last = matches!(input, Input::Closed(_));
+            if tx.send(input).is_err() || last {
+                return;
+            }
+        }
+    });
+}
+
+/// SIGINT, SIGTERM and SIGHUP as `Input::Signal`, so that a follow can send Cancel (on a
+/// serial line keel cannot see the client go) and the console can restore the terminal.
+/// Must run before any other thread starts: the signals are blocked in the calling thread
+/// and every thread it starts later. A second signal exits at once (130).
+pub fn spawn_signal_thread(tx: Sender<Input>) {
+    use keel::sys::{block_signals, signalfd, SigSet};
+    const SIGHUP: u32 = 1;
+    const SIGINT: u32 = 2;
+    const SIGTERM: u32 = 15;
+    let set = SigSet::default().with(SIGHUP).with(SIGINT).with(SIGTERM);
+    let Ok(fd) = signalfd(set) else {
+        return; // default behaviour: the signal ends keelctl
+    };
+    if block_signals(set).is_err() {
+        return;
+    }
+    std::thread::spawn(move || {
+        use rustix::event::{poll, PollFd, PollFlags};
+        let mut seen = 0;
+        loop {
+            let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+            if poll(&mut fds, None).is_err() {
+                continue;
+            }
+            let mut info = [0u8; 128];
+            let Ok(n) = rustix::io::read(&fd, &mut info) else { continue };
+            if n < 4 {
+                continue;
+            }
+            seen += 1;
+            if seen > 1 {
+                std::process::exit(130);
+            }
+            let signo = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]);
+            let _ = tx.send(Input::Signal(signo));
+        }
+    });
+}
+
+/// Writes one whole frame (or a run of keystrokes) under the lock.
+pub fn write_all(w: &Writer, bytes: &[u8]) -> io::Result<()> {
+    let mut w = w.lock().unwrap_or_else(|e| e.into_inner());
+    w.write_all(bytes)?;
+    w.flush()
+}
+
+/// AF_VSOCK through rustix: std has no vsock, and rustix 1.x has the address family
+/// (`AddressFamily::VSOCK`) but no address type, so `struct sockaddr_vm` is defined here.
+mod vsock {
+    use rustix::fd::OwnedFd;
+    use rustix::net::addr::{SocketAddrArg, SocketAddrLen, SocketAddrOpaque};
+    use rustix::net::{AddressFamily, SocketType};
+    use std::io::{self, Read, Write};
+
+    /// `struct sockaddr_vm` (linux/vm_sockets.h), 16 bytes.
+    #[repr(C)]
+    struct SockaddrVm {
+        family: u16,
+        reserved1: u16,
+        port: u32,
+        cid: u32,
+        flags: u8,
+        zero: [u8; 3],
+    }
+
+    // SAFETY: `f` gets a pointer to this live, fully initialized repr(C) struct and its exact
+    // size, the layout the kernel expects for AF_VSOCK.
+    #[allow(unsafe_code)]
+    unsafe impl SocketAddrArg for SockaddrVm {
+        unsafe fn with_sockaddr<R>(&self, f: impl FnOnce(*const SocketAddrOpaque, SocketAddrLen) -> R) -> R {
+            f((self as *const Self).cast(), core::mem::size_of::<Self>() as SocketAddrLen)
+        }
+    }
+
+    pub struct VsockStream(OwnedFd);
+
+    fn io_err(e: rustix::io::Errno) -> io::Error {
+        io::Error::from_raw_os_error(e.raw_os_error())
+    }
+
+    pub fn connect(cid: u32, port: u32) -> io::Result<VsockStream> {
+        let fd = rustix::net::socket(AddressFamily::VSOCK, SocketType::STREAM, None).map_err(io_err)?;
+        let addr =
+            SockaddrVm { family: AddressFamily::VSOCK.as_raw(), reserved1: 0, port, cid, flags: 0, zero: [0; 3] };
+        rustix::net::connect(&fd, &addr).map_err(io_err)?;
+        Ok(VsockStream(fd))
+    }
+
+    impl VsockStream {
+        pub fn try_clone(&self) -> io::Result<VsockStream> {
+            rustix::io::dup(&self.0).map(VsockStream).map_err(io_err)
+        }
+    }
+
+    impl Read for VsockStream {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            rustix::io::read(&self.0, buf).map_err(io_err)
+        }
+    }
+
+    impl Write for VsockStream {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            rustix::io::write(&self.0, buf).map_err(io_err)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+}
+
+/// Run while the console is up: the local terminal raw (keystrokes go to the line as they
+/// are typed, Ctrl-C included), restored by `restore` or on drop.
+pub struct RawTerminal {
+    saved: Option<String>,
+}
+
+impl RawTerminal {
+    /// Raw mode if stdin is a terminal (through `stty`, which works on its stdin).
+    pub fn enter() -> RawTerminal {
+        use std::io::IsTerminal;
+        if !io::stdin().is_terminal() {
+            return RawTerminal { saved: None };
+        }
+        // `output()` would give stty an empty stdin: it must see the terminal.
+        let saved = Command::new("stty")
+            .arg("-g")
+            .stdin(std::process::Stdio::inherit())
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+        if saved.is_some() && !Command::new("stty").args(["raw", "-echo"]).status().is_ok_and(|s| s.success()) {
+            return RawTerminal { saved: None };
+        }
+        RawTerminal { saved }
+    }
+
+    pub fn is_raw(&self) -> bool {
+        self.saved.is_some()
+    }
+
+    pub fn restore(&mut self) {
+        if let Some(saved) = self.saved.take() {
+            let _ = Command::new("stty").arg(saved).status();
+        }
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        self.restore();
+    }
+}
+
+/// Move stdin to a thread that writes what is typed to the line, and says `Quit` at Ctrl-]
+/// (0x1d). At the end of stdin it stops forwarding; the console goes on.
+pub fn spawn_keyboard(writer: Writer, tx: Sender<Input>) {
+    std::thread::spawn(move || {
+        let mut stdin = io::stdin().lock();
+        let mut buf = [0u8; 256];
+        loop {
+            let n = match stdin.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return,
+            };
+            let typed = &buf[..n];
+            let quit = typed.iter().position(|&b| b == 0x1d);
+            let send = &typed[..quit.unwrap_or(n)];
+            if !send.is_empty() && write_all(&writer, send).is_err() {
+                return;
+            }
+            if quit.is_some() {
+                let _ = tx.send(Input::Quit);
+                return;
+            }
+        }
+    });
+}
+
+/// A channel for `Input`s.
+pub fn channel() -> (Sender<Input>, Receiver<Input>) {
+    std::sync::mpsc::channel()
+}

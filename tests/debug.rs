@@ -1,0 +1,166 @@
+//! The debug protocol end to end: keel as PID 1 of a PID namespace serving unix sockets,
+//! keelctl on the host side.
+mod common;
+
+use common::ns::{Pid1, SIGINT};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+struct Setup {
+    ns: Pid1,
+    rw: String,
+    ro: String,
+}
+
+/// keel with the test service table, only `side` and `ticker` running, a read-write and a
+/// read-only unix channel.
+fn start() -> Setup {
+    start_with(&[])
+}
+
+fn start_with(more: &[&str]) -> Setup {
+    let dir = std::env::temp_dir();
+    let id = format!("{}-{:?}", std::process::id(), std::thread::current().id()).replace(['(', ')'], "");
+    let rw = dir.join(format!("keel-debug-{id}.sock")).display().to_string();
+    let ro = dir.join(format!("keel-debug-{id}-ro.sock")).display().to_string();
+    let config = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/services/services.toml")).unwrap();
+    let mut args: Vec<String> = config
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("[service.")?.strip_suffix(']').map(str::to_string))
+        .filter(|name| name != "side" && name != "ticker" && !more.contains(&name.as_str()))
+        .map(|name| format!("keel.svc.{name}=off"))
+        .collect();
+    args.push(format!("keel.debug=unix:{rw},unix:{ro}:ro"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut ns = Pid1::start(&common::keel_services_bin(), &args);
+    ns.wait_for("svc ticker: waiting -> ready", 5 * SECOND);
+    Setup { ns, rw, ro }
+}
+
+fn keelctl(socket: &str, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_keelctl"))
+        .args(["--unix", socket, "--timeout", "5"])
+        .args(args)
+        .output()
+        .expect("keelctl runs");
+    out
+}
+
+fn text(out: &Output) -> String {
+    format!("status {:?}\nstdout:\n{}\nstderr:\n{}", out.status, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn status_services_and_ping() {
+    let s = start();
+    let out = keelctl(&s.rw, &["status"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("uptime") && stdout.contains("services"), "{}", text(&out));
+
+    let out = keelctl(&s.ro, &["services"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let side = stdout.lines().find(|l| l.contains("side")).unwrap_or_else(|| panic!("{}", text(&out)));
+    assert!(side.contains("ready"), "{side}");
+    assert!(stdout.lines().any(|l| l.contains("missing") && l.contains("off")), "{}", text(&out));
+
+    let out = keelctl(&s.ro, &["ping"]);
+    assert!(out.status.success(), "{}", text(&out));
+    drop(s);
+}
+
+#[test]
+fn read_only_channels_refuse_changes() {
+    let s = start();
+    let out = keelctl(&s.ro, &["stop", "side"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("denied"), "{}", text(&out));
+    let out = keelctl(&s.rw, &["stop", "nosuch"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(!s.ns.log().contains("svc side: ready -> stopping"));
+}
+
+#[test]
+fn restart_a_service() {
+    let mut s = start();
+    let out = keelctl(&s.rw, &["restart", "side"]);
+    assert!(out.status.success(), "{}", text(&out));
+    s.ns.wait_for("svc side: stopping -> waiting", 5 * SECOND);
+    s.ns.wait_for("svc side: waiting -> ready", 5 * SECOND);
+    let out = keelctl(&s.rw, &["--json", "services"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let side = stdout.lines().find(|l| l.contains("\"side\"")).unwrap_or_else(|| panic!("{}", text(&out)));
+    assert!(side.contains("\"restarts\":1"), "{side}");
+}
+
+#[test]
+fn logs_follow_streams_new_lines() {
+    let s = start();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keelctl"))
+        .args(["--unix", &s.rw, "logs", "-f", "-n", "2", "ticker"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let until = Instant::now() + 10 * SECOND;
+    let mut ticks = Vec::new();
+    while ticks.len() < 5 && Instant::now() < until {
+        match lines.next() {
+            Some(Ok(line)) if line.contains("tick-") => ticks.push(line),
+            Some(Ok(_)) => {}
+            _ => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ticks.len() >= 5, "followed lines: {ticks:?}");
+    assert!(ticks.iter().all(|l| l.contains("ticker")), "{ticks:?}");
+}
+
+#[test]
+fn events_and_dmesg() {
+    let s = start();
+    let out = keelctl(&s.ro, &["events", "--since", "0"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("side") && stdout.contains("ready"), "{}", text(&out));
+    assert!(stdout.contains("mount /proc"), "boot phases are events: {}", text(&out));
+    let out = keelctl(&s.ro, &["dmesg", "-n", "3"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3, "{}", text(&out));
+}
+
+#[test]
+fn poweroff_over_the_protocol() {
+    let mut s = start();
+    let out = keelctl(&s.ro, &["poweroff"]);
+    assert_eq!(out.status.code(), Some(1), "read-only: {}", text(&out));
+    let out = keelctl(&s.rw, &["poweroff"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(s.ns.wait_end(10 * SECOND), Some(SIGINT));
+    assert!(s.ns.log().contains("poweroff requested (debug client)"), "log:\n{}", s.ns.log());
+}
+
+#[test]
+fn a_stalled_client_does_not_block_pid1() {
+    // The flooding service fills the journal (and so the stalled client's socket) fast.
+    let mut s = start_with(&["flood"]);
+    // Connect, ask to follow everything, and never read.
+    let mut stalled = std::os::unix::net::UnixStream::connect(&s.rw).unwrap();
+    let mut body = [0u8; 64];
+    let msg = keel::proto::Message::Logs { tail: 1000, follow: true, service: b"" };
+    let len = keel::proto::emit_message(0, &msg, &mut body).unwrap();
+    let mut frame = [0u8; 128];
+    let n = keel::proto::emit_binary(&body[..len], &mut frame).unwrap();
+    std::io::Write::write_all(&mut stalled, &frame[..n]).unwrap();
+    std::thread::sleep(2 * SECOND);
+    let out = keelctl(&s.rw, &["ping"]);
+    assert!(out.status.success(), "{}", text(&out));
+    s.ns.signal(12);
+    assert_eq!(s.ns.wait_end(10 * SECOND), Some(SIGINT));
+    drop(stalled);
+}
