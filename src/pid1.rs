@@ -126,15 +126,10 @@ impl Init {
     }
 
     fn on_debug_client(&mut self, slot: usize) {
-        let had_kmsg = self.debug.kmsg_fd(slot).is_some();
         let mut ctx = debug::Ctx { services: &mut self.services, power: None, ready: self.ready };
         self.debug.on_client(slot, &mut ctx, &self.events);
         if let Some(cmd) = ctx.power {
             self.on_power_request(cmd, Origin::Debug);
-        }
-        // A dmesg follow began: its /dev/kmsg joins the loop (it leaves when closed).
-        if let (false, Some(fd)) = (had_kmsg, self.debug.kmsg_fd(slot)) {
-            let _ = self.events.watch_edge(fd, Source::Kmsg(slot as u8));
         }
     }
 

@@ -17,13 +17,14 @@ use crate::power::PowerCmd;
 use crate::proto::{self, ErrorCode, EventKind, Message, ReplyBody, Stream, MAX_BODY};
 use crate::services::spec::SERVICES;
 use crate::services::supervisor::{Control, State, Supervisor};
+use crate::sys::TryLock;
 use channel::{Kind, Spec};
-use rustix::fd::{AsFd, OwnedFd};
+use rustix::fd::OwnedFd;
 
 pub const MAX_LISTENERS: usize = 4;
 pub const MAX_CLIENTS: usize = 4;
-/// Encoded bytes waiting for a client: at least one largest frame in either form.
-const TX_CAP: usize = 2048;
+/// Encoded bytes waiting for a client: one largest frame in either form.
+const TX_CAP: usize = if proto::MAX_APC_LEN > proto::MAX_BINARY_LEN { proto::MAX_APC_LEN } else { proto::MAX_BINARY_LEN };
 const _: () = assert!(TX_CAP >= proto::MAX_APC_LEN && TX_CAP >= proto::MAX_BINARY_LEN);
 
 struct Listener {
@@ -50,6 +51,8 @@ struct Dmesg {
 }
 
 struct Client {
+    /// The client's number in epoll tokens (Source::DebugClient).
+    slot: u8,
     fd: OwnedFd,
     writable: bool,
     /// A shared line: output only, frames in APC strings.
@@ -75,7 +78,19 @@ pub struct Ctx<'a> {
 #[derive(Default)]
 pub struct Server {
     listeners: heapless::Vec<Listener, MAX_LISTENERS>,
-    clients: [Option<Client>; MAX_CLIENTS],
+}
+
+/// The clients' state, buffers included, in .bss (an empty heapless::Vec is all zeros):
+/// memory is touched only as clients come, and it is never copied around with the server.
+static CLIENTS: TryLock<heapless::Vec<Client, MAX_CLIENTS>> = TryLock::new(heapless::Vec::new());
+
+/// Run `f` on the clients (None only if called from inside another `with_clients`).
+fn with_clients<R>(f: impl FnOnce(&mut heapless::Vec<Client, MAX_CLIENTS>) -> R) -> Option<R> {
+    CLIENTS.with(f)
+}
+
+fn position(clients: &[Client], slot: usize) -> Option<usize> {
+    clients.iter().position(|c| c.slot as usize == slot)
 }
 
 impl Server {
@@ -130,7 +145,7 @@ impl Server {
     }
 
     fn free_slot(&self) -> Option<usize> {
-        self.clients.iter().position(Option::is_none)
+        with_clients(|clients| (0..MAX_CLIENTS).find(|&slot| position(clients, slot).is_none())).flatten()
     }
 
     fn add_client(&mut self, slot: usize, fd: OwnedFd, writable: bool, shared: bool, events: &EventLoop) -> Result<(), rustix::io::Errno> {
@@ -139,6 +154,7 @@ impl Server {
             events.watch(&fd, Source::DebugClient(slot as u8))?;
         }
         let mut client = Client {
+            slot: slot as u8,
             fd,
             writable,
             shared,
@@ -156,8 +172,7 @@ impl Server {
             client.events = Some(Follow { req: 0, cursor: EVENTS.with(|j| j.next_seq()).unwrap_or(0), follow: true, service: NO_SERVICE });
             client.logs = Some(Follow { req: 0, cursor: LOGS.with(|j| j.next_seq()).unwrap_or(0), follow: true, service: NO_SERVICE });
         }
-        self.clients[slot] = Some(client);
-        Ok(())
+        with_clients(|clients| clients.push(client).ok()).flatten().ok_or(rustix::io::Errno::MFILE)
     }
 
     /// A listener is readable: take every pending connection.
@@ -178,38 +193,22 @@ impl Server {
 
     /// A client's fd is ready: read its requests and answer them.
     pub fn on_client(&mut self, slot: usize, ctx: &mut Ctx, events: &EventLoop) {
-        let Some(client) = self.clients.get_mut(slot).and_then(Option::as_mut) else { return };
-        let mut buf = [0u8; 512];
-        let mut gone = false;
-        for _ in 0..4 {
-            match rustix::io::read(&client.fd, &mut buf) {
-                Ok(0) => {
-                    gone = true;
-                    break;
-                }
-                Ok(n) => {
-                    let mut input = &buf[..n];
-                    while let Some(frame) = client.rx.next(&mut input) {
-                        let (seq, msg_type) = (frame.seq, frame.msg_type);
-                        let mut payload = [0u8; MAX_BODY];
-                        let len = frame.payload.len();
-                        payload[..len].copy_from_slice(frame.payload);
-                        client.request(seq, msg_type, &payload[..len], ctx);
-                    }
-                }
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(rustix::io::Errno::AGAIN) => break,
-                Err(_) => {
-                    gone = true;
-                    break;
+        with_clients(|clients| {
+            let Some(at) = position(clients, slot) else { return };
+            let client = &mut clients[at];
+            let following_kmsg = client.dmesg.is_some();
+            if !client.read_requests(ctx) {
+                // Dropping the fd also takes it out of epoll.
+                clients.swap_remove(at);
+                return;
+            }
+            // A dmesg follow began: its /dev/kmsg joins the loop (it leaves when closed).
+            if let (false, Some(d)) = (following_kmsg, &client.dmesg) {
+                if d.follow {
+                    let _ = events.watch_edge(&d.fd, Source::Kmsg(slot as u8));
                 }
             }
-        }
-        if gone {
-            // Dropping the fd also takes it out of epoll.
-            self.clients[slot] = None;
-            return;
-        }
+        });
         self.pump_one(slot, events);
     }
 
@@ -221,34 +220,58 @@ impl Server {
     }
 
     fn pump_one(&mut self, slot: usize, events: &EventLoop) {
-        let Some(client) = self.clients[slot].as_mut() else { return };
-        client.stream_journals();
-        client.stream_dmesg();
-        match client.flush() {
-            Err(_) => self.clients[slot] = None,
-            Ok(()) => {
-                // Wait for room only while something is pending (no busy loop when idle).
-                let want = !client.tx.is_empty();
-                if want != client.out_armed && !client.shared {
-                    client.out_armed = want;
-                    let _ = events.rewatch(&client.fd, Source::DebugClient(slot as u8), want);
+        with_clients(|clients| {
+            let Some(at) = position(clients, slot) else { return };
+            let client = &mut clients[at];
+            client.stream_journals();
+            client.stream_dmesg();
+            match client.flush() {
+                Err(_) => {
+                    clients.swap_remove(at);
+                }
+                Ok(()) => {
+                    // Wait for room only while something is pending (no busy loop when idle).
+                    let want = !client.tx.is_empty();
+                    if want != client.out_armed && !client.shared {
+                        client.out_armed = want;
+                        let _ = events.rewatch(&client.fd, Source::DebugClient(slot as u8), want);
+                    }
                 }
             }
-        }
+        });
     }
 
     /// A followed /dev/kmsg has news.
     pub fn on_kmsg(&mut self, slot: usize, events: &EventLoop) {
         self.pump_one(slot, events);
     }
-
-    /// kmsg fds to watch, registered by the loop.
-    pub fn kmsg_fd(&self, slot: usize) -> Option<rustix::fd::BorrowedFd<'_>> {
-        self.clients.get(slot)?.as_ref()?.dmesg.as_ref().map(|d| d.fd.as_fd())
-    }
 }
 
 impl Client {
+    /// Read what the client sent and answer each request; false when it has gone away.
+    fn read_requests(&mut self, ctx: &mut Ctx) -> bool {
+        let mut buf = [0u8; 512];
+        for _ in 0..4 {
+            match rustix::io::read(&self.fd, &mut buf) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    let mut input = &buf[..n];
+                    while let Some(frame) = self.rx.next(&mut input) {
+                        // The frame borrows the deframer; answering needs all of `self`.
+                        let (seq, msg_type, len) = (frame.seq, frame.msg_type, frame.payload.len());
+                        let mut payload = [0u8; MAX_BODY];
+                        payload[..len].copy_from_slice(frame.payload);
+                        self.request(seq, msg_type, &payload[..len], ctx);
+                    }
+                }
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(rustix::io::Errno::AGAIN) => return true,
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
     fn hello(&mut self) {
         let msg = Message::Hello { proto: proto::PROTO, keel_version: env!("CARGO_PKG_VERSION").as_bytes(), features: 0 };
         self.send(&msg);
@@ -405,7 +428,7 @@ impl Client {
         let Some(mut d) = self.dmesg.take() else { return };
         let mut record = [0u8; 1024];
         loop {
-            if self.tx.len() + 600 > TX_CAP {
+            if self.tx.len() + 400 > TX_CAP {
                 break; // room first; the next pass goes on
             }
             match rustix::io::read(&d.fd, &mut record) {

@@ -444,7 +444,8 @@ pub fn generate(config: &Config) -> String {
     writeln!(out, "/// Debug channels from the configuration (`keel.debug=` replaces them).").unwrap();
     writeln!(out, "pub static DEBUG_CHANNELS: &[&[u8]] = &[{}];", channels.join(", ")).unwrap();
     let index = |name: &str| services.iter().position(|s| s.name == name).unwrap();
-    writeln!(out, "pub static SERVICES: [Spec; {}] = [", services.len()).unwrap();
+    writeln!(out, "/// How many services the table has.\npub const SERVICE_COUNT: usize = {};", services.len()).unwrap();
+    writeln!(out, "pub static SERVICES: [Spec; SERVICE_COUNT] = [").unwrap();
     for s in services {
         let cstrs = |v: &[String]| v.iter().map(|a| format!("c{a:?}")).collect::<Vec<_>>().join(", ");
         let deps = s.after.iter().map(|d| index(d).to_string()).collect::<Vec<_>>().join(", ");

@@ -14,9 +14,9 @@ use crate::log::{Bytes, Errno};
 use crate::reaper::ExitStatus;
 use rustix::fd::OwnedFd;
 
-/// Capacity of the table (src/services/config.rs refuses more).
-pub const MAX_SERVICES: usize = 128;
-const _: () = assert!(SERVICES.len() <= MAX_SERVICES);
+/// The runtime table holds exactly the services of the static one (src/services/config.rs
+/// refuses more than 128), so PID 1 carries no room it cannot use.
+const MAX_SERVICES: usize = super::spec::SERVICE_COUNT;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum State {
@@ -116,7 +116,7 @@ impl Supervisor {
                 then_start: false,
             };
             base += spec.ring;
-            // Cannot fail: SERVICES.len() <= MAX_SERVICES is checked at compile time.
+            // Cannot fail: one slot per service.
             let _ = services.push(service);
         }
         for (i, s) in services.iter().enumerate() {
