@@ -31,6 +31,7 @@ build-test:
 # then the QEMU boots of a real kernel.
 test: build build-test build-arm
     cargo test-host
+    just fuzz-ci
     just test-qemu
 
 # The stock Debian kernel for the VM: fetched once into .cache/kernel (KEEL_CACHE moves it).
@@ -56,7 +57,11 @@ bench-boot: _vm-packages initramfs
     tests/vm/qemu.py bench --runs 5
 
 # Benchmarks, a report (not a test): size, boot and power button, services, container mode.
-bench: size bench-boot bench-services bench-container
+bench: size bench-boot bench-services bench-debug bench-container
+
+# Debug protocol: keelctl round trip over a serial line, throughput over a virtio console.
+bench-debug: _vm-packages initramfs keelctl
+    python3 -B tests/bench/debug.py
 
 # Services: spawn rate, PID 1 CPU in a crash loop (BENCH_CRASH_SECS, default 60), VmRSS.
 bench-services: build
@@ -78,6 +83,20 @@ _vm-packages:
 # Fuzz every decoder for SECS seconds each (needs a nightly toolchain and cargo-fuzz).
 fuzz SECS="60":
     for t in genl modules_dep frame message; do cargo +nightly fuzz run --fuzz-dir tests/fuzz $t -- -max_total_time={{SECS}}; done
+
+# The bounded fuzzing CI runs: every target for SECS seconds, where a nightly toolchain and
+# cargo-fuzz exist (rustup cannot fetch another toolchain everywhere). The same decoders
+# always get their deterministic random-input unit tests on stable.
+fuzz-ci SECS="30":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! cargo +nightly --version >/dev/null 2>&1 || ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+        echo "fuzz-ci: no nightly toolchain with cargo-fuzz here; skipped (just fuzz runs them where there is)"
+        exit 0
+    fi
+    for t in genl modules_dep frame message; do
+        cargo +nightly fuzz run --fuzz-dir tests/fuzz "$t" -- -max_total_time={{SECS}} -rss_limit_mb=4096 2>&1 | tail -n 2
+    done
 
 # Container mode against tini and catatonit (Debian's): startup overhead of `INIT -- true`
 # (hyperfine, RUNS runs each) and the init's VmRSS while its child runs. A report, not a test.

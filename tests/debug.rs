@@ -135,6 +135,25 @@ fn events_and_dmesg() {
 }
 
 #[test]
+fn answers_larger_than_the_output_buffer_keep_flowing() {
+    let s = start();
+    std::thread::sleep(SECOND); // the ticker fills the journal
+    let out = keelctl(&s.ro, &["logs", "-n", "40"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 40, "{}", text(&out));
+    // 60 kernel records are several buffers full, and nothing else wakes keel meanwhile.
+    let out = keelctl(&s.ro, &["--json", "dmesg", "-n", "60"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let n = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert_eq!(n, 60.min(dmesg_records()), "{}", text(&out));
+}
+
+/// How many records the kernel log holds (each read of /dev/kmsg is one).
+fn dmesg_records() -> usize {
+    Command::new("dmesg").output().map(|o| String::from_utf8_lossy(&o.stdout).lines().count()).unwrap_or(0)
+}
+
+#[test]
 fn poweroff_over_the_protocol() {
     let mut s = start();
     let out = keelctl(&s.ro, &["poweroff"]);

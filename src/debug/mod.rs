@@ -223,15 +223,16 @@ impl Server {
         with_clients(|clients| {
             let Some(at) = position(clients, slot) else { return };
             let client = &mut clients[at];
-            client.stream_journals();
-            client.stream_dmesg();
+            // Both stop when the output buffer is full; "more" keeps the wake-ups coming
+            // (through EPOLLOUT) until they are done.
+            let more = client.stream_journals() | client.stream_dmesg();
             match client.flush() {
                 Err(_) => {
                     clients.swap_remove(at);
                 }
                 Ok(()) => {
                     // Wait for room only while something is pending (no busy loop when idle).
-                    let want = !client.tx.is_empty();
+                    let want = !client.tx.is_empty() || more;
                     if want != client.out_armed && !client.shared {
                         client.out_armed = want;
                         let _ = events.rewatch(&client.fd, Source::DebugClient(slot as u8), want);
@@ -374,16 +375,21 @@ impl Client {
         }
     }
 
-    /// Queue journal records for the streams this client follows, while there is room.
-    fn stream_journals(&mut self) {
+    /// Queue journal records for the streams this client follows, while there is room;
+    /// true if one stopped for lack of room.
+    fn stream_journals(&mut self) -> bool {
+        let mut more = false;
         if let Some(mut f) = self.logs {
             let done = LOGS.with(|j| self.stream(&mut f, j.oldest(), j.next_seq(), |seq| j.get(seq).copied(), log_message));
+            more |= done == Some(false);
             self.logs = self.finish(f, done);
         }
         if let Some(mut f) = self.events {
             let done = EVENTS.with(|j| self.stream(&mut f, j.oldest(), j.next_seq(), |seq| j.get(seq).copied(), event_message));
+            more |= done == Some(false);
             self.events = self.finish(f, done);
         }
+        more
     }
 
     /// Send records from `f.cursor` to `next`; Some(true) when caught up.
@@ -424,12 +430,15 @@ impl Client {
         }
     }
 
-    fn stream_dmesg(&mut self) {
-        let Some(mut d) = self.dmesg.take() else { return };
+    /// Queue kernel records while there is room; true if it stopped for lack of room.
+    fn stream_dmesg(&mut self) -> bool {
+        let Some(mut d) = self.dmesg.take() else { return false };
         let mut record = [0u8; 1024];
+        let mut more = false;
         loop {
             if self.tx.len() + 400 > TX_CAP {
-                break; // room first; the next pass goes on
+                more = true; // room first; the next pass goes on
+                break;
             }
             match rustix::io::read(&d.fd, &mut record) {
                 Ok(n) if d.skip > 0 => {
@@ -447,12 +456,13 @@ impl Client {
                 }
                 Err(_) if !d.follow => {
                     self.reply(d.req, ReplyBody::End);
-                    return;
+                    return false;
                 }
                 Err(_) => break,
             }
         }
         self.dmesg = Some(d);
+        more
     }
 
     /// Write what is queued; Err when the peer is gone.
