@@ -57,7 +57,11 @@ bench-boot: _vm-packages initramfs
     tests/vm/qemu.py bench --runs 5
 
 # Benchmarks, a report (not a test): size, boot and power button, services, container mode.
-bench: size bench-boot bench-services bench-debug bench-container
+bench: size size-breakdown bench-boot bench-services bench-debug bench-container
+
+# Code size by module (an unstripped twin of the release binary, symbols summed).
+size-breakdown:
+    bash tests/bench/size-breakdown.sh
 
 # Debug protocol: keelctl round trip over a serial line, throughput over a virtio console.
 bench-debug: _vm-packages initramfs keelctl
