@@ -401,7 +401,7 @@ mod rt {
                     // SIGCONT: a stopped process would not act on SIGTERM.
                     Action::TermRest => self.signal_rest(&[k::SIGTERM, k::SIGCONT]),
                     Action::KillRest => self.signal_rest(&[k::SIGKILL]),
-                    Action::Exit(code) => sys::exit(code),
+                    Action::Exit(code) => exit(code),
                 }
                 self.events.arm(self.life.poll_at()).unwrap_or_else(|e| fail("timerfd", e));
                 self.events.wait(&mut ready).unwrap_or_else(|e| fail("epoll_wait", e));
@@ -585,7 +585,18 @@ mod rt {
 
     fn fail(what: &str, e: Errno) -> ! {
         say(|l| ufmt::uwrite!(l, "{}: {}", what, crate::log::Errno(e)).unwrap_or(()));
-        sys::exit(1)
+        exit(1)
+    }
+
+    /// Exit with `code`, unless keel is the machine's own init (`init=/sbin/keel -- APP`):
+    /// that PID 1 must not exit (the kernel would panic), so the machine powers off instead.
+    fn exit(code: i32) -> ! {
+        if getpid().is_init() && is_machine_init() {
+            say(|l| ufmt::uwrite!(l, "the program ended ({}); powering off", code).unwrap_or(()));
+            rustix::fs::sync();
+            crate::shutdown::power_off_now(crate::power::PowerCmd::PowerOff)
+        }
+        sys::exit(code)
     }
 
     /// One `keel: ` line on stderr (no timestamp: these share the terminal with PROGRAM).
