@@ -86,7 +86,7 @@ _vm-packages:
 
 # Fuzz every decoder for SECS seconds each (needs a nightly toolchain and cargo-fuzz).
 fuzz SECS="60":
-    for t in genl modules_dep frame message; do cargo +nightly fuzz run --fuzz-dir tests/fuzz $t -- -max_total_time={{SECS}}; done
+    for t in genl modules_dep frame message text; do cargo +nightly fuzz run --fuzz-dir tests/fuzz $t -- -max_total_time={{SECS}}; done
 
 # The bounded fuzzing CI runs: every target for SECS seconds, where a nightly toolchain and
 # cargo-fuzz exist (rustup cannot fetch another toolchain everywhere). The same decoders
@@ -98,7 +98,7 @@ fuzz-ci SECS="30":
         echo "fuzz-ci: no nightly toolchain with cargo-fuzz here; skipped (just fuzz runs them where there is)"
         exit 0
     fi
-    for t in genl modules_dep frame message; do
+    for t in genl modules_dep frame message text; do
         cargo +nightly fuzz run --fuzz-dir tests/fuzz "$t" -- -max_total_time={{SECS}} -rss_limit_mb=4096 2>&1 | tail -n 2
     done
 
