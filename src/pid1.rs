@@ -1,11 +1,12 @@
 //! PID 1 mode: set up, then the one loop, forever. Data flows one way:
-//! event (event.rs) → this loop → state machine (shutdown.rs; services later) → action.
+//! event (event.rs) → this loop → state machine (shutdown.rs, services/supervisor.rs,
+//! debug/) → action.
 
-use crate::clock::Instant;
 use crate::acpi::PowerKeys;
 use crate::boot::{self, Boot};
-use crate::debug;
+use crate::clock::Instant;
 use crate::cmdline::Config;
+use crate::debug;
 use crate::event::{EventLoop, Source, EVENTS_PER_WAIT};
 use crate::log::Errno;
 use crate::power::PowerCmd;
