@@ -688,10 +688,7 @@ fn numbered<'b>(buf: &'b mut [u8; 64], prefix: &[u8], n: u32, suffix: &[u8]) -> 
     line.push_bytes(prefix);
     crate::log::push_padded(&mut line, n as u64, 1, b'0');
     line.push_bytes(suffix);
-    let bytes = line.as_bytes();
-    buf.get_mut(..bytes.len())?.copy_from_slice(bytes);
-    *buf.get_mut(bytes.len())? = 0;
-    core::ffi::CStr::from_bytes_with_nul(&buf[..=bytes.len()]).ok()
+    crate::file::c_path(&[line.as_bytes()], buf)
 }
 
 /// Open (read-only, non-blocking, close-on-exec) every /dev/input/eventN whose

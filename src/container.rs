@@ -607,10 +607,8 @@ mod rt {
         crate::log::write_console(line.finish());
     }
 
-    fn write_stdout(mut bytes: &[u8]) {
-        while let Ok(n @ 1..) = rustix::io::write(sys::stdout(), bytes) {
-            bytes = &bytes[n..];
-        }
+    fn write_stdout(bytes: &[u8]) {
+        crate::log::write_all(sys::stdout(), bytes)
     }
 }
 

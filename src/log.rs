@@ -135,9 +135,14 @@ pub fn event(kind: u8, name: &[u8], detail: &[u8]) {
 }
 
 /// Write all of `bytes` to the console (fd 2), giving up on errors: logging never fails PID 1.
-pub fn write_console(mut bytes: &[u8]) {
+pub fn write_console(bytes: &[u8]) {
+    write_all(crate::sys::stderr(), bytes)
+}
+
+/// Write all of `bytes` to `fd`, giving up at the first error (retrying EINTR).
+pub fn write_all(fd: rustix::fd::BorrowedFd, mut bytes: &[u8]) {
     while !bytes.is_empty() {
-        match rustix::io::write(crate::sys::stderr(), bytes) {
+        match rustix::io::write(fd, bytes) {
             Ok(0) => return,
             Ok(n) => bytes = &bytes[n..],
             Err(rustix::io::Errno::INTR) => continue,

@@ -153,6 +153,15 @@ impl Supervisor {
     fn poll_one(&mut self, i: usize, now: Instant, events: &EventLoop) -> bool {
         let spec = &SERVICES[i];
         let svc = &self.services[i];
+        // A stop (on request or at shutdown) that outlived its grace.
+        if let State::Stopping { kill_at, killed: false } = svc.state {
+            if now >= kill_at {
+                info!("svc {}: still running after its grace: SIGKILL", spec.name);
+                signal_group(svc.pid, linux_raw_sys::general::SIGKILL);
+                self.services[i].state = State::Stopping { kill_at, killed: true };
+                return true;
+            }
+        }
         if let Some(deadline) = self.stopping {
             return self.poll_stop(i, now, deadline);
         }
@@ -175,12 +184,6 @@ impl Supervisor {
                 self.start(i, now, events);
                 true
             }
-            State::Stopping { kill_at, killed: false } if now >= kill_at => {
-                info!("svc {}: still running after its grace: SIGKILL", spec.name);
-                signal_group(svc.pid, linux_raw_sys::general::SIGKILL);
-                self.services[i].state = State::Stopping { kill_at, killed: true };
-                true
-            }
             State::Starting { deadline: Some(d) } if now >= d => {
                 info!("svc {}: not ready after {} ms: failed", spec.name, spec.ready_timeout_ms);
                 signal_group(svc.pid, linux_raw_sys::general::SIGKILL);
@@ -197,12 +200,6 @@ impl Supervisor {
         let spec = &SERVICES[i];
         let svc = &self.services[i];
         match svc.state {
-            State::Stopping { kill_at, killed: false } if now >= kill_at => {
-                info!("svc {}: still running after its grace: SIGKILL", spec.name);
-                signal_group(svc.pid, linux_raw_sys::general::SIGKILL);
-                self.services[i].state = State::Stopping { kill_at, killed: true };
-                true
-            }
             State::Stopping { .. } => false,
             _ if svc.pid != 0 => {
                 if !self.dependents_down(i) {
