@@ -8,10 +8,10 @@ bin := "target/" + target + "/release/keel"
 build:
     cargo build --release
 
-# keelctl, the host-side debug client (docs/keelctl.md): a std program for the host target,
-# the library without its `rt` feature. Gives target/x86_64-unknown-linux-gnu/release/keelctl.
+# keelctl, the host-side debug client (docs/keelctl.md): the std crate keelctl/, for the
+# host target. Gives target/x86_64-unknown-linux-gnu/release/keelctl.
 keelctl:
-    cargo build --release --target x86_64-unknown-linux-gnu --no-default-features --features client --bin keelctl
+    cargo build --release -p keelctl --target x86_64-unknown-linux-gnu
 
 # Print the size of the release binary.
 size: build
@@ -29,7 +29,7 @@ build-test:
 
 # Everything CI runs: unit, PID-namespace, service, container and size tests, the Arm build,
 # then the QEMU boots of a real kernel.
-test: build build-test build-arm
+test: build build-test build-arm keelctl
     cargo test-host
     just fuzz-ci
     just test-qemu

@@ -1,11 +1,7 @@
-//! Build steps: the service configuration compiled into static tables
-//! (src/services/config.rs),
-//! and the link arguments and script of the PID 1 binary (linker/).
+//! Build steps: the service configuration compiled into static tables (keel-config's
+//! compiler), and the link arguments and script of the PID 1 binary (linker/).
+use keel_config::compiler as config;
 use std::path::PathBuf;
-
-#[path = "src/services/config.rs"]
-#[allow(dead_code)] // parse() is for the tests
-mod config;
 
 fn main() {
     compile_services();
@@ -14,11 +10,10 @@ fn main() {
 
 fn compile_services() {
     println!("cargo:rerun-if-env-changed=KEEL_CONFIG");
-    println!("cargo:rerun-if-changed=src/services/config.rs");
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let path = match std::env::var_os("KEEL_CONFIG") {
         Some(p) => manifest.join(p),
-        None => manifest.join("src/services/default.toml"),
+        None => manifest.join("src/config/default.toml"),
     };
     println!("cargo:rerun-if-changed={}", path.display());
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {

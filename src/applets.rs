@@ -50,7 +50,7 @@ pub fn parse_flags<'a>(args: impl IntoIterator<Item = &'a [u8]>) -> Result<Flags
                         [] => args.next().ok_or(FlagError::MissingDelay)?,
                         attached => attached,
                     };
-                    flags.delay_secs = crate::cmdline::parse_u32(value).ok_or(FlagError::BadDelay(value))?;
+                    flags.delay_secs = crate::config::cmdline::parse_u32(value).ok_or(FlagError::BadDelay(value))?;
                     break;
                 }
                 _ => return Err(FlagError::Unknown(arg)),
@@ -109,7 +109,7 @@ fn say(cmd: PowerCmd, body: impl FnOnce(&mut Line)) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signals::{request_for, Request};
+    use crate::power::signals::{request_for, Request};
 
     fn flags(args: &[&str]) -> Result<Flags, FlagError<'static>> {
         let v: Vec<&'static [u8]> = args.iter().map(|a| a.to_string().leak().as_bytes()).collect();

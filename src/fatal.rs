@@ -2,7 +2,7 @@
 //! location) to the console, syncs, and acts per `keel.panic=` — PID 1 never exits, so the
 //! kernel never says "Attempted to kill init". Outside PID 1 a fatal error just exits 101.
 
-use crate::cmdline::PanicPolicy;
+use crate::config::cmdline::PanicPolicy;
 use crate::info;
 use crate::log::Line;
 use crate::power::PowerCmd;
@@ -63,5 +63,5 @@ fn act() -> ! {
         crate::clock::sleep_secs(delay);
         rustix::fs::sync();
     }
-    crate::shutdown::power_off_now(cmd)
+    crate::power::shutdown::power_off_now(cmd)
 }

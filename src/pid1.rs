@@ -2,16 +2,16 @@
 //! event (event.rs) → this loop → state machine (shutdown.rs, services/supervisor.rs,
 //! debug/) → action.
 
-use crate::acpi::PowerKeys;
+use crate::power::acpi::PowerKeys;
 use crate::boot::{self, Boot};
 use crate::clock::Instant;
-use crate::cmdline::Config;
+use crate::config::cmdline::Config;
 use crate::debug;
 use crate::event::{EventLoop, Source, EVENTS_PER_WAIT};
 use crate::log::Errno;
 use crate::power::PowerCmd;
-use crate::shutdown::{self, Action, Shutdown};
-use crate::signals::{request_for, Request, Signals};
+use crate::power::shutdown::{self, Action, Shutdown};
+use crate::power::signals::{request_for, Request, Signals};
 use crate::sys::{Args, SignalInfo};
 use crate::services::spec::SERVICES;
 use crate::services::supervisor::{self, Supervisor};
@@ -153,7 +153,7 @@ impl Init {
     }
 
     fn on_power_request(&mut self, cmd: PowerCmd, by: Origin) {
-        crate::log::event(crate::journal::tag::POWER_REQUEST, cmd.name().as_bytes(), by.name().as_bytes());
+        crate::log::event(crate::log::journal::tag::POWER_REQUEST, cmd.name().as_bytes(), by.name().as_bytes());
         let Some(sd) = self.shutdown.as_mut() else {
             info!("{} requested ({})", cmd, by);
             let sd = Shutdown::begin(cmd, Instant::now(), self.boot.config.shutdown_timeout_secs);

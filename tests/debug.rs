@@ -41,7 +41,7 @@ fn start_with(more: &[&str]) -> Setup {
 }
 
 fn keelctl(socket: &str, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_keelctl"))
+    let out = Command::new(common::keelctl_bin())
         .args(["--unix", socket, "--timeout", "5"])
         .args(args)
         .output()
@@ -100,7 +100,7 @@ fn restart_a_service() {
 #[test]
 fn logs_follow_streams_new_lines() {
     let s = start();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keelctl"))
+    let mut child = Command::new(common::keelctl_bin())
         .args(["--unix", &s.rw, "logs", "-f", "-n", "2", "ticker"])
         .stdout(Stdio::piped())
         .spawn()
@@ -174,10 +174,10 @@ fn a_stalled_client_does_not_block_pid1() {
     // Connect, ask to follow everything, and never read.
     let mut stalled = std::os::unix::net::UnixStream::connect(&s.rw).unwrap();
     let mut body = [0u8; 64];
-    let msg = keel::proto::Message::Logs { tail: 1000, follow: true, service: b"" };
-    let len = keel::proto::emit_message(0, &msg, &mut body).unwrap();
+    let msg = keel_proto::Message::Logs { tail: 1000, follow: true, service: b"" };
+    let len = keel_proto::emit_message(0, &msg, &mut body).unwrap();
     let mut frame = [0u8; 128];
-    let n = keel::proto::emit_binary(&body[..len], &mut frame).unwrap();
+    let n = keel_proto::emit_binary(&body[..len], &mut frame).unwrap();
     std::io::Write::write_all(&mut stalled, &frame[..n]).unwrap();
     std::thread::sleep(2 * SECOND);
     let out = keelctl(&s.rw, &["ping"]);

@@ -1,4 +1,4 @@
-//! The debug protocol server (wire format: `crate::proto`, docs/protocol.md). Channels
+//! The debug protocol server (wire format: `keel_proto`, docs/protocol.md). Channels
 //! (`channel`) are listeners (unix, vsock: several clients each) or devices (a UART, a
 //! virtio-console port: one peer). Every client has fixed buffers; a slow one loses
 //! records (counted, and told with a Lost message), it never blocks PID 1. Requests that
@@ -6,19 +6,19 @@
 //! A shared line (kernel console) only carries output, in APC strings: its input belongs
 //! to whoever reads the console (a shell), so keel does not read it.
 
-pub use crate::debug_channel as channel;
+pub use keel_config::channel;
 
 use crate::clock::Instant;
 use crate::event::{EventLoop, Source};
 use crate::info;
-use crate::journal::{tag, Record};
+use crate::log::journal::{tag, Record};
 use crate::log::{Bytes, Errno, EVENTS, LOGS, NO_SERVICE};
 use crate::power::PowerCmd;
-use crate::proto::{self, ErrorCode, EventKind, Message, ReplyBody, Stream, MAX_BODY};
+use keel_proto::{self as proto, ErrorCode, EventKind, Message, ReplyBody, Stream, MAX_BODY};
 use crate::services::spec::SERVICES;
 use crate::services::supervisor::{Control, State, Supervisor};
 use crate::sys::TryLock;
-use channel::{Kind, Spec};
+use channel::{Channel, Kind};
 use rustix::fd::OwnedFd;
 
 pub const MAX_LISTENERS: usize = 4;
@@ -98,7 +98,7 @@ impl Server {
     pub fn open<'s>(specs: impl Iterator<Item = &'s [u8]>, events: &EventLoop) -> Server {
         let mut server = Server::default();
         for text in specs {
-            let spec = match Spec::parse(text) {
+            let spec = match Channel::parse(text) {
                 Ok(spec) => spec,
                 Err(e) => {
                     info!("debug channel {}: {}", Bytes(text), e.text());
@@ -119,7 +119,7 @@ impl Server {
         server
     }
 
-    fn open_one(&mut self, spec: &Spec, events: &EventLoop) -> Result<(), rustix::io::Errno> {
+    fn open_one(&mut self, spec: &Channel, events: &EventLoop) -> Result<(), rustix::io::Errno> {
         use rustix::io::Errno as E;
         let listener = match spec.kind {
             Kind::Unix(path) => {
@@ -543,7 +543,7 @@ fn open_kmsg(tail: u16) -> Result<(OwnedFd, u32), rustix::io::Errno> {
 /// `PRI,SEQ,USEC,FLAGS;text\n…`: the time in ns and the text (continuation lines dropped).
 fn parse_kmsg(record: &[u8]) -> (u64, &[u8]) {
     let Some(semi) = memchr::memchr(b';', record) else { return (0, record) };
-    let usec = record[..semi].split(|&b| b == b',').nth(2).and_then(crate::cmdline::parse_u64).unwrap_or(0);
+    let usec = record[..semi].split(|&b| b == b',').nth(2).and_then(crate::config::cmdline::parse_u64).unwrap_or(0);
     let text = &record[semi + 1..];
     let text = &text[..memchr::memchr(b'\n', text).unwrap_or(text.len())];
     (usec.saturating_mul(1000), text)
@@ -555,7 +555,7 @@ fn rss_kib() -> u32 {
     buf[..len]
         .split(|&b| b == b'\n')
         .find_map(|l| l.strip_prefix(b"VmRSS:"))
-        .and_then(|v| crate::cmdline::parse_u32(v.trim_ascii().strip_suffix(b" kB")?))
+        .and_then(|v| crate::config::cmdline::parse_u32(v.trim_ascii().strip_suffix(b" kB")?))
         .unwrap_or(0)
 }
 

@@ -82,12 +82,12 @@ pub fn spawn(spec: &Spec, notify_socket: Option<&CStr>) -> Result<Spawned, Spawn
     let fail = |step| move |errno| SpawnError { step, errno };
     // Everything the child needs is prepared before fork: the child only makes syscalls.
     let mut argv = heapless::Vec::<*const u8, 18>::new();
-    for arg in spec.argv {
+    for arg in spec.argv.iter() {
         argv.push(arg.as_ptr().cast()).map_err(|_| fail(Step::Exec)(Errno::TOOBIG))?;
     }
     argv.push(core::ptr::null()).map_err(|_| fail(Step::Exec)(Errno::TOOBIG))?;
     let mut envp = heapless::Vec::<*const u8, ENV_MAX>::new();
-    for var in spec.env.iter().copied().chain(notify_socket) {
+    for var in spec.env.iter().chain(notify_socket) {
         envp.push(var.as_ptr().cast()).map_err(|_| fail(Step::Exec)(Errno::TOOBIG))?;
     }
     envp.push(core::ptr::null()).map_err(|_| fail(Step::Exec)(Errno::TOOBIG))?;
@@ -157,7 +157,8 @@ fn child(
         rustix::thread::set_thread_res_gid(gid, gid, gid).map_err(at(Step::Gid))?;
         rustix::thread::set_thread_res_uid(uid, uid, uid).map_err(at(Step::Uid))?;
     }
-    Err(at(Step::Exec)(sys::execve(spec.argv[0], argv, envp)))
+    let program = spec.argv.first().ok_or(at(Step::Exec)(Errno::NOENT))?;
+    Err(at(Step::Exec)(sys::execve(program, argv, envp)))
 }
 
 fn dup_stdio(stdin: BorrowedFd, stdout: BorrowedFd, stderr: BorrowedFd) -> Result<(), Errno> {

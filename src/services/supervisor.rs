@@ -14,7 +14,7 @@ use crate::log::{Bytes, Errno};
 use crate::reaper::ExitStatus;
 use rustix::fd::OwnedFd;
 
-/// The runtime table holds exactly the services of the static one (src/services/config.rs
+/// The runtime table holds exactly the services of the static one (keel-config/src/compiler.rs
 /// refuses more than 128), so PID 1 carries no room it cannot use.
 const MAX_SERVICES: usize = super::spec::SERVICE_COUNT;
 
@@ -132,7 +132,7 @@ impl Supervisor {
         self.services[i].state = new;
         if old.name() != new.name() {
             info!("svc {}: {} -> {}", SERVICES[i].name, old.name(), new.name());
-            crate::log::event(crate::journal::tag::SERVICE_STATE, SERVICES[i].name.as_bytes(), new.name().as_bytes());
+            crate::log::event(crate::log::journal::tag::SERVICE_STATE, SERVICES[i].name.as_bytes(), new.name().as_bytes());
         }
     }
 
@@ -260,7 +260,7 @@ impl Supervisor {
                 self.set_state(i, state);
             }
             Err(SpawnError { step, errno }) => {
-                info!("svc {}: {} {}: {}", spec.name, step.name(), Bytes(spec.argv[0].to_bytes()), Errno(errno));
+                info!("svc {}: {} {}: {}", spec.name, step.name(), Bytes(spec.argv.first().map_or(&b""[..], |p| p.to_bytes())), Errno(errno));
                 // Out of memory or processes is worth another try; a missing binary is not.
                 let transient = errno == rustix::io::Errno::AGAIN || errno == rustix::io::Errno::NOMEM;
                 let next = if transient { self.restart_state(i, now, 0) } else { State::Failed };
@@ -464,7 +464,7 @@ impl Supervisor {
 
     fn deps_state(&self, i: usize) -> DepState {
         let mut pending = false;
-        for &d in SERVICES[i].deps {
+        for d in SERVICES[i].deps.iter().map(|&d| d as usize) {
             match self.services[d].state {
                 State::Ready => {}
                 State::Exited(ExitStatus::Exited(0)) if SERVICES[d].oneshot => {}
@@ -476,7 +476,7 @@ impl Supervisor {
     }
 
     fn dependents_down(&self, i: usize) -> bool {
-        SERVICES.iter().zip(self.services.iter()).all(|(spec, svc)| svc.pid == 0 || !spec.deps.contains(&i))
+        SERVICES.iter().zip(self.services.iter()).all(|(spec, svc)| svc.pid == 0 || !spec.deps.contains(&(i as u8)))
     }
 }
 

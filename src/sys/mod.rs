@@ -261,7 +261,7 @@ pub fn netlink_add_membership(fd: BorrowedFd<'_>, group: u32) -> Result<(), Errn
     check(ret).map(drop)
 }
 
-// Container mode (src/container.rs).
+// Container mode (src/container/).
 
 /// Set `signo` to SIG_IGN (`ignore`) or SIG_DFL; returns whether it was SIG_IGN before.
 pub fn set_signal_ignored(signo: u32, ignore: bool) -> Result<bool, Errno> {

@@ -31,3 +31,8 @@ pub fn keel_test_bin() -> PathBuf {
 pub fn keel_services_bin() -> PathBuf {
     existing("KEEL_SERVICES_BIN", "target/test-services/x86_64-unknown-linux-musl/release/keel", "just build-test")
 }
+
+/// keelctl, the host client (`just keelctl`).
+pub fn keelctl_bin() -> PathBuf {
+    existing("KEELCTL", "target/x86_64-unknown-linux-gnu/release/keelctl", "just keelctl")
+}

@@ -5,7 +5,7 @@ import unittest
 
 from common import BOOT_TIMEOUT, VmTest, initramfs
 
-# Every mount of keel's boot phase table (src/boot.rs).
+# Every mount of keel's boot phase table (src/boot/phases.rs).
 PHASE_MOUNTS = ["/proc", "/sys", "/dev", "/dev/pts", "/dev/shm", "/run", "/sys/fs/cgroup"]
 
 

@@ -1,9 +1,9 @@
-//! The debug protocol's deframers (src/proto/deframe.rs): no input, cut into reads of any
+//! The debug protocol's deframers (keel-proto/src/deframe.rs): no input, cut into reads of any
 //! size, may panic them; every frame they give is good (parses again, re-emits to the same
 //! body), and the text the shared-line splitter gives is the input without its frames.
 #![no_main]
 
-use keel::proto::{self, ApcSplitter, BinaryDeframer, FrameRepr, Piece, MAX_BODY};
+use keel_proto::{self as proto, ApcSplitter, BinaryDeframer, FrameRepr, Piece, MAX_BODY};
 use libfuzzer_sys::fuzz_target;
 
 /// The frame is good: re-emitting gives a body that parses back to the same frame.

@@ -1,8 +1,8 @@
-//! Generic netlink / ACPI event decoders (src/acpi.rs): no input may panic them, and an event
+//! Generic netlink / ACPI event decoders (src/power/acpi.rs): no input may panic them, and an event
 //! that parses must come back unchanged through emit → parse.
 #![no_main]
 
-use keel::acpi::{self, AcpiEvent, Family, NlPacket};
+use keel::power::acpi::{self, AcpiEvent, Family, NlPacket};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,9 +1,9 @@
-//! The debug protocol's messages (src/proto/msg.rs): any type byte and payload parses or is
+//! The debug protocol's messages (keel-proto/src/msg.rs): any type byte and payload parses or is
 //! an error, never a panic; what parses emits exactly `buffer_len()` bytes that parse back
 //! to the same message, inside a frame too.
 #![no_main]
 
-use keel::proto::{self, Message, MAX_BODY, MAX_PAYLOAD};
+use keel_proto::{self as proto, Message, MAX_BODY, MAX_PAYLOAD};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,8 +1,8 @@
-//! modules.dep parsing, resolution and line streaming (src/modules.rs): no input may panic
+//! modules.dep parsing, resolution and line streaming (src/boot/modules.rs): no input may panic
 //! them; what parses is consistent, and a load list names each module once.
 #![no_main]
 
-use keel::modules::{self, DepLine, LoadItem, Resolver};
+use keel::boot::modules::{self, DepLine, LoadItem, Resolver};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

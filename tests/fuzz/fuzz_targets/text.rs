@@ -1,11 +1,11 @@
-//! keel's text parsers: /proc/self/mountinfo lines (src/mounts.rs), kernel command-line
-//! words and keys (src/cmdline.rs) and debug channel specs (src/debug/channel.rs). No input
+//! keel's text parsers: /proc/self/mountinfo lines (src/power/unmount.rs), kernel command-line
+//! words and keys (src/config/cmdline.rs) and debug channel specs (keel-config/src/channel.rs). No input
 //! may panic them, and what they accept stays consistent.
 #![no_main]
 
-use keel::cmdline::{self, Config};
-use keel::debug_channel::Spec;
-use keel::mounts;
+use keel::config::cmdline::{self, Config};
+use keel_config::channel::Channel;
+use keel::power::unmount as mounts;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = config.debug_channels().count();
     let _ = config.extra_modules().count();
     for spec in data.split(|&b| b == b',') {
-        if let Ok(Spec { kind: keel::debug_channel::Kind::Vsock(port), .. }) = Spec::parse(spec) {
+        if let Ok(Channel { kind: keel_config::channel::Kind::Vsock(port), .. }) = Channel::parse(spec) {
             assert!(spec.starts_with(b"vsock:"), "port {port}");
         }
     }

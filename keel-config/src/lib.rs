@@ -1,0 +1,13 @@
+//! keel's configuration, shared by PID 1 and the host.
+//! - `spec`: what a service is (the table PID 1 runs; no parsing at boot).
+//! - `channel`: the grammar of a debug channel (`ttyS1:115200:rw`, `vsock:1024:ro`), used by
+//!   the compiler and by PID 1 for `keel.debug=` on the kernel command line.
+//! - `compiler` (feature `compiler`, std): the text format in, validated tables out; used by
+//!   keel's build.rs, keelctl and the tests. Every error names the line.
+#![cfg_attr(not(any(test, feature = "compiler")), no_std)]
+#![forbid(unsafe_code)]
+
+pub mod channel;
+#[cfg(feature = "compiler")]
+pub mod compiler;
+pub mod spec;

@@ -1,0 +1,104 @@
+//! Build-time validation of the service configuration: each bad file gives its error and
+//! the line it is on (build.rs prints it as `error: PATH:LINE: message`).
+use keel_config::compiler as config;
+
+fn error_of(text: &str) -> (usize, String) {
+    let e = config::parse(text).expect_err("this configuration must be refused");
+    (e.line, e.message)
+}
+
+#[test]
+fn the_default_configuration_is_valid() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../src/config/default.toml")).unwrap();
+    let services = config::parse(&text).unwrap();
+    assert_eq!(services[0].name, "shell");
+    assert_eq!(services[0].tty.as_deref(), Some("/dev/console"));
+}
+
+#[test]
+fn the_test_configuration_is_valid() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/services/services.toml")).unwrap();
+    assert!(config::parse(&text).unwrap().len() > 10);
+}
+
+#[test]
+fn unknown_dependency() {
+    let (line, msg) = error_of("[service.a]\nargv = [\"/bin/a\"]\n\n[service.b]\nargv = [\"/bin/b\"]\nafter = [\"c\"]\n");
+    assert_eq!(line, 4);
+    assert!(msg.contains("unknown dependency \"c\""), "{msg}");
+}
+
+#[test]
+fn dependency_cycle() {
+    let text = "[service.a]\nargv = [\"/a\"]\nafter = [\"c\"]\n[service.b]\nargv = [\"/b\"]\nafter = [\"a\"]\n[service.c]\nargv = [\"/c\"]\nafter = [\"b\"]\n";
+    let (line, msg) = error_of(text);
+    assert_eq!(line, 1);
+    assert_eq!(msg, "dependency cycle: a -> c -> b -> a");
+    let (_, msg) = error_of("[service.a]\nargv = [\"/a\"]\nafter = [\"a\"]\n");
+    assert!(msg.contains("depends on itself"), "{msg}");
+}
+
+#[test]
+fn duplicate_name_and_key() {
+    let (line, msg) = error_of("[service.a]\nargv = [\"/a\"]\n[service.a]\nargv = [\"/a\"]\n");
+    assert_eq!((line, msg.as_str()), (3, "duplicate service \"a\" (first defined on line 1)"));
+    let (line, msg) = error_of("[service.a]\nargv = [\"/a\"]\nargv = [\"/b\"]\n");
+    assert_eq!(line, 3);
+    assert!(msg.contains("duplicate key \"argv\""), "{msg}");
+}
+
+#[test]
+fn capacity_exceeded() {
+    let many: String = (0..=config::MAX_SERVICES).map(|i| format!("[service.s{i}]\nargv = [\"/x\"]\n")).collect();
+    let (line, msg) = error_of(&many);
+    assert_eq!(line, 2 * config::MAX_SERVICES + 1);
+    assert!(msg.contains("capacity exceeded"), "{msg}");
+    let args: Vec<String> = (0..=config::MAX_ARGS).map(|i| format!("\"a{i}\"")).collect();
+    let (line, msg) = error_of(&format!("[service.a]\nargv = [{}]\n", args.join(", ")));
+    assert_eq!(line, 2);
+    assert!(msg.contains("capacity exceeded"), "{msg}");
+}
+
+#[test]
+fn bad_values() {
+    let cases = [
+        ("restart = \"sometimes\"", "is not always, on-failure or never"),
+        ("ready = \"fd:2\"", "fd:N (N from 3 to 9)"),
+        ("stop_signal = \"BOGUS\"", "unknown signal"),
+        ("stop_grace = \"5 hours\"", "bad duration"),
+        ("log_ring = 12", "at least 256"),
+        ("log_ring = 1000000", "at most 65536"),
+        ("oneshot = \"yes\"", "expected true or false"),
+        ("user = -1", "bad value"),
+        ("cwd = \"relative\"", "not an absolute path"),
+        ("env = [\"NOEQUALS\"]", "is not KEY=value"),
+        ("colour = \"blue\"", "unknown key \"colour\""),
+        ("argv = [\"/a\" \"/b\"]", "expected ','"),
+        ("argv = [\"/a\"", "unterminated array"),
+        ("argv = \"/a", "unterminated string"),
+    ];
+    for (bad, expect) in cases {
+        let argv = if bad.starts_with("argv") { "" } else { "argv = [\"/bin/a\"]" };
+        let (line, msg) = error_of(&format!("# comment\n[service.a]\n{argv}\n{bad}\n"));
+        assert_eq!(line, 4, "{bad}: {msg}");
+        assert!(msg.contains(expect), "{bad}: {msg}");
+    }
+}
+
+#[test]
+fn structure_errors() {
+    assert_eq!(error_of("argv = [\"/a\"]\n"), (1, "key outside a [service.NAME] table".into()));
+    assert_eq!(error_of("[service.a]\nargv = [\"/a\"]\n[other]\n").0, 3);
+    assert_eq!(error_of("[service.a b]\n").0, 1);
+    assert_eq!(error_of("[service.a]\njust words\n").0, 2);
+    let (line, msg) = error_of("[service.a]\ncwd = \"/\"\n");
+    assert_eq!(line, 1);
+    assert!(msg.contains("has no argv"), "{msg}");
+    assert!(error_of("[service.a]\nargv = [\"sh\"]\n").1.contains("not an absolute path"));
+}
+
+#[test]
+fn comments_and_escapes() {
+    let s = config::parse("[service.a] # trailing\nargv = [\"/bin/sh\", \"-c\", \"echo \\\"#1\\\"\\n\"] # ok\n").unwrap();
+    assert_eq!(s[0].argv, ["/bin/sh", "-c", "echo \"#1\"\n"]);
+}

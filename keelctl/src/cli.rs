@@ -1,0 +1,451 @@
+//! The command line: hand-written parsing (no dependencies), the usage text.
+//!
+//! Options may come before or after the command word, in any order: `keelctl --unix S logs
+//! -f` and `keelctl logs -f --unix S` are the same. Long options take their value as the
+//! next word or after `=`, short ones also glued (`-n20`). `--` ends the options.
+
+use keel_proto::{PowerCmd, MAX_NAME};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub const USAGE: &str = "\
+usage: keelctl [--unix PATH | --serial DEV [--baud N] | --vsock CID:PORT] [--shared]
+               [--json] [--timeout SECS] [-v] COMMAND [ARGS]
+
+Talks to keel (PID 1) over its debug protocol. More: docs/keelctl.md.
+
+connection (one of):
+  --unix PATH         a unix socket: keel's, or a QEMU `-chardev socket` behind a port
+  --serial DEV        a serial device, set raw at --baud N (default 115200)
+  --vsock CID:PORT    a VM's vsock port
+  --shared            the line also carries console text: frames in APC form
+  --timeout SECS      how long to wait for keel's answers (default 5)
+output:
+  --json              one JSON object per line
+  -v, --verbose       notes about the connection and skipped frames on stderr
+
+commands:
+  status                     uptime, ready time, memory, services
+  services                   every service: NAME STATE PID RESTARTS
+  start|stop|restart NAME    act on one service
+  logs [-f] [-n N] [NAME]    log records (of one service); -f follows
+  dmesg [-f] [-n N]          kernel log records
+  events [-f] [--since N]    events numbered N and later
+  reboot | poweroff | halt   power down
+  ping                       round-trip time
+  console                    the shared line, live: text and records out, keystrokes in
+                             (implies --shared; Ctrl-] quits)
+
+exit status: 0 done, 1 the request failed, 2 usage, 3 no connection or no answer
+";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    Unix(PathBuf),
+    Serial { dev: PathBuf, baud: u32 },
+    Vsock { cid: u32, port: u32 },
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Unix(p) => write!(f, "{}", p.display()),
+            Target::Serial { dev, .. } => write!(f, "{}", dev.display()),
+            Target::Vsock { cid, port } => write!(f, "vsock {cid}:{port}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Status,
+    Services,
+    Start(String),
+    Stop(String),
+    Restart(String),
+    Logs { follow: bool, tail: u16, service: String },
+    Dmesg { follow: bool, tail: u16 },
+    Events { follow: bool, since: u32 },
+    Power(PowerCmd),
+    Ping,
+    Console,
+}
+
+impl Command {
+    /// A stream that goes on until Ctrl-C (no End, no timeout once it runs).
+    pub fn follows(&self) -> bool {
+        matches!(
+            self,
+            Command::Logs { follow: true, .. }
+                | Command::Dmesg { follow: true, .. }
+                | Command::Events { follow: true, .. }
+        )
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Options {
+    pub target: Target,
+    /// Frames in APC form (a line shared with console text).
+    pub shared: bool,
+    pub json: bool,
+    pub verbose: bool,
+    pub timeout: Duration,
+    pub command: Command,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Parsed {
+    Run(Options),
+    Help,
+    Version,
+}
+
+/// `-n` without a value: every record keel still has.
+pub const ALL: u16 = u16::MAX;
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEFAULT_BAUD: u32 = 115_200;
+
+/// Everything the words say, before it is checked against the command.
+#[derive(Default)]
+struct Words {
+    unix: Vec<String>,
+    serial: Vec<String>,
+    vsock: Vec<String>,
+    baud: Option<String>,
+    timeout: Option<String>,
+    shared: bool,
+    json: bool,
+    verbose: bool,
+    follow: bool,
+    tail: Option<String>,
+    since: Option<String>,
+    positional: Vec<String>,
+}
+
+/// Parse the arguments after the program name. Errors are the message for
+/// `keelctl: MESSAGE` (the caller adds the usage and exits 2).
+pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Parsed, String> {
+    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+    // Help and version win over everything else, wherever they are (but not after `--`).
+    for a in args.iter().take_while(|a| **a != "--") {
+        match *a {
+            "-h" | "--help" => return Ok(Parsed::Help),
+            "-V" | "--version" => return Ok(Parsed::Version),
+            _ => {}
+        }
+    }
+    let w = words(&args)?;
+    let target = target(&w)?;
+    let timeout = match &w.timeout {
+        None => DEFAULT_TIMEOUT,
+        Some(s) => match s.parse::<f64>() {
+            Ok(t) if t > 0.0 && t <= 1e6 => Duration::from_secs_f64(t),
+            _ => return Err(format!("--timeout: not a number of seconds: {s}")),
+        },
+    };
+    let command = command(&w)?;
+    let shared = w.shared || command == Command::Console;
+    Ok(Parsed::Run(Options { target, shared, json: w.json, verbose: w.verbose, timeout, command }))
+}
+
+fn words(args: &[&str]) -> Result<Words, String> {
+    let mut w = Words::default();
+    let mut i = 0;
+    let mut options_done = false;
+    while i < args.len() {
+        let arg = args[i];
+        i += 1;
+        if options_done || arg == "-" || !arg.starts_with('-') {
+            w.positional.push(arg.to_string());
+            continue;
+        }
+        if arg == "--" {
+            options_done = true;
+            continue;
+        }
+        // The option's name and, if glued to it, its value.
+        let (name, glued) = match arg.strip_prefix("--") {
+            Some(long) => match long.split_once('=') {
+                Some((n, v)) => (format!("--{n}"), Some(v.to_string())),
+                None => (arg.to_string(), None),
+            },
+            None if arg.len() > 2 && arg.starts_with("-n") => ("-n".to_string(), Some(arg[2..].to_string())),
+            None => (arg.to_string(), None),
+        };
+        let takes_value = matches!(
+            name.as_str(),
+            "--unix" | "--serial" | "--vsock" | "--baud" | "--timeout" | "-n" | "--tail" | "--since"
+        );
+        let value = if takes_value {
+            match glued {
+                Some(v) => Some(v),
+                None if i < args.len() => {
+                    i += 1;
+                    Some(args[i - 1].to_string())
+                }
+                None => return Err(format!("{name} needs a value")),
+            }
+        } else {
+            if glued.is_some() {
+                return Err(format!("{name} takes no value"));
+            }
+            None
+        };
+        match (name.as_str(), value) {
+            ("--unix", Some(v)) => w.unix.push(v),
+            ("--serial", Some(v)) => w.serial.push(v),
+            ("--vsock", Some(v)) => w.vsock.push(v),
+            ("--baud", Some(v)) => w.baud = Some(v),
+            ("--timeout", Some(v)) => w.timeout = Some(v),
+            ("-n" | "--tail", Some(v)) => w.tail = Some(v),
+            ("--since", Some(v)) => w.since = Some(v),
+            ("--shared", None) => w.shared = true,
+            ("--json", None) => w.json = true,
+            ("-v" | "--verbose", None) => w.verbose = true,
+            ("-f" | "--follow", None) => w.follow = true,
+            _ => return Err(format!("unknown option {arg}")),
+        }
+    }
+    Ok(w)
+}
+
+fn target(w: &Words) -> Result<Target, String> {
+    let given = w.unix.len() + w.serial.len() + w.vsock.len();
+    if given == 0 {
+        return Err("no connection: give --unix PATH, --serial DEV or --vsock CID:PORT".into());
+    }
+    if given > 1 {
+        return Err("give only one of --unix, --serial and --vsock".into());
+    }
+    if w.baud.is_some() && w.serial.is_empty() {
+        return Err("--baud goes with --serial".into());
+    }
+    if let Some(path) = w.unix.first() {
+        return Ok(Target::Unix(PathBuf::from(path)));
+    }
+    if let Some(dev) = w.serial.first() {
+        let baud = match &w.baud {
+            None => DEFAULT_BAUD,
+            Some(b) => match b.parse::<u32>() {
+                Ok(n) if n > 0 => n,
+                _ => return Err(format!("--baud: not a baud rate: {b}")),
+            },
+        };
+        return Ok(Target::Serial { dev: PathBuf::from(dev), baud });
+    }
+    let spec = &w.vsock[0];
+    let parsed = spec.split_once(':').and_then(|(c, p)| Some((c.parse::<u32>().ok()?, p.parse::<u32>().ok()?)));
+    match parsed {
+        Some((cid, port)) => Ok(Target::Vsock { cid, port }),
+        None => Err(format!("--vsock: expected CID:PORT (two numbers), got {spec}")),
+    }
+}
+
+fn command(w: &Words) -> Result<Command, String> {
+    let Some((word, args)) = w.positional.split_first() else {
+        return Err("no command".into());
+    };
+    let word = word.as_str();
+    // Which command-specific options each command takes.
+    let (follow_ok, tail_ok, since_ok) = match word {
+        "logs" | "dmesg" => (true, true, false),
+        "events" => (true, false, true),
+        _ => (false, false, false),
+    };
+    for (given, ok, name) in
+        [(w.follow, follow_ok, "-f"), (w.tail.is_some(), tail_ok, "-n"), (w.since.is_some(), since_ok, "--since")]
+    {
+        if given && !ok {
+            return Err(format!("{name} does not go with {word}"));
+        }
+    }
+    let max_args = match word {
+        "start" | "stop" | "restart" | "logs" => 1,
+        _ => 0,
+    };
+    if args.len() > max_args {
+        return Err(format!("{word}: unexpected argument {}", args[max_args]));
+    }
+    let tail = match &w.tail {
+        None => ALL,
+        // More than keel can hold is all of it.
+        Some(n) => n.parse::<u64>().map_err(|_| format!("-n: not a number: {n}"))?.min(u64::from(ALL)) as u16,
+    };
+    let name = |what: &str| -> Result<String, String> {
+        let name = args.first().ok_or(format!("{what} needs a service name"))?;
+        check_name(name)?;
+        Ok(name.clone())
+    };
+    Ok(match word {
+        "status" => Command::Status,
+        "services" => Command::Services,
+        "start" => Command::Start(name("start")?),
+        "stop" => Command::Stop(name("stop")?),
+        "restart" => Command::Restart(name("restart")?),
+        "logs" => {
+            let service = args.first().cloned().unwrap_or_default();
+            if !service.is_empty() {
+                check_name(&service)?;
+            }
+            Command::Logs { follow: w.follow, tail, service }
+        }
+        "dmesg" => Command::Dmesg { follow: w.follow, tail },
+        "events" => {
+            let since = match &w.since {
+                None => 0,
+                Some(n) => n.parse::<u32>().map_err(|_| format!("--since: not an event number: {n}"))?,
+            };
+            Command::Events { follow: w.follow, since }
+        }
+        "reboot" => Command::Power(PowerCmd::Reboot),
+        "poweroff" => Command::Power(PowerCmd::Poweroff),
+        "halt" => Command::Power(PowerCmd::Halt),
+        "ping" => Command::Ping,
+        "console" => Command::Console,
+        other => return Err(format!("unknown command {other}")),
+    })
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MAX_NAME {
+        return Err(format!("a service name is 1 to {MAX_NAME} bytes: {name:?}"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Options {
+        match parse(args) {
+            Ok(Parsed::Run(o)) => o,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    fn err(args: &[&str]) -> String {
+        match parse(args) {
+            Err(e) => e,
+            other => panic!("{args:?} should fail: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn targets() {
+        let o = run(&["--unix", "/run/keel.sock", "status"]);
+        assert_eq!(o.target, Target::Unix("/run/keel.sock".into()));
+        assert_eq!((o.shared, o.json, o.verbose, o.timeout), (false, false, false, DEFAULT_TIMEOUT));
+        assert_eq!(o.command, Command::Status);
+        let o = run(&["--serial=/dev/ttyUSB0", "ping"]);
+        assert_eq!(o.target, Target::Serial { dev: "/dev/ttyUSB0".into(), baud: 115_200 });
+        let o = run(&["ping", "--serial", "/dev/ttyS1", "--baud", "9600"]);
+        assert_eq!(o.target, Target::Serial { dev: "/dev/ttyS1".into(), baud: 9600 });
+        assert_eq!(run(&["--vsock", "3:1024", "status"]).target, Target::Vsock { cid: 3, port: 1024 });
+        assert_eq!(run(&["--vsock", "3:1024", "status"]).target.to_string(), "vsock 3:1024");
+    }
+
+    #[test]
+    fn bad_targets() {
+        assert!(err(&["status"]).starts_with("no connection"));
+        assert!(err(&["--unix", "a", "--serial", "b", "status"]).contains("only one"));
+        assert!(err(&["--unix", "a", "--unix", "b", "status"]).contains("only one"));
+        assert!(err(&["--unix", "a", "--baud", "9600", "status"]).contains("--baud"));
+        assert!(err(&["--serial", "a", "--baud", "fast", "status"]).contains("baud rate"));
+        assert!(err(&["--serial", "a", "--baud", "0", "status"]).contains("baud rate"));
+        for bad in ["3", "3:", ":5", "x:5", "3:5:6", "-1:5"] {
+            assert!(err(&["--vsock", bad, "status"]).contains("CID:PORT"), "{bad}");
+        }
+        assert_eq!(err(&["status", "--unix"]), "--unix needs a value");
+    }
+
+    #[test]
+    fn global_options_anywhere() {
+        let o = run(&["--json", "-v", "--unix", "s", "--timeout", "0.25", "--shared", "services"]);
+        assert!(o.json && o.verbose && o.shared);
+        assert_eq!(o.timeout, Duration::from_millis(250));
+        assert_eq!(o.command, Command::Services);
+        let o = run(&["services", "--timeout=2", "--unix=s", "--json"]);
+        assert!(o.json);
+        assert_eq!(o.timeout, Duration::from_secs(2));
+        for bad in ["0", "-1", "x", "nan", "inf", ""] {
+            assert!(err(&["--unix", "s", "--timeout", bad, "status"]).contains("--timeout"), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn commands() {
+        let c = |args: &[&str]| {
+            let mut all = vec!["--unix", "s"];
+            all.extend_from_slice(args);
+            run(&all).command
+        };
+        assert_eq!(c(&["start", "sshd"]), Command::Start("sshd".into()));
+        assert_eq!(c(&["stop", "sshd"]), Command::Stop("sshd".into()));
+        assert_eq!(c(&["restart", "--", "-odd"]), Command::Restart("-odd".into()));
+        assert_eq!(c(&["reboot"]), Command::Power(PowerCmd::Reboot));
+        assert_eq!(c(&["poweroff"]), Command::Power(PowerCmd::Poweroff));
+        assert_eq!(c(&["halt"]), Command::Power(PowerCmd::Halt));
+        assert_eq!(c(&["ping"]), Command::Ping);
+        assert_eq!(c(&["logs"]), Command::Logs { follow: false, tail: ALL, service: String::new() });
+        assert_eq!(
+            c(&["logs", "-f", "-n", "20", "sshd"]),
+            Command::Logs { follow: true, tail: 20, service: "sshd".into() }
+        );
+        assert_eq!(c(&["-f", "logs", "-n5"]), Command::Logs { follow: true, tail: 5, service: String::new() });
+        assert_eq!(
+            c(&["logs", "--tail=0", "--follow"]),
+            Command::Logs { follow: true, tail: 0, service: String::new() }
+        );
+        assert_eq!(c(&["logs", "-n", "1000000"]), Command::Logs { follow: false, tail: ALL, service: String::new() });
+        assert_eq!(c(&["dmesg", "-n", "3"]), Command::Dmesg { follow: false, tail: 3 });
+        assert_eq!(c(&["dmesg", "-f"]), Command::Dmesg { follow: true, tail: ALL });
+        assert_eq!(c(&["events"]), Command::Events { follow: false, since: 0 });
+        assert_eq!(c(&["events", "-f", "--since", "42"]), Command::Events { follow: true, since: 42 });
+        assert!(c(&["events", "-f"]).follows());
+        assert!(!c(&["logs"]).follows());
+        // console always uses the shared-line form.
+        let o = run(&["--unix", "s", "console"]);
+        assert_eq!((o.command, o.shared), (Command::Console, true));
+    }
+
+    #[test]
+    fn bad_commands() {
+        let e = |args: &[&str]| {
+            let mut all = vec!["--unix", "s"];
+            all.extend_from_slice(args);
+            err(&all)
+        };
+        assert_eq!(e(&[]), "no command");
+        assert_eq!(e(&["frobnicate"]), "unknown command frobnicate");
+        assert_eq!(e(&["start"]), "start needs a service name");
+        assert!(e(&["start", &"x".repeat(33)]).contains("1 to 32 bytes"));
+        assert!(e(&["logs", &"x".repeat(33)]).contains("1 to 32 bytes"));
+        assert_eq!(e(&["start", "a", "b"]), "start: unexpected argument b");
+        assert_eq!(e(&["status", "extra"]), "status: unexpected argument extra");
+        assert_eq!(e(&["status", "-f"]), "-f does not go with status");
+        assert_eq!(e(&["events", "-n", "3"]), "-n does not go with events");
+        assert_eq!(e(&["logs", "--since", "3"]), "--since does not go with logs");
+        assert_eq!(e(&["logs", "-n", "many"]), "-n: not a number: many");
+        assert_eq!(e(&["logs", "-n", "-1"]), "-n: not a number: -1");
+        assert_eq!(e(&["events", "--since", "x"]), "--since: not an event number: x");
+        assert_eq!(e(&["status", "--bogus"]), "unknown option --bogus");
+        assert_eq!(e(&["status", "-x"]), "unknown option -x");
+        assert_eq!(e(&["status", "--json=yes"]), "--json takes no value");
+        assert_eq!(e(&["logs", "-n"]), "-n needs a value");
+    }
+
+    #[test]
+    fn help_and_version() {
+        assert_eq!(parse(&["--help"]), Ok(Parsed::Help));
+        assert_eq!(parse(&["status", "-h"]), Ok(Parsed::Help));
+        assert_eq!(parse(&["--bogus", "--version"]), Ok(Parsed::Version));
+        assert_eq!(parse(&["-V"]), Ok(Parsed::Version));
+        // After `--` it is a word like any other.
+        assert!(parse(&["--unix", "s", "start", "--", "--help"]).is_ok());
+        assert!(USAGE.starts_with("usage: keelctl"));
+    }
+}

@@ -1,0 +1,338 @@
+//! The kernel command line: `keel.*` words from /proc/cmdline (and argv/envp, where the
+//! kernel puts words it does not know). Unknown keys and bad values are reported to the
+//! caller, which warns and goes on: the command line is never fatal.
+
+use crate::power::PowerCmd;
+
+/// What the command line configures. Every key is documented in README.md.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// `keel.shutdown_timeout=SECONDS`: the single deadline of the power sequence.
+    pub shutdown_timeout_secs: u32,
+    /// `keel.panic=reboot[:SECONDS]|halt|poweroff`: what a fatal error does.
+    pub panic: PanicPolicy,
+    /// `keel.test_panic`: panic once the loop runs (only with the `test-hooks` feature).
+    pub test_panic: bool,
+    /// `keel.svc.NAME=off`: bit i set = service i may not run.
+    pub services_off: u128,
+    /// `keel.single`: only the console shells (services with a tty).
+    pub single: bool,
+    /// `keel.hostname=NAME`.
+    hostname: heapless::Vec<u8, HOSTNAME_MAX>,
+    /// `keel.modules=a,b`: more kernel modules to load, comma-separated as given.
+    modules: heapless::Vec<u8, MODULES_MAX>,
+    /// `keel.debug=SPEC,SPEC`: the debug channels, instead of the configured ones.
+    debug: Option<heapless::Vec<u8, DEBUG_MAX>>,
+}
+
+/// Room for `keel.debug=`.
+pub const DEBUG_MAX: usize = 256;
+
+/// The kernel's HOST_NAME_MAX.
+pub const HOSTNAME_MAX: usize = 64;
+/// Room for `keel.modules=` (a few dozen names).
+pub const MODULES_MAX: usize = 512;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct PanicPolicy {
+    pub action: PowerCmd,
+    /// Seconds to wait before acting (lets a human read the console).
+    pub delay_secs: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            shutdown_timeout_secs: 10,
+            panic: PanicPolicy { action: PowerCmd::Reboot, delay_secs: 10 },
+            test_panic: false,
+            services_off: 0,
+            single: false,
+            hostname: heapless::Vec::new(),
+            modules: heapless::Vec::new(),
+            debug: None,
+        }
+    }
+}
+
+/// Why a `keel.*` word was not applied.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Problem<'a> {
+    UnknownKey(&'a [u8]),
+    BadValue { key: &'a [u8], value: &'a [u8], expected: &'static str },
+}
+
+impl Config {
+    /// Apply one command-line word. Words outside the `keel.` namespace are not ours: Ok.
+    pub fn apply<'a>(&mut self, word: &'a [u8]) -> Result<(), Problem<'a>> {
+        let Some(rest) = word.strip_prefix(b"keel.") else { return Ok(()) };
+        let (key, value) = match memchr::memchr(b'=', rest) {
+            Some(eq) => (&word[..5 + eq], Some(unquote(&rest[eq + 1..]))),
+            None => (word, None),
+        };
+        let bad = |expected| Problem::BadValue { key, value: value.unwrap_or(b""), expected };
+        match &key[5..] {
+            b"shutdown_timeout" => {
+                self.shutdown_timeout_secs = value.and_then(parse_u32).ok_or(bad("whole seconds"))?;
+            }
+            b"panic" => self.panic = value.and_then(parse_panic).ok_or(bad("reboot[:SECONDS], halt or poweroff"))?,
+            b"test_panic" if cfg!(feature = "test-hooks") => self.test_panic = true,
+            b"single" if value.is_none() => self.single = true,
+            svc if svc.starts_with(b"svc.") => {
+                let Some(i) = crate::services::spec::find(&svc[4..]) else { return Err(Problem::UnknownKey(key)) };
+                let bit = 1u128.checked_shl(i as u32).unwrap_or(0);
+                match value {
+                    Some(b"off") => self.services_off |= bit,
+                    Some(b"on") => self.services_off &= !bit,
+                    _ => return Err(bad("off or on")),
+                }
+            }
+            b"debug" => {
+                let list = value.ok_or(bad("channels like ttyS1:rw,vsock:1024:ro"))?;
+                if let Some(e) = list.split(|&b| b == b',').filter(|s| !s.is_empty()).find_map(|s| keel_config::channel::Channel::parse(s).err()) {
+                    return Err(bad(e.text()));
+                }
+                self.debug = Some(heapless::Vec::from_slice(list).map_err(|_| bad("a shorter list"))?);
+            }
+            b"hostname" => {
+                let name = value.filter(|v| valid_hostname(v)).ok_or(bad("a host name (letters, digits, '-', '.'; at most 64)"))?;
+                self.hostname = heapless::Vec::from_slice(name).map_err(|_| bad("at most 64 bytes"))?;
+            }
+            b"modules" => {
+                let list = value.filter(|v| v.split(|&b| b == b',').all(valid_module_name));
+                let list = list.ok_or(bad("module names separated by commas"))?;
+                // Repeated keys add up, as modprobe's module lists do.
+                if !self.modules.is_empty() && self.modules.push(b',').is_err() {
+                    return Err(bad("a shorter list"));
+                }
+                self.modules.extend_from_slice(list).map_err(|_| bad("a shorter list"))?;
+            }
+            _ => return Err(Problem::UnknownKey(key)),
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    pub fn hostname(&self) -> Option<&[u8]> {
+        Some(&self.hostname[..]).filter(|h| !h.is_empty())
+    }
+
+    /// The debug channels: `keel.debug=` if given (even empty: none), else the configured.
+    pub fn debug_channels(&self) -> impl Iterator<Item = &[u8]> {
+        let given = self.debug.as_ref().map(|d| d.split(|&b| b == b',').filter(|s| !s.is_empty()));
+        let configured = crate::services::spec::DEBUG_CHANNELS.iter().copied();
+        given.into_iter().flatten().chain(configured.filter(move |_| self.debug.is_none()))
+    }
+
+    /// Names from `keel.modules=`.
+    pub fn extra_modules(&self) -> impl Iterator<Item = &[u8]> {
+        self.modules.split(|&b| b == b',').filter(|m| !m.is_empty())
+    }
+}
+
+fn valid_hostname(name: &[u8]) -> bool {
+    !name.is_empty() && name.len() <= HOSTNAME_MAX && name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+fn valid_module_name(name: &[u8]) -> bool {
+    !name.is_empty() && name.len() <= 56 && name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn parse_panic(value: &[u8]) -> Option<PanicPolicy> {
+    let (name, delay) = match memchr::memchr(b':', value) {
+        Some(colon) => (&value[..colon], Some(parse_u32(&value[colon + 1..])?)),
+        None => (value, None),
+    };
+    let action = match name {
+        b"reboot" => PowerCmd::Reboot,
+        // A delay only makes sense before a reboot; halt and poweroff act at once.
+        b"halt" if delay.is_none() => PowerCmd::Halt,
+        b"poweroff" if delay.is_none() => PowerCmd::PowerOff,
+        _ => return None,
+    };
+    let default_delay = if action == PowerCmd::Reboot { 10 } else { 0 };
+    Some(PanicPolicy { action, delay_secs: delay.unwrap_or(default_delay) })
+}
+
+/// A decimal u32: digits only, no sign, no overflow.
+pub fn parse_u32(s: &[u8]) -> Option<u32> {
+    parse_u64(s)?.try_into().ok()
+}
+
+/// A decimal u64: digits only, no sign, no overflow.
+pub fn parse_u64(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in s {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add((b - b'0') as u64)?;
+    }
+    Some(n)
+}
+
+fn unquote(v: &[u8]) -> &[u8] {
+    match v {
+        [b'"', inner @ .., b'"'] => inner,
+        _ => v,
+    }
+}
+
+/// Split a command line into words: whitespace separates, double quotes group.
+pub fn words(line: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = line;
+    core::iter::from_fn(move || {
+        let start = rest.iter().position(|b| !b.is_ascii_whitespace() && *b != 0)?;
+        rest = &rest[start..];
+        let mut quoted = false;
+        let end = rest
+            .iter()
+            .position(|&b| {
+                if b == b'"' {
+                    quoted = !quoted;
+                }
+                !quoted && (b.is_ascii_whitespace() || b == 0)
+            })
+            .unwrap_or(rest.len());
+        let (word, tail) = rest.split_at(end);
+        rest = tail;
+        Some(word)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> (Config, Vec<String>) {
+        let mut c = Config::default();
+        let mut problems = Vec::new();
+        for w in words(line.as_bytes()) {
+            if let Err(p) = c.apply(w) {
+                problems.push(format!("{p:?}"));
+            }
+        }
+        (c, problems)
+    }
+
+    #[test]
+    fn defaults() {
+        let (c, p) = parse("BOOT_IMAGE=/vmlinuz root=/dev/vda ro quiet");
+        assert_eq!(c, Config::default());
+        assert!(p.is_empty());
+        assert_eq!(c.shutdown_timeout_secs, 10);
+        assert_eq!(c.panic, PanicPolicy { action: PowerCmd::Reboot, delay_secs: 10 });
+    }
+
+    #[test]
+    fn good_values() {
+        let (c, p) = parse("console=ttyS0 keel.shutdown_timeout=3 keel.panic=reboot:0\n");
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(c.shutdown_timeout_secs, 3);
+        assert_eq!(c.panic, PanicPolicy { action: PowerCmd::Reboot, delay_secs: 0 });
+        assert_eq!(parse("keel.panic=halt").0.panic, PanicPolicy { action: PowerCmd::Halt, delay_secs: 0 });
+        assert_eq!(parse("keel.panic=poweroff").0.panic.action, PowerCmd::PowerOff);
+        assert_eq!(parse("keel.panic=reboot").0.panic.delay_secs, 10);
+        assert_eq!(parse("keel.shutdown_timeout=\"7\"").0.shutdown_timeout_secs, 7);
+    }
+
+    #[test]
+    fn bad_values_warn_and_keep_the_default() {
+        for bad in [
+            "keel.shutdown_timeout=",
+            "keel.shutdown_timeout",
+            "keel.shutdown_timeout=-1",
+            "keel.shutdown_timeout=1.5",
+            "keel.shutdown_timeout=99999999999",
+            "keel.shutdown_timeout=4294967296",
+            "keel.panic=explode",
+            "keel.panic=reboot:",
+            "keel.panic=reboot:x",
+            "keel.panic=halt:5",
+            "keel.panic",
+        ] {
+            let (c, p) = parse(bad);
+            assert_eq!(c, Config::default(), "{bad}");
+            assert_eq!(p.len(), 1, "{bad}");
+            assert!(p[0].starts_with("BadValue"), "{bad}: {p:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_reported_with_their_name() {
+        let mut c = Config::default();
+        assert_eq!(c.apply(b"keel.frobnicate=1"), Err(Problem::UnknownKey(b"keel.frobnicate")));
+        assert_eq!(c.apply(b"keel."), Err(Problem::UnknownKey(b"keel.")));
+        assert_eq!(c.apply(b"keelx=1"), Ok(()));
+        #[cfg(not(feature = "test-hooks"))]
+        assert_eq!(c.apply(b"keel.test_panic"), Err(Problem::UnknownKey(b"keel.test_panic")));
+    }
+
+    #[test]
+    fn words_split_on_space_and_respect_quotes() {
+        let w: Vec<&[u8]> = words(b"  a  b=\"x y\"\tc\n\0").collect();
+        assert_eq!(w, [&b"a"[..], b"b=\"x y\"", b"c"]);
+        assert_eq!(words(b"").count(), 0);
+        assert_eq!(words(b"\"unterminated quote").count(), 1);
+    }
+
+    #[test]
+    fn hostname_and_modules() {
+        let (c, p) = parse("keel.hostname=box-1.lan keel.modules=virtio_net,9p keel.modules=fuse");
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(c.hostname(), Some(&b"box-1.lan"[..]));
+        let mods: Vec<&[u8]> = c.extra_modules().collect();
+        assert_eq!(mods, [&b"virtio_net"[..], b"9p", b"fuse"]);
+        assert_eq!(Config::default().hostname(), None);
+        assert_eq!(Config::default().extra_modules().count(), 0);
+        for bad in ["keel.hostname=", "keel.hostname=a/b", "keel.modules=a,,b", "keel.modules=../x", "keel.modules="] {
+            let (c, p) = parse(bad);
+            assert_eq!(c, Config::default(), "{bad}");
+            assert_eq!(p.len(), 1, "{bad}");
+        }
+        let long = format!("keel.hostname={}", "a".repeat(65));
+        assert_eq!(parse(&long).1.len(), 1);
+    }
+
+    #[test]
+    fn services_can_be_switched_off_by_name() {
+        // The default configuration has a service called "shell".
+        let i = crate::services::spec::find(b"shell").unwrap();
+        let (c, p) = parse("keel.svc.shell=off");
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(c.services_off, 1 << i);
+        assert_eq!(parse("keel.svc.shell=off keel.svc.shell=on").0.services_off, 0);
+        assert_eq!(parse("keel.svc.nosuch=off").1, ["UnknownKey([107, 101, 101, 108, 46, 115, 118, 99, 46, 110, 111, 115, 117, 99, 104])"]);
+        assert_eq!(parse("keel.svc.shell=maybe").1.len(), 1);
+        assert!(parse("keel.single").0.single);
+        assert_eq!(parse("keel.single=1").1.len(), 1);
+    }
+
+    #[test]
+    fn debug_channels() {
+        let (c, p) = parse("keel.debug=ttyS1:115200:rw,vsock:1024");
+        assert!(p.is_empty(), "{p:?}");
+        let ch: Vec<&[u8]> = c.debug_channels().collect();
+        assert_eq!(ch, [&b"ttyS1:115200:rw"[..], b"vsock:1024"]);
+        assert_eq!(parse("keel.debug=").0.debug_channels().count(), 0, "empty: none");
+        let (c, p) = parse("keel.debug=ttyS1:fast");
+        assert_eq!(c, Config::default());
+        assert_eq!(p.len(), 1);
+        let default = Config::default();
+        let configured: Vec<&[u8]> = default.debug_channels().collect();
+        assert_eq!(configured, crate::services::spec::DEBUG_CHANNELS);
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_u32(b"0"), Some(0));
+        assert_eq!(parse_u32(b"4294967295"), Some(u32::MAX));
+        assert_eq!(parse_u32(b"4294967296"), None);
+        assert_eq!(parse_u32(b""), None);
+        assert_eq!(parse_u32(b"+1"), None);
+    }
+}
