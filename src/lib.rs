@@ -5,7 +5,7 @@
 //! - `config`: what configuration runs (the kernel command line's `keel.*` keys);
 //! - `power`: where signals go, the power button, and what happens at shutdown;
 //! - `services`: what a service is, and the supervisor that runs them;
-//! - `reaper`: reaping every child and orphan;
+//! - `reaper`: reaping every child and orphan; `escalate`: TERM → grace → KILL, for all;
 //! - `debug`: the debug protocol server (wire format: the keel-proto crate);
 //! - `container`: container mode (`keel -- PROGRAM`), tini-style;
 //! - `log`: console lines and the journals debug clients read;
@@ -24,6 +24,7 @@ pub mod config;
 pub mod container;
 #[cfg(all(not(test), feature = "rt"))]
 pub mod debug;
+pub mod escalate;
 pub mod event;
 pub mod fatal;
 pub mod file;
