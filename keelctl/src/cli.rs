@@ -11,8 +11,9 @@ use std::time::Duration;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub const USAGE: &str = "\
-usage: keelctl [--unix PATH | --serial DEV [--baud N] | --vsock CID:PORT] [--shared]
-               [--json] [--timeout SECS] [-v] COMMAND [ARGS]
+usage: keelctl [--unix PATH | --serial DEV [--baud N] | --vsock CID:PORT |
+                --vsock-unix PATH:PORT] [--shared] [--json] [--timeout SECS] [-v]
+               COMMAND [ARGS]
 
 Talks to keel (PID 1) over its debug protocol. More: docs/keelctl.md.
 
@@ -20,6 +21,9 @@ connection (one of):
   --unix PATH         a unix socket: keel's, or a QEMU `-chardev socket` behind a port
   --serial DEV        a serial device, set raw at --baud N (default 115200)
   --vsock CID:PORT    a VM's vsock port
+  --vsock-unix PATH:PORT
+                      a VM's vsock port through a hybrid-vsock unix socket (a
+                      vhost-user backend's, Firecracker's): `CONNECT PORT` first
   --shared            the line also carries console text: frames in APC form
   --timeout SECS      how long to wait for keel's answers (default 5)
 output:
@@ -46,6 +50,8 @@ pub enum Target {
     Unix(PathBuf),
     Serial { dev: PathBuf, baud: u32 },
     Vsock { cid: u32, port: u32 },
+    /// A hybrid-vsock unix socket and the guest's port.
+    VsockUnix { path: PathBuf, port: u32 },
 }
 
 impl std::fmt::Display for Target {
@@ -54,6 +60,7 @@ impl std::fmt::Display for Target {
             Target::Unix(p) => write!(f, "{}", p.display()),
             Target::Serial { dev, .. } => write!(f, "{}", dev.display()),
             Target::Vsock { cid, port } => write!(f, "vsock {cid}:{port}"),
+            Target::VsockUnix { path, port } => write!(f, "vsock {}:{port}", path.display()),
         }
     }
 }
@@ -114,6 +121,7 @@ struct Words {
     unix: Vec<String>,
     serial: Vec<String>,
     vsock: Vec<String>,
+    vsock_unix: Vec<String>,
     baud: Option<String>,
     timeout: Option<String>,
     shared: bool,
@@ -177,7 +185,7 @@ fn words(args: &[&str]) -> Result<Words, String> {
         };
         let takes_value = matches!(
             name.as_str(),
-            "--unix" | "--serial" | "--vsock" | "--baud" | "--timeout" | "-n" | "--tail" | "--since"
+            "--unix" | "--serial" | "--vsock" | "--vsock-unix" | "--baud" | "--timeout" | "-n" | "--tail" | "--since"
         );
         let value = if takes_value {
             match glued {
@@ -198,6 +206,7 @@ fn words(args: &[&str]) -> Result<Words, String> {
             ("--unix", Some(v)) => w.unix.push(v),
             ("--serial", Some(v)) => w.serial.push(v),
             ("--vsock", Some(v)) => w.vsock.push(v),
+            ("--vsock-unix", Some(v)) => w.vsock_unix.push(v),
             ("--baud", Some(v)) => w.baud = Some(v),
             ("--timeout", Some(v)) => w.timeout = Some(v),
             ("-n" | "--tail", Some(v)) => w.tail = Some(v),
@@ -213,12 +222,12 @@ fn words(args: &[&str]) -> Result<Words, String> {
 }
 
 fn target(w: &Words) -> Result<Target, String> {
-    let given = w.unix.len() + w.serial.len() + w.vsock.len();
+    let given = w.unix.len() + w.serial.len() + w.vsock.len() + w.vsock_unix.len();
     if given == 0 {
-        return Err("no connection: give --unix PATH, --serial DEV or --vsock CID:PORT".into());
+        return Err("no connection: give --unix PATH, --serial DEV, --vsock CID:PORT or --vsock-unix PATH:PORT".into());
     }
     if given > 1 {
-        return Err("give only one of --unix, --serial and --vsock".into());
+        return Err("give only one of --unix, --serial, --vsock and --vsock-unix".into());
     }
     if w.baud.is_some() && w.serial.is_empty() {
         return Err("--baud goes with --serial".into());
@@ -236,11 +245,23 @@ fn target(w: &Words) -> Result<Target, String> {
         };
         return Ok(Target::Serial { dev: PathBuf::from(dev), baud });
     }
+    if let Some(spec) = w.vsock_unix.first() {
+        return vsock_unix(spec);
+    }
     let spec = &w.vsock[0];
     let parsed = spec.split_once(':').and_then(|(c, p)| Some((c.parse::<u32>().ok()?, p.parse::<u32>().ok()?)));
     match parsed {
         Some((cid, port)) => Ok(Target::Vsock { cid, port }),
         None => Err(format!("--vsock: expected CID:PORT (two numbers), got {spec}")),
+    }
+}
+
+/// `PATH:PORT`, split at the last colon (a path may have colons of its own).
+fn vsock_unix(spec: &str) -> Result<Target, String> {
+    let parsed = spec.rsplit_once(':').filter(|(path, _)| !path.is_empty());
+    match parsed.and_then(|(path, port)| Some((path, port.parse::<u32>().ok()?))) {
+        Some((path, port)) => Ok(Target::VsockUnix { path: PathBuf::from(path), port }),
+        None => Err(format!("--vsock-unix: expected PATH:PORT (PORT a number), got {spec}")),
     }
 }
 
@@ -346,6 +367,11 @@ mod tests {
         assert_eq!(o.target, Target::Serial { dev: "/dev/ttyS1".into(), baud: 9600 });
         assert_eq!(run(&["--vsock", "3:1024", "status"]).target, Target::Vsock { cid: 3, port: 1024 });
         assert_eq!(run(&["--vsock", "3:1024", "status"]).target.to_string(), "vsock 3:1024");
+        let o = run(&["--vsock-unix", "/tmp/vm:3/vsock.sock:1024", "status"]);
+        assert_eq!(o.target, Target::VsockUnix { path: "/tmp/vm:3/vsock.sock".into(), port: 1024 });
+        assert_eq!(o.target.to_string(), "vsock /tmp/vm:3/vsock.sock:1024");
+        let o = run(&["status", "--vsock-unix=v.sock:1"]);
+        assert_eq!(o.target, Target::VsockUnix { path: "v.sock".into(), port: 1 });
     }
 
     #[test]
@@ -359,6 +385,10 @@ mod tests {
         for bad in ["3", "3:", ":5", "x:5", "3:5:6", "-1:5"] {
             assert!(err(&["--vsock", bad, "status"]).contains("CID:PORT"), "{bad}");
         }
+        for bad in ["v.sock", "v.sock:", ":1024", "v.sock:x", "v.sock:-1", "v.sock:4294967296"] {
+            assert!(err(&["--vsock-unix", bad, "status"]).contains("PATH:PORT"), "{bad}");
+        }
+        assert!(err(&["--vsock-unix", "v:1", "--vsock", "3:1", "status"]).contains("only one"));
         assert_eq!(err(&["status", "--unix"]), "--unix needs a value");
     }
 

@@ -1,4 +1,5 @@
-//! The byte channel to keel: a unix socket, a serial device or vsock. Each gives a reader
+//! The byte channel to keel: a unix socket, a serial device, vsock, or vsock through a
+//! hybrid-vsock unix socket (a vhost-user backend's host side). Each gives a reader
 //! (moved to a thread that turns reads into `Input`s on a channel, so the main loop can wait
 //! with a timeout) and a writer (shared, so that console keystrokes and frames never
 //! interleave inside a write).
@@ -7,6 +8,7 @@ use crate::cli::Target;
 use std::fs::OpenOptions;
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::process::Command;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
@@ -65,7 +67,67 @@ pub fn connect(target: &Target) -> io::Result<Conn> {
             let s = vsock::connect(*cid, *port)?;
             Ok(Conn { reader: Box::new(s.try_clone()?), writer: Box::new(s), replay: false })
         }
+        Target::VsockUnix { path, port } => {
+            let s = hybrid_vsock_connect(path, *port, HYBRID_HANDSHAKE_TIMEOUT)?;
+            Ok(Conn { reader: Box::new(s.try_clone()?), writer: Box::new(s), replay: false })
+        }
     }
+}
+
+/// How long the backend may take to say OK: it asks the guest first (under TCG a slow
+/// guest), and a guest without a vsock driver never answers. Not `--timeout`, which counts
+/// keel's answers, as for AF_VSOCK, whose connect timeout is the kernel's.
+pub const HYBRID_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The host side of a "hybrid vsock" (Firecracker, cloud-hypervisor, rust-vmm's
+/// vhost-device-vsock): connect to the backend's unix socket at `path`, send
+/// `CONNECT <port>\n`, read its `OK <hostport>\n`; the stream is then the guest's `port`.
+/// A backend closes the socket when the guest refuses (nothing listens on `port`).
+pub fn hybrid_vsock_connect(path: &Path, port: u32, timeout: std::time::Duration) -> io::Result<UnixStream> {
+    let mut s = UnixStream::connect(path)?;
+    s.write_all(format!("CONNECT {port}\n").as_bytes())?;
+    s.set_read_timeout(Some(timeout))?;
+    // One byte at a time: what follows the newline is keel's (its Hello), not ours to take.
+    let mut line = Vec::new();
+    loop {
+        let mut b = [0u8; 1];
+        match s.read(&mut b) {
+            Ok(0) => {
+                let what = if line.is_empty() { String::new() } else { format!(" after {:?}", lossy(&line)) };
+                return Err(io::Error::new(
+                    io::ErrorKind::ConnectionRefused,
+                    format!("the vsock backend closed the connection{what}: nothing listens on guest port {port}?"),
+                ));
+            }
+            Ok(_) if b[0] == b'\n' => break,
+            Ok(_) if line.len() >= 64 => {
+                return Err(bad_answer(&line));
+            }
+            Ok(_) => line.push(b[0]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no answer to CONNECT {port} from the vsock backend within {} s", timeout.as_secs_f64()),
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let host_port = line.strip_prefix(b"OK ").and_then(|n| std::str::from_utf8(n).ok()?.trim_end().parse::<u32>().ok());
+    if host_port.is_none() {
+        return Err(bad_answer(&line));
+    }
+    s.set_read_timeout(None)?;
+    Ok(s)
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn bad_answer(line: &[u8]) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("the vsock backend answered {:?}, not OK PORT", lossy(line)))
 }
 
 /// Move the reader to a thread that forwards what it reads to `tx`, then `Closed`.
@@ -272,4 +334,111 @@ pub fn spawn_keyboard(writer: Writer, tx: Sender<Input>) {
 /// A channel for `Input`s.
 pub fn channel() -> (Sender<Input>, Receiver<Input>) {
     std::sync::mpsc::channel()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::BufRead;
+    use std::os::unix::net::UnixListener;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    /// A fake hybrid-vsock backend: one connection; `answer` gets the line it read
+    /// (checked to be `CONNECT 1024\n`) and the stream.
+    fn backend(
+        name: &str,
+        answer: impl FnOnce(&mut UnixStream) + Send + 'static,
+    ) -> (PathBuf, std::thread::JoinHandle<()>) {
+        let path = std::env::temp_dir().join(format!("keelctl-hybrid-{}-{name}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut line = Vec::new();
+            std::io::BufReader::new(&mut s).read_until(b'\n', &mut line).unwrap();
+            assert_eq!(line, b"CONNECT 1024\n");
+            answer(&mut s);
+        });
+        (path, server)
+    }
+
+    fn finish(path: PathBuf, server: std::thread::JoinHandle<()>) {
+        let _ = std::fs::remove_file(&path);
+        if let Err(e) = server.join() {
+            std::panic::resume_unwind(e);
+        }
+    }
+
+    #[test]
+    fn handshake_then_the_stream_is_the_guests() {
+        let (path, server) = backend("ok", |s| {
+            // keel's first bytes may come in the same segment as the OK.
+            s.write_all(b"OK 1234\nhello").unwrap();
+            let mut got = [0u8; 4];
+            s.read_exact(&mut got).unwrap();
+            assert_eq!(&got, b"ping");
+        });
+        let mut s = hybrid_vsock_connect(&path, 1024, Duration::from_secs(10)).unwrap();
+        let mut got = [0u8; 5];
+        s.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"hello", "the bytes after OK belong to the stream");
+        s.write_all(b"ping").unwrap();
+        finish(path, server);
+    }
+
+    #[test]
+    fn backend_closes_when_the_guest_refuses() {
+        let (path, server) = backend("refused", |_| {});
+        let e = hybrid_vsock_connect(&path, 1024, Duration::from_secs(10)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+        assert!(e.to_string().contains("closed the connection: nothing listens on guest port 1024"), "{e}");
+        finish(path, server);
+    }
+
+    #[test]
+    fn anything_but_ok_is_an_error() {
+        for (name, answer) in [("err", &b"FAILURE\n"[..]), ("noport", b"OK\n"), ("badport", b"OK x\n")] {
+            let (path, server) = backend(name, move |s| s.write_all(answer).unwrap());
+            let e = hybrid_vsock_connect(&path, 1024, Duration::from_secs(10)).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{name}");
+            assert!(e.to_string().contains("not OK PORT"), "{e}");
+            finish(path, server);
+        }
+        // A line cut by the close is a refusal that says what came.
+        let (path, server) = backend("cut", |s| s.write_all(b"OK 12").unwrap());
+        let e = hybrid_vsock_connect(&path, 1024, Duration::from_secs(10)).unwrap_err();
+        assert!(e.to_string().contains("closed the connection after \"OK 12\""), "{e}");
+        finish(path, server);
+        // Endless garbage without a newline is cut off.
+        let (path, server) = backend("long", |s| {
+            let _ = s.write_all(&[b'x'; 200]);
+        });
+        let e = hybrid_vsock_connect(&path, 1024, Duration::from_secs(10)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        finish(path, server);
+    }
+
+    #[test]
+    fn a_silent_backend_times_out() {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let (path, server) = backend("silent", move |_| {
+            let _ = rx.recv_timeout(Duration::from_secs(10));
+        });
+        let start = std::time::Instant::now();
+        let e = hybrid_vsock_connect(&path, 1024, Duration::from_millis(200)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert!(e.to_string().contains("no answer to CONNECT 1024"), "{e}");
+        assert!(start.elapsed() < Duration::from_secs(5));
+        drop(tx);
+        finish(path, server);
+    }
+
+    #[test]
+    fn no_backend_socket() {
+        let path = std::env::temp_dir().join(format!("keelctl-hybrid-{}-none.sock", std::process::id()));
+        let e = hybrid_vsock_connect(&path, 1024, Duration::from_secs(1)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    }
 }

@@ -176,6 +176,18 @@ impl Peer {
         }
     }
 
+    /// One line the client wrote before any frame, read byte by byte (a hybrid-vsock
+    /// backend's `CONNECT PORT`).
+    fn line(&mut self) -> Vec<u8> {
+        let mut line = Vec::new();
+        while !line.ends_with(b"\n") {
+            let mut b = [0u8; 1];
+            assert_eq!(self.stream.read(&mut b).expect("the client wrote within 10 s"), 1, "{line:?}");
+            line.push(b[0]);
+        }
+        line
+    }
+
     /// What a stream connection starts with: keel's Hello, the client's ClientHello.
     fn handshake(&mut self) {
         self.send(&hello());
@@ -648,6 +660,38 @@ fn vsock_nobody_there_is_exit_3() {
     let out = keelctl(&["--vsock", "1:4294967295", "status"]);
     assert!(out.stderr.starts_with("keelctl: cannot connect to vsock 1:4294967295: "), "{}", out.stderr);
     assert_eq!(out.code, 3);
+}
+
+/// `--vsock-unix`: a hybrid-vsock backend (vhost-device-vsock, Firecracker) wants
+/// `CONNECT PORT`, says `OK HOSTPORT`, and from then on the stream is keel's.
+#[test]
+fn vsock_unix_handshake_then_the_protocol() {
+    let f = fake(false, |p| {
+        assert_eq!(p.line(), b"CONNECT 1024\n");
+        p.raw(b"OK 1234\n");
+        let req = p.request();
+        assert_eq!(req.msg_type, types::STATUS);
+        p.send(&status_reply(req.seq));
+    });
+    let spec = format!("{}:1024", f.path());
+    let out = keelctl(&["--vsock-unix", &spec, "status"]);
+    f.join();
+    assert_eq!((out.stdout.as_str(), out.stderr.as_str(), out.code), (STATUS_TEXT, "", 0));
+}
+
+/// Nothing listens on the guest's port: the backend closes the socket without an OK.
+#[test]
+fn vsock_unix_refused_is_exit_3() {
+    let f = fake(false, |p| assert_eq!(p.line(), b"CONNECT 1025\n"));
+    let spec = format!("{}:1025", f.path());
+    let out = keelctl(&["--vsock-unix", &spec, "status"]);
+    let path = f.path().to_string();
+    f.join();
+    let want = format!(
+        "keelctl: cannot connect to vsock {path}:1025: the vsock backend closed the connection: \
+         nothing listens on guest port 1025?\n"
+    );
+    assert_eq!((out.stdout.as_str(), out.stderr, out.code), ("", want, 3));
 }
 
 #[test]

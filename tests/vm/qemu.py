@@ -24,6 +24,12 @@ the initramfs, the serial port as the console, -no-reboot (a guest reboot ends Q
 tests see it). q35 and pc boot equally fast here and both deliver the ACPI power button
 (ICH9 / PIIX4 PM); q35 is the current PC.
 
+`Vm(vsock_backend=True)`: the guest's vsock (CID `vsock_cid`, default 3) is
+vhost-user-vsock-pci served by rust-vmm's vhost-device-vsock, started before QEMU and
+stopped after it, its sockets in the Vm's temp dir; the host side is the hybrid-vsock unix
+socket `vm.vsock_path` (`keelctl --vsock-unix PATH:PORT`). Guest memory is then a shared
+memfd (the backend maps it). This host has no /dev/vhost-vsock for `vsock_cid` alone.
+
 Everything QEMU prints on the serial port goes to a log file as it arrives; a Vm always
 kills its QEMU when it is closed, when its deadline passes, or when Python dies.
 """
@@ -50,6 +56,10 @@ KERNEL = CACHE / "kernel" / "vmlinux"
 INITRAMFS = REPO / "target" / "initramfs.cpio"
 LOG_DIR = REPO / "target" / "qemu-logs"
 QEMU = "qemu-system-x86_64"
+# rust-vmm's vhost-user vsock backend: the guest's vsock without /dev/vhost-vsock, its host
+# side a "hybrid vsock" unix socket (`CONNECT PORT\n`, `OK HOSTPORT\n`, then the stream).
+VSOCK_BACKEND = "vhost-device-vsock"
+VSOCK_BACKEND_INSTALL = "cargo install vhost-device-vsock --version 0.3.0 --locked"
 # panic=-1: should the kernel ever panic (keel must make sure it does not), reboot at once,
 # which -no-reboot turns into QEMU exiting: a test fails fast instead of hanging.
 BASE_APPEND = "console=ttyS0 panic=-1"
@@ -152,6 +162,7 @@ class Vm:
         disk=None,
         virtio_console=False,
         vsock_cid=None,
+        vsock_backend=False,
         memory="256M",
         machine="q35",
         extra_args=(),
@@ -164,6 +175,9 @@ class Vm:
                 raise VmError(f"{what} {path} is missing: run `{how}`")
         if not shutil.which(QEMU):
             raise VmError(f"{QEMU} is missing: apt-get install qemu-system-x86")
+        self._vsock_proc = None  # its Popen, while it runs
+        if vsock_backend and not shutil.which(VSOCK_BACKEND):
+            raise VmError(f"{VSOCK_BACKEND} is missing (vsock_backend=True): {VSOCK_BACKEND_INSTALL}")
         self.name = name
         self.append = f"{BASE_APPEND} {append}".strip()
         self.max_runtime = max_runtime
@@ -172,6 +186,9 @@ class Vm:
         log_dir = Path(log_dir)
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{name}.log"
+        if vsock_backend:
+            # vhost-user maps the guest's memory in the backend: it must be a shared memfd.
+            machine += ",memory-backend=mem"
         self.args = [
             QEMU,
             "-machine", machine,
@@ -198,7 +215,25 @@ class Vm:
                 "-chardev", f"socket,id=hvc0,path={self.console_path},server=on,wait=off",
                 "-device", "virtconsole,chardev=hvc0",
             ]  # fmt: skip
-        if vsock_cid is not None:
+        self.vsock_path = None  # the hybrid-vsock socket: keelctl --vsock-unix PATH:PORT
+        self.vsock_backend_args = None
+        if vsock_backend:
+            # The guest's vsock through vhost-device-vsock (started by `start`, before QEMU):
+            # QEMU's vhost-user-vsock-pci talks to it on vhost_user_path.
+            self.vsock_path = self.tmp / "vsock.sock"
+            self.vhost_user_path = self.tmp / "vhost-user-vsock.sock"
+            self.vsock_backend_args = [
+                shutil.which(VSOCK_BACKEND),
+                "--guest-cid", str(3 if vsock_cid is None else vsock_cid),
+                "--socket", str(self.vhost_user_path),
+                "--uds-path", str(self.vsock_path),
+            ]  # fmt: skip
+            self.args += [
+                "-object", f"memory-backend-memfd,id=mem,size={memory},share=on",
+                "-chardev", f"socket,id=vsock,path={self.vhost_user_path}",
+                "-device", "vhost-user-vsock-pci,chardev=vsock",
+            ]  # fmt: skip
+        elif vsock_cid is not None:
             self.args += ["-device", f"vhost-vsock-pci,guest-cid={vsock_cid}"]
         self.args += list(extra_args)
         self.proc = None
@@ -224,6 +259,9 @@ class Vm:
         self.log = open(self.log_path, "wb")
         self.log.write(("# " + " ".join(self.args) + "\n").encode())
         self.log.flush()
+        self._pumps = []
+        if self.vsock_backend_args:
+            self._start_vsock_backend()
         self.marks["start"] = time.monotonic()
         self.proc = subprocess.Popen(
             self.args,
@@ -232,12 +270,9 @@ class Vm:
             stderr=subprocess.PIPE,
             preexec_fn=_die_with_parent,
         )
-        self._pumps = [
-            threading.Thread(target=self._pump, args=(self.proc.stdout, b""), daemon=True),
-            threading.Thread(target=self._pump, args=(self.proc.stderr, b"qemu: "), daemon=True),
-        ]
-        for t in self._pumps:
-            t.start()
+        for stream, prefix in ((self.proc.stdout, b""), (self.proc.stderr, b"qemu: ")):
+            self._pumps.append(threading.Thread(target=self._pump, args=(stream, prefix), daemon=True))
+            self._pumps[-1].start()
         threading.Thread(target=self._reap, daemon=True).start()
         self._deadline = threading.Timer(self.max_runtime, self._overrun)
         self._deadline.daemon = True
@@ -249,6 +284,45 @@ class Vm:
             self.close()
             raise self.failure(f"QEMU did not start: {e}")
         return self
+
+    def _start_vsock_backend(self):
+        """vhost-device-vsock, up once its vhost-user socket exists (QEMU connects to it at
+        start). Its output goes to the serial log, marked `vsock: `."""
+        self.log.write(("# " + " ".join(self.vsock_backend_args) + "\n").encode())
+        # Warnings and errors only. 0.3.0 warns "Could not remove epoll listener" each time a
+        # guest resets a connection it had already dropped: harmless.
+        env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "warn"))
+        self._vsock_proc = subprocess.Popen(
+            self.vsock_backend_args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            preexec_fn=_die_with_parent,
+        )
+        pump = threading.Thread(target=self._pump, args=(self._vsock_proc.stdout, b"vsock: "), daemon=True)
+        pump.start()
+        self._pumps.append(pump)
+        deadline = time.monotonic() + 10
+        while not self.vhost_user_path.exists():
+            code = self._vsock_proc.poll()
+            if code is not None or time.monotonic() > deadline:
+                self._stop_vsock_backend()
+                pump.join(timeout=2)
+                how = "no vhost-user socket within 10 s" if code is None else f"exited ({code})"
+                raise self.failure(f"{VSOCK_BACKEND} did not start: {how}")
+            time.sleep(0.02)
+
+    def _stop_vsock_backend(self):
+        b = self._vsock_proc
+        if b is None or b.poll() is not None:
+            return
+        b.terminate()
+        try:
+            b.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            b.kill()
+            b.wait(timeout=3)
 
     def _pump(self, stream, prefix):
         while True:
@@ -288,6 +362,10 @@ class Vm:
 
     def close(self):
         if self.proc is None:
+            self._stop_vsock_backend()  # started, but QEMU was not
+            if hasattr(self, "log"):
+                with self.cond:
+                    self.log.close()
             shutil.rmtree(self.tmp, ignore_errors=True)
             return
         if self._closed:
@@ -306,6 +384,7 @@ class Vm:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
+        self._stop_vsock_backend()  # after QEMU: it serves QEMU to the end
         self._deadline.cancel()
         if self._qmp:
             self._qmp.close()
