@@ -85,7 +85,7 @@ pub fn run<'a>(cmd: PowerCmd, args: impl IntoIterator<Item = &'a [u8]>) -> ! {
         if !flags.no_sync {
             rustix::fs::sync();
         }
-        let e = rustix::system::reboot(cmd.reboot_command()).err().unwrap_or(rustix::io::Errno::INVAL);
+        let e = rustix::system::reboot(crate::power::reboot_command(cmd)).err().unwrap_or(rustix::io::Errno::INVAL);
         say(cmd, |l| ufmt::uwrite!(l, "reboot(2) failed: {}", Errno(e)).unwrap_or(()));
         crate::sys::exit(1)
     }

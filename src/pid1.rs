@@ -153,7 +153,7 @@ impl Init {
     }
 
     fn on_power_request(&mut self, cmd: PowerCmd, by: Origin) {
-        crate::log::event(crate::log::journal::tag::POWER_REQUEST, cmd.name().as_bytes(), by.name().as_bytes());
+        crate::log::event(keel_proto::EventKind::PowerRequest, cmd.name().as_bytes(), by.name().as_bytes());
         let Some(sd) = self.shutdown.as_mut() else {
             info!("{} requested ({})", cmd, by);
             let sd = Shutdown::begin(cmd, Instant::now(), self.boot.config.shutdown_timeout_secs);

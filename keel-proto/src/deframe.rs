@@ -309,7 +309,7 @@ impl<const N: usize> ApcSplitter<N> {
 mod tests {
     use super::*;
     use crate::testing::{hex, XorShift};
-    use crate::{emit_apc, emit_binary, emit_message, Message, ReplyBody, Source, Stream, MAX_BODY};
+    use crate::{emit_apc, emit_binary, emit_message, Message, ReplyBody, LogSource, Stream, MAX_BODY};
 
     // Frames generated independently (python3 struct, zlib.crc32, base64; docs/protocol.md).
     /// Ping { nonce: 0x12345678 }, seq 7.
@@ -342,7 +342,7 @@ mod tests {
     fn log() -> Message<'static> {
         Message::Log {
             boot_ns: 1_234_567_891,
-            source: Source::Service,
+            source: LogSource::Service,
             stream: Stream::Err,
             service: b"sshd",
             text: b"listening\n",
@@ -536,7 +536,7 @@ mod tests {
         assert_eq!(run_binary::<11>(&[&ping]).1, stats(0, 0, 0, 1, 0));
         // The largest body passes; a buffer over MAX_BODY does not let a longer one through.
         let big =
-            Message::Log { boot_ns: 0, source: Source::Keel, stream: Stream::Out, service: b"", text: &[0x33; 1002] };
+            Message::Log { boot_ns: 0, source: LogSource::Keel, stream: Stream::Out, service: b"", text: &[0x33; 1002] };
         assert_eq!(big.buffer_len(), crate::MAX_PAYLOAD);
         let (got, _) = run_binary::<MAX_BODY>(&[&binary(1, &big)]);
         assert_eq!(got[0].2.len(), crate::MAX_PAYLOAD);
@@ -674,7 +674,7 @@ mod tests {
         assert_eq!(run_apc::<10>(&[PING_APC]).1, stats(0, 0, 0, 1, 0));
         // The largest frame passes.
         let big =
-            Message::Log { boot_ns: 0, source: Source::Keel, stream: Stream::Out, service: b"", text: &[0xcc; 1002] };
+            Message::Log { boot_ns: 0, source: LogSource::Keel, stream: Stream::Out, service: b"", text: &[0xcc; 1002] };
         let (got, st) = run_apc::<MAX_BODY>(&[&apc(9, &big)]);
         assert_eq!((got.len(), st.frames), (1, 1));
     }

@@ -23,7 +23,7 @@ pub use apc::{apc_len, emit_apc, MAX_APC_LEN};
 pub use cobs::{binary_len, emit_binary, MAX_BINARY_LEN};
 pub use deframe::{ApcSplitter, BinaryDeframer, Piece, Stats};
 pub use frame::{emit_message, parse_body, Frame, FrameRepr, SeqGaps};
-pub use msg::{ErrorCode, EventKind, Message, PowerCmd, ReplyBody, Source, Stream};
+pub use msg::{ErrorCode, EventKind, LogSource, Message, PowerCmd, ReplyBody, ServiceState, Stream};
 
 /// The frame format version (the first byte of every body). A body with another version is
 /// dropped and counted by the deframers.

@@ -44,7 +44,7 @@ pub mod reply_kinds {
 
 enum_with_unknown! {
     /// Where a log record comes from.
-    pub enum Source {
+    pub enum LogSource {
         Keel = 0,
         Kernel = 1,
         Service = 2,
@@ -93,11 +93,88 @@ impl From<Error> for ErrorCode {
     }
 }
 
+/// The three ways a machine stops (the Power request; PID 1's own power requests too).
+/// No `Unknown`: a Power request with another code is malformed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum PowerCmd {
+    Halt = 0,
+    PowerOff = 1,
+    Reboot = 2,
+}
+
+impl PowerCmd {
+    pub const fn from_code(code: u8) -> Option<PowerCmd> {
+        Some(match code {
+            0 => PowerCmd::Halt,
+            1 => PowerCmd::PowerOff,
+            2 => PowerCmd::Reboot,
+            _ => return None,
+        })
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            PowerCmd::Halt => "halt",
+            PowerCmd::PowerOff => "poweroff",
+            PowerCmd::Reboot => "reboot",
+        }
+    }
+
+    /// A request arriving while `self` already runs: only halt → poweroff is an upgrade
+    /// (a machine that is going down anyway may as well turn off). Anything else is kept
+    /// as it is, so a second request never restarts or redirects the sequence.
+    pub const fn upgraded_by(self, new: PowerCmd) -> Option<PowerCmd> {
+        match (self, new) {
+            (PowerCmd::Halt, PowerCmd::PowerOff) => Some(PowerCmd::PowerOff),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(feature = "ufmt")]
+impl ufmt::uDisplay for PowerCmd {
+    fn fmt<W: ufmt::uWrite + ?Sized>(&self, f: &mut ufmt::Formatter<'_, W>) -> Result<(), W::Error> {
+        f.write_str(self.name())
+    }
+}
+
 enum_with_unknown! {
-    pub enum PowerCmd {
-        Halt = 0,
-        Poweroff = 1,
-        Reboot = 2,
+    /// A service's state, as the supervisor names it (src/services/supervisor.rs).
+    pub enum ServiceState {
+        /// Waiting for its dependencies.
+        Waiting = 0,
+        /// Started, not ready yet (or a oneshot still running).
+        Starting = 1,
+        Ready = 2,
+        /// Asked to stop; SIGKILL after its grace.
+        Stopping = 3,
+        Stopped = 4,
+        /// Ended and not restarted (a finished oneshot, `restart = "never"`).
+        Exited = 5,
+        /// Waiting before a restart.
+        Backoff = 6,
+        /// Given up on (too many quick failures, exec failed, readiness timed out).
+        Failed = 7,
+        /// Disabled (`keel.svc.NAME=off`, `keel.single`).
+        Off = 8,
+    }
+}
+
+impl ServiceState {
+    /// The lowercase name keel logs and keelctl shows (None for an unknown code).
+    pub const fn name(self) -> Option<&'static str> {
+        Some(match self {
+            ServiceState::Waiting => "waiting",
+            ServiceState::Starting => "starting",
+            ServiceState::Ready => "ready",
+            ServiceState::Stopping => "stopping",
+            ServiceState::Stopped => "stopped",
+            ServiceState::Exited => "exited",
+            ServiceState::Backoff => "backoff",
+            ServiceState::Failed => "failed",
+            ServiceState::Off => "off",
+            ServiceState::Unknown(_) => return None,
+        })
     }
 }
 
@@ -108,7 +185,7 @@ pub enum Message<'a> {
     /// 0x01: the first frame init sends on a channel (and its answer to ClientHello).
     Hello { proto: u8, keel_version: &'a [u8], features: u32 },
     /// 0x02: one log record. `service` is empty unless `source` is `Service`.
-    Log { boot_ns: u64, source: Source, stream: Stream, service: &'a [u8], text: &'a [u8] },
+    Log { boot_ns: u64, source: LogSource, stream: Stream, service: &'a [u8], text: &'a [u8] },
     /// 0x03: something happened; `event_seq` numbers events for `Events { since }`.
     Event { boot_ns: u64, event_seq: u32, kind: EventKind, name: &'a [u8], detail: &'a [u8] },
     /// 0x04: an answer to the request frame `req`.
@@ -157,7 +234,7 @@ pub enum ReplyBody<'a> {
     /// 3: times since boot, in ns (`ready_ns` 0: not ready yet); init's resident memory.
     Status { uptime_ns: u64, ready_ns: u64, rss_kib: u32, services: u16, failed: u16 },
     /// 4: one service; `pid` 0 when not running.
-    ServiceEntry { name: &'a [u8], state: u8, pid: i32, restarts: u32 },
+    ServiceEntry { name: &'a [u8], state: ServiceState, pid: i32, restarts: u32 },
 }
 
 /// Reads fields off the front of a payload.
@@ -293,7 +370,7 @@ impl<'a> Message<'a> {
             LOGS => Message::Logs { tail: r.u16()?, follow: r.bool()?, service: r.name()? },
             DMESG => Message::Dmesg { tail: r.u16()?, follow: r.bool()? },
             EVENTS => Message::Events { since: r.u32()?, follow: r.bool()? },
-            POWER => Message::Power { cmd: r.u8()?.into() },
+            POWER => Message::Power { cmd: PowerCmd::from_code(r.u8()?).ok_or(Error::Malformed)? },
             CANCEL => Message::Cancel,
             other => return Err(Error::UnknownType(other)),
         })
@@ -380,7 +457,7 @@ impl<'a> Message<'a> {
                 w.u32(since);
                 w.u8(follow.into());
             }
-            Message::Power { cmd } => w.u8(cmd.into()),
+            Message::Power { cmd } => w.u8(cmd as u8),
         }
     }
 
@@ -419,7 +496,7 @@ impl<'a> ReplyBody<'a> {
                 failed: r.u16()?,
             },
             SERVICE_ENTRY => {
-                ReplyBody::ServiceEntry { state: r.u8()?, pid: r.u32()? as i32, restarts: r.u32()?, name: r.name()? }
+                ReplyBody::ServiceEntry { state: r.u8()?.into(), pid: r.u32()? as i32, restarts: r.u32()?, name: r.name()? }
             }
             other => return Err(Error::UnknownReply(other)),
         })
@@ -444,7 +521,7 @@ impl<'a> ReplyBody<'a> {
             }
             ReplyBody::ServiceEntry { name, state, pid, restarts } => {
                 w.u8(SERVICE_ENTRY);
-                w.u8(state);
+                w.u8(state.into());
                 w.u32(pid as u32);
                 w.u32(restarts);
                 w.name(name);
@@ -469,7 +546,7 @@ mod tests {
             (
                 M::Log {
                     boot_ns: 1_234_567_891,
-                    source: Source::Service,
+                    source: LogSource::Service,
                     stream: Stream::Err,
                     service: b"sshd",
                     text: b"listening\n",
@@ -506,7 +583,7 @@ mod tests {
                 "08 00 03 35 1c dc df 02 00 00 00 00 80 84 1e 00 00 00 00 d2 04 00 00 05 00 01 00",
             ),
             (
-                M::Reply { req: 5, body: R::ServiceEntry { name: b"sshd", state: 2, pid: 317, restarts: 1 } },
+                M::Reply { req: 5, body: R::ServiceEntry { name: b"sshd", state: ServiceState::Ready, pid: 317, restarts: 1 } },
                 0x04,
                 "05 00 04 02 3d 01 00 00 01 00 00 00 04 00 73 73 68 64",
             ),
@@ -526,7 +603,7 @@ mod tests {
             (M::Logs { tail: 100, follow: true, service: b"sshd" }, 0x47, "64 00 01 04 00 73 73 68 64"),
             (M::Dmesg { tail: 50, follow: false }, 0x48, "32 00 00"),
             (M::Events { since: 40, follow: true }, 0x49, "28 00 00 00 01"),
-            (M::Power { cmd: PowerCmd::Poweroff }, 0x4a, "01"),
+            (M::Power { cmd: PowerCmd::PowerOff }, 0x4a, "01"),
             (M::Cancel, 0x4b, ""),
         ];
         ex.into_iter().map(|(m, t, h)| (m, t, hex(h))).collect()
@@ -586,22 +663,23 @@ mod tests {
             m,
             Message::Log {
                 boot_ns: 0,
-                source: Source::Unknown(9),
+                source: LogSource::Unknown(9),
                 stream: Stream::Unknown(7),
                 service: b"",
                 text: b""
             }
         );
         assert_eq!(emitted(&m), unknown);
-        assert_eq!(Message::parse(0x4a, &[9]), Ok(Message::Power { cmd: PowerCmd::Unknown(9) }));
+        assert_eq!(Message::parse(0x4a, &[9]), Err(Error::Malformed), "no such power command");
         assert_eq!(
             Message::parse(0x05, &hex("00 00 63 00 00")).unwrap(),
             Message::ErrorReply { req: 0, code: ErrorCode::Unknown(0x63), message: b"" }
         );
         for v in 0..=255u8 {
-            assert_eq!(u8::from(Source::from(v)), v);
+            assert_eq!(u8::from(LogSource::from(v)), v);
             assert_eq!(u8::from(ErrorCode::from(v)), v);
-            assert_eq!(u8::from(PowerCmd::from(v)), v);
+            assert_eq!(u8::from(ServiceState::from(v)), v);
+            assert_eq!(PowerCmd::from_code(v).map(|c| c as u8), (v < 3).then_some(v));
         }
     }
 
@@ -621,7 +699,7 @@ mod tests {
         assert_eq!(Message::parse(0x06 + 0x3a, &hex("01 ff ff 61")), Err(Error::Truncated));
         // Payloads over MAX_PAYLOAD are not written.
         let text = [b'x'; MAX_PAYLOAD];
-        let log = |text| Message::Log { boot_ns: 0, source: Source::Keel, stream: Stream::Out, service: b"", text };
+        let log = |text| Message::Log { boot_ns: 0, source: LogSource::Keel, stream: Stream::Out, service: b"", text };
         assert_eq!(log(&text).emit(&mut [0; 2 * MAX_PAYLOAD]), Err(Error::Oversized));
         let fits = log(&text[..MAX_PAYLOAD - 14]);
         assert_eq!(fits.emit(&mut [0; MAX_PAYLOAD]), Ok(MAX_PAYLOAD));

@@ -322,7 +322,7 @@ fn command(w: &Words) -> Result<Command, String> {
             Command::Events { follow: w.follow, since }
         }
         "reboot" => Command::Power(PowerCmd::Reboot),
-        "poweroff" => Command::Power(PowerCmd::Poweroff),
+        "poweroff" => Command::Power(PowerCmd::PowerOff),
         "halt" => Command::Power(PowerCmd::Halt),
         "ping" => Command::Ping,
         "console" => Command::Console,
@@ -417,7 +417,7 @@ mod tests {
         assert_eq!(c(&["stop", "sshd"]), Command::Stop("sshd".into()));
         assert_eq!(c(&["restart", "--", "-odd"]), Command::Restart("-odd".into()));
         assert_eq!(c(&["reboot"]), Command::Power(PowerCmd::Reboot));
-        assert_eq!(c(&["poweroff"]), Command::Power(PowerCmd::Poweroff));
+        assert_eq!(c(&["poweroff"]), Command::Power(PowerCmd::PowerOff));
         assert_eq!(c(&["halt"]), Command::Power(PowerCmd::Halt));
         assert_eq!(c(&["ping"]), Command::Ping);
         assert_eq!(c(&["logs"]), Command::Logs { follow: false, tail: ALL, service: String::new() });

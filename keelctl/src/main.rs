@@ -277,7 +277,7 @@ fn reply(
             } else if let Command::Power(p) = cmd {
                 let what = match p {
                     PowerCmd::Reboot => "reboot",
-                    PowerCmd::Poweroff => "poweroff",
+                    PowerCmd::PowerOff => "poweroff",
                     _ => "halt",
                 };
                 s.note(&format!("keel on {} accepted {what}", s.place));

@@ -1,7 +1,7 @@
 //! What keelctl prints: human-readable lines, or one JSON object per line (`--json`). Pure
 //! functions from message fields to strings; the caller writes them.
 
-use keel_proto::{ErrorCode, EventKind, Source, Stream};
+use keel_proto::{ErrorCode, EventKind, LogSource, ServiceState, Stream};
 use std::fmt::Write as _;
 
 const NS_PER_SEC: u64 = 1_000_000_000;
@@ -92,12 +92,12 @@ pub fn seconds(ns: u64) -> String {
     format!("{}.{:03} s", ns / NS_PER_SEC, ns % NS_PER_SEC / 1_000_000)
 }
 
-pub fn source_name(s: Source) -> String {
+pub fn source_name(s: LogSource) -> String {
     match s {
-        Source::Keel => "keel".into(),
-        Source::Kernel => "kernel".into(),
-        Source::Service => "service".into(),
-        Source::Unknown(n) => format!("source{n}"),
+        LogSource::Keel => "keel".into(),
+        LogSource::Kernel => "kernel".into(),
+        LogSource::Service => "service".into(),
+        LogSource::Unknown(n) => format!("source{n}"),
     }
 }
 
@@ -118,11 +118,9 @@ pub fn event_kind_name(k: EventKind) -> String {
     }
 }
 
-/// The supervisor's state numbers (`State::code` in src/services/supervisor.rs).
-pub fn state_name(code: u8) -> String {
-    const NAMES: [&str; 9] =
-        ["waiting", "starting", "ready", "stopping", "stopped", "exited", "backoff", "failed", "off"];
-    NAMES.get(usize::from(code)).map_or_else(|| format!("state{code}"), |n| n.to_string())
+/// A service state's name as keel logs it (keel_proto::ServiceState), `stateN` if unknown.
+pub fn state_name(state: ServiceState) -> String {
+    state.name().map_or_else(|| format!("state{}", u8::from(state)), str::to_string)
 }
 
 pub fn error_code_name(code: ErrorCode) -> String {
@@ -140,7 +138,7 @@ pub fn error_code_name(code: ErrorCode) -> String {
 /// One log record, a Log message's fields.
 pub struct LogRecord<'a> {
     pub boot_ns: u64,
-    pub source: Source,
+    pub source: LogSource,
     pub stream: Stream,
     pub service: &'a [u8],
     pub text: &'a [u8],
@@ -150,9 +148,9 @@ pub struct LogRecord<'a> {
 /// for a service: the lines keel writes to the console.
 pub fn log_line(r: &LogRecord) -> String {
     let prefix = match r.source {
-        Source::Kernel => String::new(),
-        Source::Keel => "keel: ".into(),
-        Source::Service => format!("{}| ", clean(r.service)),
+        LogSource::Kernel => String::new(),
+        LogSource::Keel => "keel: ".into(),
+        LogSource::Service => format!("{}| ", clean(r.service)),
         other => format!("{}: ", source_name(other)),
     };
     format!("{} {prefix}{}", stamp(r.boot_ns), clean(r.text))
@@ -239,7 +237,7 @@ pub fn status_json(s: &StatusInfo) -> String {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceRow {
     pub name: Vec<u8>,
-    pub state: u8,
+    pub state: ServiceState,
     pub pid: i32,
     pub restarts: u32,
 }
@@ -358,24 +356,24 @@ mod tests {
         assert_eq!(clean(b"\xfe"), "\u{fffd}");
     }
 
-    fn rec<'a>(source: Source, service: &'a [u8], text: &'a [u8]) -> LogRecord<'a> {
+    fn rec<'a>(source: LogSource, service: &'a [u8], text: &'a [u8]) -> LogRecord<'a> {
         LogRecord { boot_ns: 1_234_567_891, source, stream: Stream::Err, service, text }
     }
 
     #[test]
     fn log_lines() {
-        assert_eq!(log_line(&rec(Source::Service, b"sshd", b"listening\n")), "[    1.234567] sshd| listening");
-        assert_eq!(log_line(&rec(Source::Keel, b"", b"ready")), "[    1.234567] keel: ready");
-        assert_eq!(log_line(&rec(Source::Kernel, b"", b"Linux version 6.1")), "[    1.234567] Linux version 6.1");
-        assert_eq!(log_line(&rec(Source::Unknown(9), b"", b"x")), "[    1.234567] source9: x");
+        assert_eq!(log_line(&rec(LogSource::Service, b"sshd", b"listening\n")), "[    1.234567] sshd| listening");
+        assert_eq!(log_line(&rec(LogSource::Keel, b"", b"ready")), "[    1.234567] keel: ready");
+        assert_eq!(log_line(&rec(LogSource::Kernel, b"", b"Linux version 6.1")), "[    1.234567] Linux version 6.1");
+        assert_eq!(log_line(&rec(LogSource::Unknown(9), b"", b"x")), "[    1.234567] source9: x");
         assert_eq!(
-            log_json(&rec(Source::Service, b"sshd", b"say \"hi\"\n")),
+            log_json(&rec(LogSource::Service, b"sshd", b"say \"hi\"\n")),
             r#"{"type":"log","boot_ns":1234567891,"source":"service","stream":"stderr","service":"sshd","text":"say \"hi\""}"#
         );
         assert_eq!(
             log_json(&LogRecord {
                 boot_ns: 5,
-                source: Source::Kernel,
+                source: LogSource::Kernel,
                 stream: Stream::Out,
                 service: b"",
                 text: b"\x1b"
@@ -429,9 +427,9 @@ mod tests {
     #[test]
     fn services() {
         let rows = vec![
-            ServiceRow { name: b"sshd".to_vec(), state: 2, pid: 317, restarts: 1 },
-            ServiceRow { name: b"console-shell".to_vec(), state: 6, pid: 0, restarts: 12 },
-            ServiceRow { name: b"x".to_vec(), state: 200, pid: 5, restarts: 0 },
+            ServiceRow { name: b"sshd".to_vec(), state: ServiceState::from(2), pid: 317, restarts: 1 },
+            ServiceRow { name: b"console-shell".to_vec(), state: ServiceState::from(6), pid: 0, restarts: 12 },
+            ServiceRow { name: b"x".to_vec(), state: ServiceState::from(200), pid: 5, restarts: 0 },
         ];
         assert_eq!(
             services_table(&rows),
@@ -448,14 +446,14 @@ x              state200    5         0
             r#"{"type":"service","name":"sshd","state":"ready","pid":317,"restarts":1}"#
         );
         assert_eq!(
-            service_json(&ServiceRow { name: b"a\"b".to_vec(), state: 8, pid: -1, restarts: 0 }),
+            service_json(&ServiceRow { name: b"a\"b".to_vec(), state: ServiceState::from(8), pid: -1, restarts: 0 }),
             r#"{"type":"service","name":"a\"b","state":"off","pid":-1,"restarts":0}"#
         );
     }
 
     #[test]
     fn names() {
-        let all: Vec<String> = (0..10).map(state_name).collect();
+        let all: Vec<String> = (0..10u8).map(|c| state_name(c.into())).collect();
         assert_eq!(
             all,
             ["waiting", "starting", "ready", "stopping", "stopped", "exited", "backoff", "failed", "off", "state9"]

@@ -7,7 +7,7 @@
 use keel_proto::msg::types;
 use keel_proto::{
     emit_apc, emit_binary, emit_message, ApcSplitter, BinaryDeframer, ErrorCode, EventKind, Message, Piece, PowerCmd,
-    ReplyBody, Source, Stream, MAX_BODY,
+    ReplyBody, LogSource, Stream, MAX_BODY,
 };
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -390,7 +390,7 @@ fn status_json_and_verbose_notes() {
 }
 
 fn entry(req: u16, name: &'static [u8], state: u8, pid: i32, restarts: u32) -> Message<'static> {
-    Message::Reply { req, body: ReplyBody::ServiceEntry { name, state, pid, restarts } }
+    Message::Reply { req, body: ReplyBody::ServiceEntry { name, state: state.into(), pid, restarts } }
 }
 
 fn serve_services(p: &mut Peer) {
@@ -473,7 +473,7 @@ fn stop_restart_and_unknown_service() {
     assert_eq!((out.stderr.as_str(), out.code), ("keelctl: no_such_service: no such service\n", 1));
 }
 
-fn log_msg(boot_ns: u64, source: Source, service: &'static [u8], text: &'static [u8]) -> Message<'static> {
+fn log_msg(boot_ns: u64, source: LogSource, service: &'static [u8], text: &'static [u8]) -> Message<'static> {
     Message::Log { boot_ns, source, stream: Stream::Out, service, text }
 }
 
@@ -485,10 +485,10 @@ fn logs_tail_with_lost_records() {
             Message::Logs { tail: 3, follow: false, service: b"" } => {}
             other => panic!("{other:?}"),
         }
-        p.send(&log_msg(1_000_000_000, Source::Keel, b"", b"ready"));
+        p.send(&log_msg(1_000_000_000, LogSource::Keel, b"", b"ready"));
         p.send(&Message::Lost { records: 3 });
-        p.send(&log_msg(1_234_567_891, Source::Service, b"sshd", b"listening\n"));
-        p.send(&log_msg(2_000_000_000, Source::Kernel, b"", b"eth0: link up"));
+        p.send(&log_msg(1_234_567_891, LogSource::Service, b"sshd", b"listening\n"));
+        p.send(&log_msg(2_000_000_000, LogSource::Kernel, b"", b"eth0: link up"));
         p.send(&Message::Reply { req: req.seq, body: ReplyBody::End });
     });
     let out = against(f, &["logs", "-n", "3"]);
@@ -514,7 +514,7 @@ fn logs_of_one_service_json() {
         }
         p.send(&Message::Log {
             boot_ns: 5,
-            source: Source::Service,
+            source: LogSource::Service,
             stream: Stream::Err,
             service: b"sshd",
             text: b"bad \"key\"\tfile\n",
@@ -534,7 +534,7 @@ fn dmesg_and_events() {
     let f = fake(false, |p| {
         let req = p.request();
         assert!(matches!(req.message(), Message::Dmesg { tail: 1, follow: false }));
-        p.send(&log_msg(3_000, Source::Kernel, b"", b"Booting Linux"));
+        p.send(&log_msg(3_000, LogSource::Kernel, b"", b"Booting Linux"));
         p.send(&Message::Reply { req: req.seq, body: ReplyBody::End });
     });
     let out = against(f, &["dmesg", "-n1"]);
@@ -581,7 +581,7 @@ fn ping_prints_the_round_trip() {
 
 #[test]
 fn power_commands() {
-    for (word, cmd) in [("reboot", PowerCmd::Reboot), ("poweroff", PowerCmd::Poweroff), ("halt", PowerCmd::Halt)] {
+    for (word, cmd) in [("reboot", PowerCmd::Reboot), ("poweroff", PowerCmd::PowerOff), ("halt", PowerCmd::Halt)] {
         let f = fake(false, move |p| {
             let req = p.request();
             match req.message() {
@@ -764,8 +764,8 @@ fn logs_follow_until_ctrl_c_sends_cancel() {
     let f = fake(false, move |p| {
         let req = p.request();
         assert!(matches!(req.message(), Message::Logs { tail: 0, follow: true, service: b"" }));
-        p.send(&log_msg(1_000_000, Source::Keel, b"", b"first"));
-        p.send(&log_msg(2_000_000, Source::Keel, b"", b"second"));
+        p.send(&log_msg(1_000_000, LogSource::Keel, b"", b"first"));
+        p.send(&log_msg(2_000_000, LogSource::Keel, b"", b"second"));
         let cancel = p.recv();
         assert_eq!((cancel.seq, cancel.msg_type), (req.seq + 1, types::CANCEL));
         tx.send(()).unwrap();
@@ -797,7 +797,7 @@ fn shared_line_logs_with_kernel_text() {
         let req = p.recv();
         assert!(matches!(req.message(), Message::Logs { tail: u16::MAX, follow: false, service: b"" }));
         p.raw(b"[    1.000000] random: crng ");
-        p.send(&log_msg(1_234_567_891, Source::Service, b"sshd", b"listening\n"));
+        p.send(&log_msg(1_234_567_891, LogSource::Service, b"sshd", b"listening\n"));
         p.raw(b"init done\r\n\x1b[1mbold\x1b[0m text\r\n");
         // A damaged frame (not base64) is dropped, up to its ESC \.
         p.raw(b"\x1b_kAR!!!\x1b\\");
@@ -850,7 +850,7 @@ fn console_passes_text_and_keystrokes() {
         let h = p.recv();
         assert_eq!((h.seq, h.msg_type), (0, types::CLIENT_HELLO));
         p.send(&hello());
-        p.send(&log_msg(1_500_000_000, Source::Keel, b"", b"ready"));
+        p.send(&log_msg(1_500_000_000, LogSource::Keel, b"", b"ready"));
         p.send(&Message::Event {
             boot_ns: 1_600_000_000,
             event_seq: 3,
@@ -898,8 +898,8 @@ fn console_replays_a_captured_log() {
     let mut log = b"[    0.000000] Linux version 6.1.0\r\n".to_vec();
     log.extend(wire(0, &hello()));
     log.extend_from_slice(b"Run /init as init process\r\n");
-    log.extend(wire(1, &log_msg(1_000_000_000, Source::Keel, b"", b"ready")));
-    log.extend(wire(3, &log_msg(1_100_000_000, Source::Keel, b"", b"after a gap")));
+    log.extend(wire(1, &log_msg(1_000_000_000, LogSource::Keel, b"", b"ready")));
+    log.extend(wire(3, &log_msg(1_100_000_000, LogSource::Keel, b"", b"after a gap")));
     log.extend_from_slice(b"~ # ");
     std::fs::write(&path, &log).unwrap();
     let out = keelctl(&["--serial", path.to_str().unwrap(), "--shared", "console"]);

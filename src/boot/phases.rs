@@ -99,7 +99,7 @@ pub fn run(boot: &mut Boot) {
                 b"failed"
             }
         };
-        crate::log::event(crate::log::journal::tag::BOOT_PHASE, phase.name.as_bytes(), outcome);
+        crate::log::event(keel_proto::EventKind::BootPhase, phase.name.as_bytes(), outcome);
     }
     let now = Instant::now();
     info!("boot phases took {} us; {} ms since the kernel started", (now.0 - started.0) / 1000, now.0 / 1_000_000);

@@ -11,10 +11,10 @@ pub use keel_config::channel;
 use crate::clock::Instant;
 use crate::event::{EventLoop, Source};
 use crate::info;
-use crate::log::journal::{tag, Record};
+use crate::log::journal::Record;
 use crate::log::{Bytes, Errno, EVENTS, LOGS, NO_SERVICE};
 use crate::power::PowerCmd;
-use keel_proto::{self as proto, ErrorCode, EventKind, Message, ReplyBody, Stream, MAX_BODY};
+use keel_proto::{self as proto, ErrorCode, EventKind, LogSource, Message, ReplyBody, Stream, MAX_BODY};
 use crate::services::spec::SERVICES;
 use crate::services::supervisor::{Control, State, Supervisor};
 use crate::sys::TryLock;
@@ -323,7 +323,7 @@ impl Client {
             }
             Message::Services => {
                 for (name, state, pid, restarts) in ctx.services.entries() {
-                    self.reply(req, ReplyBody::ServiceEntry { name: name.as_bytes(), state: state.code(), pid, restarts });
+                    self.reply(req, ReplyBody::ServiceEntry { name: name.as_bytes(), state: state.wire(), pid, restarts });
                 }
                 self.reply(req, ReplyBody::End);
             }
@@ -347,12 +347,7 @@ impl Client {
                 Err(e) => self.error(req, ErrorCode::Unsupported, errno_text(e)),
             },
             Message::Power { cmd } => {
-                ctx.power = match cmd {
-                    proto::PowerCmd::Halt => Some(PowerCmd::Halt),
-                    proto::PowerCmd::Poweroff => Some(PowerCmd::PowerOff),
-                    proto::PowerCmd::Reboot => Some(PowerCmd::Reboot),
-                    proto::PowerCmd::Unknown(_) => return self.error(req, ErrorCode::Malformed, "unknown power command"),
-                };
+                ctx.power = Some(cmd);
                 self.reply(req, ReplyBody::Ok);
             }
             Message::Cancel => {
@@ -447,7 +442,7 @@ impl Client {
                 }
                 Ok(n) => {
                     let (boot_ns, text) = parse_kmsg(&record[..n]);
-                    let msg = Message::Log { boot_ns, source: proto::Source::Kernel, stream: Stream::Out, service: b"", text };
+                    let msg = Message::Log { boot_ns, source: LogSource::Kernel, stream: Stream::Out, service: b"", text };
                     self.send(&msg);
                 }
                 Err(rustix::io::Errno::PIPE) => {
@@ -490,17 +485,17 @@ impl Client {
 }
 
 fn matches(record: &Record, service: u8) -> bool {
-    service == NO_SERVICE || (record.tag == tag::SERVICE && record.aux == service)
+    service == NO_SERVICE || (LogSource::from(record.tag) == LogSource::Service && record.aux == service)
 }
 
 fn log_message(client: &mut Client, record: &Record, _seq: u32) -> bool {
-    let (source, service): (proto::Source, &[u8]) = match record.tag {
-        tag::SERVICE => (proto::Source::Service, SERVICES.get(record.aux as usize).map_or(&b""[..], |s| s.name.as_bytes())),
-        tag::KERNEL => (proto::Source::Kernel, b""),
-        _ => (proto::Source::Keel, b""),
+    let (source, service): (LogSource, &[u8]) = match LogSource::from(record.tag) {
+        LogSource::Service => (LogSource::Service, SERVICES.get(record.aux as usize).map_or(&b""[..], |s| s.name.as_bytes())),
+        LogSource::Kernel => (LogSource::Kernel, b""),
+        _ => (LogSource::Keel, b""),
     };
     // On a shared line, services that echo are on the console already.
-    if client.shared && (source == proto::Source::Keel || SERVICES.get(record.aux as usize).is_some_and(|s| s.echo)) {
+    if client.shared && (source == LogSource::Keel || SERVICES.get(record.aux as usize).is_some_and(|s| s.echo)) {
         return true;
     }
     client.send(&Message::Log { boot_ns: record.boot_ns, source, stream: Stream::Out, service, text: record.text() })

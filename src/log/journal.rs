@@ -7,21 +7,11 @@
 /// Bytes of text a record keeps; longer lines are cut (the console still has them whole).
 pub const TEXT_MAX: usize = 120;
 
-/// `source` of a log record, `kind` of an event (the wire codes of the debug protocol).
-pub mod tag {
-    pub const KEEL: u8 = 0;
-    pub const KERNEL: u8 = 1;
-    pub const SERVICE: u8 = 2;
-    pub const SERVICE_STATE: u8 = 0;
-    pub const BOOT_PHASE: u8 = 1;
-    pub const POWER_REQUEST: u8 = 2;
-}
-
 #[derive(Copy, Clone, Debug)]
 pub struct Record {
     pub seq: u32,
     pub boot_ns: u64,
-    /// Log: the source; event: the kind.
+    /// Log: the source (keel_proto::LogSource); event: the kind (keel_proto::EventKind).
     pub tag: u8,
     /// Log: the service index (0xff: none); event: how many bytes of `text` are the name.
     pub aux: u8,
@@ -97,13 +87,14 @@ impl<const N: usize> Default for Journal<N> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use keel_proto::{EventKind, LogSource};
 
     #[test]
     fn keeps_the_last_n_by_number() {
         let mut j = Journal::<4>::new();
         assert_eq!(j.get(0).map(|r| r.seq), None);
         for i in 0..6u8 {
-            assert_eq!(j.push(i as u64, tag::KEEL, 0xff, &[b"line ", &[b'0' + i]]), i as u32);
+            assert_eq!(j.push(i as u64, LogSource::Keel.into(), 0xff, &[b"line ", &[b'0' + i]]), i as u32);
         }
         assert_eq!((j.oldest(), j.next_seq()), (2, 6));
         assert!(j.get(1).is_none(), "overwritten");
@@ -116,9 +107,9 @@ mod tests {
     fn long_text_is_cut_and_events_split_name_and_detail() {
         let mut j = Journal::<2>::new();
         let long = [b'x'; 300];
-        let seq = j.push(0, tag::KEEL, 0xff, &[&long]);
+        let seq = j.push(0, LogSource::Keel.into(), 0xff, &[&long]);
         assert_eq!(j.get(seq).unwrap().text().len(), TEXT_MAX);
-        let seq = j.push(7, tag::SERVICE_STATE, 5, &[b"shell", b"ready"]);
+        let seq = j.push(7, EventKind::ServiceState.into(), 5, &[b"shell", b"ready"]);
         assert_eq!(j.get(seq).unwrap().name_detail(), (&b"shell"[..], &b"ready"[..]));
     }
 }

@@ -4,7 +4,8 @@
 //! record in the `LOGS` journal for debug clients; events go to `EVENTS`.
 
 use crate::clock::{Instant, NANOS_PER_SEC};
-use crate::log::journal::{tag, Journal};
+use crate::log::journal::Journal;
+use keel_proto::{EventKind, LogSource};
 use crate::sys::TryLock;
 use ufmt::uWrite;
 
@@ -111,7 +112,7 @@ pub static EVENTS: TryLock<Journal<32>> = TryLock::new(Journal::new());
 /// Finish a line: into the journal, and to the console.
 pub fn emit(mut line: Line) {
     let body = &line.buf[line.body.min(line.buf.len())..];
-    LOGS.with(|j| j.push(Instant::now().0, tag::KEEL, NO_SERVICE, &[body]));
+    LOGS.with(|j| j.push(Instant::now().0, LogSource::Keel.into(), NO_SERVICE, &[body]));
     write_console(line.finish());
 }
 
@@ -121,7 +122,7 @@ pub const NO_SERVICE: u8 = 0xff;
 /// A line of a service's output: into the journal, and to the console as `name| text`
 /// when the service echoes.
 pub fn service_line(index: usize, name: &str, text: &[u8], echo: bool) {
-    LOGS.with(|j| j.push(Instant::now().0, tag::SERVICE, index as u8, &[text]));
+    LOGS.with(|j| j.push(Instant::now().0, LogSource::Service.into(), index as u8, &[text]));
     if echo {
         let mut line = Line::new();
         push_stamp(&mut line, Instant::now());
@@ -131,9 +132,9 @@ pub fn service_line(index: usize, name: &str, text: &[u8], echo: bool) {
 }
 
 /// Record an event (the console already has its line).
-pub fn event(kind: u8, name: &[u8], detail: &[u8]) {
+pub fn event(kind: EventKind, name: &[u8], detail: &[u8]) {
     let name = &name[..name.len().min(32)];
-    EVENTS.with(|j| j.push(Instant::now().0, kind, name.len() as u8, &[name, detail]));
+    EVENTS.with(|j| j.push(Instant::now().0, kind.into(), name.len() as u8, &[name, detail]));
 }
 
 /// Write all of `bytes` to the console (fd 2), giving up on errors: logging never fails PID 1.

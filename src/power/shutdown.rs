@@ -123,7 +123,7 @@ pub fn finish(sd: &Shutdown, owns_mounts: bool) -> ! {
 /// reboot(2) with `cmd`; if the kernel refuses, say so and stay alive forever.
 pub fn power_off_now(cmd: PowerCmd) -> ! {
     info!("{}", cmd);
-    let err = match rustix::system::reboot(cmd.reboot_command()) {
+    let err = match rustix::system::reboot(crate::power::reboot_command(cmd)) {
         Ok(()) => rustix::io::Errno::INVAL, // reboot(2) does not return on success
         Err(e) => e,
     };

@@ -12,6 +12,7 @@ use crate::event::{EventLoop, Source};
 use crate::info;
 use crate::log::{Bytes, Errno};
 use crate::reaper::ExitStatus;
+use keel_proto::ServiceState;
 use rustix::fd::OwnedFd;
 
 /// The runtime table holds exactly the services of the static one (keel-config/src/compiler.rs
@@ -32,33 +33,23 @@ pub enum State {
 }
 
 impl State {
-    /// The state's number in the debug protocol.
-    pub fn code(&self) -> u8 {
+    /// The state as the debug protocol numbers and names it.
+    pub fn wire(&self) -> ServiceState {
         match self {
-            State::Waiting => 0,
-            State::Starting { .. } => 1,
-            State::Ready => 2,
-            State::Stopping { .. } => 3,
-            State::Stopped => 4,
-            State::Exited(_) => 5,
-            State::Backoff { .. } => 6,
-            State::Failed => 7,
-            State::Off => 8,
+            State::Waiting => ServiceState::Waiting,
+            State::Starting { .. } => ServiceState::Starting,
+            State::Ready => ServiceState::Ready,
+            State::Stopping { .. } => ServiceState::Stopping,
+            State::Stopped => ServiceState::Stopped,
+            State::Exited(_) => ServiceState::Exited,
+            State::Backoff { .. } => ServiceState::Backoff,
+            State::Failed => ServiceState::Failed,
+            State::Off => ServiceState::Off,
         }
     }
 
     pub fn name(&self) -> &'static str {
-        match self {
-            State::Waiting => "waiting",
-            State::Starting { .. } => "starting",
-            State::Ready => "ready",
-            State::Stopping { .. } => "stopping",
-            State::Stopped => "stopped",
-            State::Exited(_) => "exited",
-            State::Backoff { .. } => "backoff",
-            State::Failed => "failed",
-            State::Off => "off",
-        }
+        self.wire().name().unwrap_or("?")
     }
 }
 
@@ -132,7 +123,7 @@ impl Supervisor {
         self.services[i].state = new;
         if old.name() != new.name() {
             info!("svc {}: {} -> {}", SERVICES[i].name, old.name(), new.name());
-            crate::log::event(crate::log::journal::tag::SERVICE_STATE, SERVICES[i].name.as_bytes(), new.name().as_bytes());
+            crate::log::event(keel_proto::EventKind::ServiceState, SERVICES[i].name.as_bytes(), new.name().as_bytes());
         }
     }
 
