@@ -103,7 +103,7 @@ fn say(cmd: PowerCmd, body: impl FnOnce(&mut Line)) {
     line.push_bytes(cmd.name().as_bytes());
     line.push_bytes(b": ");
     body(&mut line);
-    crate::log::write_console(line.finish());
+    crate::log::write_console(&line.finish());
 }
 
 #[cfg(test)]

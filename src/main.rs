@@ -47,7 +47,7 @@ fn usage(name: &[u8]) -> ! {
           as a container init: keel [-g] [-v] [-e CODE] [-p SIGNAL] [--] PROGRAM [ARGS...]\n\
           as poweroff, reboot or halt (by argv[0]): [-f] [-n] [-d SECONDS]",
     );
-    keel::log::write_console(line.finish());
+    keel::log::write_console(&line.finish());
     keel::sys::exit(2)
 }
 

@@ -6,18 +6,24 @@ use common::ns::{Pid1, SIGHUP, SIGINT};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-/// A `name` → keel symlink in a directory of its own (tests run in parallel).
-fn applet(name: &str) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("keel-applets-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+/// A `name` → keel symlink in a directory of its own (tests run in parallel), removed with
+/// the returned guard.
+struct Applet(common::TempDir, PathBuf);
+
+impl std::ops::Deref for Applet {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.1
+    }
+}
+
+fn applet(name: &str) -> Applet {
+    let dir = common::TempDir::new("applets");
     let link = dir.join(name);
     std::os::unix::fs::symlink(common::keel_bin(), &link).unwrap();
-    link
+    Applet(dir, link)
 }
 
 #[test]
@@ -52,11 +58,11 @@ fn delay_waits_before_asking() {
 
 #[test]
 fn bad_flags_and_unknown_names_print_usage_and_exit_2() {
-    let out = Command::new(applet("poweroff")).arg("-x").output().unwrap();
+    let out = Command::new(&*applet("poweroff")).arg("-x").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("usage: poweroff"));
 
-    let out = Command::new(applet("frobnicate")).output().unwrap();
+    let out = Command::new(&*applet("frobnicate")).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("frobnicate: unknown program name"), "{err}");

@@ -579,7 +579,7 @@ mod rt {
         });
         let mut line = Line::new();
         line.push_bytes(USAGE.as_bytes());
-        crate::log::write_console(line.finish());
+        crate::log::write_console(&line.finish());
         sys::exit(2)
     }
 
@@ -604,7 +604,7 @@ mod rt {
         let mut line = Line::new();
         line.push_bytes(b"keel: ");
         body(&mut line);
-        crate::log::write_console(line.finish());
+        crate::log::write_console(&line.finish());
     }
 
     fn write_stdout(bytes: &[u8]) {

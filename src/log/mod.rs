@@ -29,24 +29,40 @@ impl Line {
 
     pub fn push_bytes(&mut self, s: &[u8]) {
         // One byte stays free for the newline.
-        let room = LINE_CAPACITY - 1 - self.buf.len();
+        let room = (LINE_CAPACITY - 1).saturating_sub(self.buf.len());
         let take = s.len().min(room);
         let _ = self.buf.extend_from_slice(&s[..take]);
         self.truncated |= take < s.len();
     }
 
-    /// The finished line with its newline (and a `...` marker if it was cut).
-    pub fn finish(&mut self) -> &[u8] {
+    /// The finished line with its newline (and a `...` marker if it was cut). It takes the
+    /// line: nothing can be pushed after the newline.
+    /// ```compile_fail
+    /// let mut line = keel::log::Line::new();
+    /// let _ = line.finish();
+    /// line.push_bytes(b"after the newline");
+    /// ```
+    pub fn finish(mut self) -> Finished {
         if self.truncated {
             self.buf.truncate(LINE_CAPACITY - 4);
             let _ = self.buf.extend_from_slice(b"...");
         }
         let _ = self.buf.push(b'\n');
-        &self.buf
+        Finished(self.buf)
     }
 
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf
+    }
+}
+
+/// A finished line: its bytes, newline included.
+pub struct Finished(heapless::Vec<u8, LINE_CAPACITY>);
+
+impl core::ops::Deref for Finished {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
     }
 }
 
@@ -110,10 +126,10 @@ pub static LOGS: TryLock<Journal<48>> = TryLock::new(Journal::new());
 pub static EVENTS: TryLock<Journal<32>> = TryLock::new(Journal::new());
 
 /// Finish a line: into the journal, and to the console.
-pub fn emit(mut line: Line) {
+pub fn emit(line: Line) {
     let body = &line.buf[line.body.min(line.buf.len())..];
     LOGS.with(|j| j.push(Instant::now().0, LogSource::Keel.into(), NO_SERVICE, &[body]));
-    write_console(line.finish());
+    write_console(&line.finish());
 }
 
 /// `aux` of a log record that is not a service's.
@@ -127,7 +143,7 @@ pub fn service_line(index: usize, name: &str, text: &[u8], echo: bool) {
         let mut line = Line::new();
         push_stamp(&mut line, Instant::now());
         let _ = ufmt::uwrite!(line, "{}| {}", name, Bytes(text));
-        write_console(line.finish());
+        write_console(&line.finish());
     }
 }
 
@@ -252,6 +268,7 @@ mod tests {
         }
         let out = l.finish();
         assert_eq!(out.len(), LINE_CAPACITY);
+        // `finish` took the line: `l.push_bytes(..)` here would not compile.
         assert!(out.ends_with(b"...\n"));
     }
 

@@ -2,6 +2,12 @@
 //! rt_sigprocmask, fork, execve, exit_group, kill(-1), waitid with the pid), program start
 //! and the freestanding memory routines. Everything else in keel is safe code over these
 //! wrappers and rustix.
+//!
+//! `fork` is crate-private and exists only in the PID 1 build, so a threaded program that
+//! links the library cannot call it:
+//! ```compile_fail
+//! let _ = keel::sys::fork();
+//! ```
 #![allow(unsafe_code)]
 
 #[cfg_attr(target_arch = "x86_64", path = "x86_64.rs")]
@@ -186,8 +192,11 @@ pub fn unreachable_loop() -> ! {
     }
 }
 
-/// fork() via clone(SIGCHLD): Ok(0) in the child, Ok(pid) in the parent.
-pub fn fork() -> Result<i32, Errno> {
+/// fork() via clone(SIGCHLD): Ok(0) in the child, Ok(pid) in the parent. Only for the
+/// single-threaded PID 1 binary (the `rt` feature, crate-private): a std program that links
+/// this library (keelctl, the tests) has threads, and a fork there is not safe to use.
+#[cfg(all(not(test), feature = "rt"))]
+pub(crate) fn fork() -> Result<i32, Errno> {
     // SAFETY: clone with only SIGCHLD and a NULL stack behaves as fork: the child gets a
     // copy-on-write copy of our address space and continues at the same point. keel is
     // single-threaded, so no lock can be held by another thread across the fork.

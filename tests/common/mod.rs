@@ -36,3 +36,29 @@ pub fn keel_services_bin() -> PathBuf {
 pub fn keelctl_bin() -> PathBuf {
     existing("KEELCTL", "target/x86_64-unknown-linux-gnu/release/keelctl", "just keelctl")
 }
+
+/// A fresh directory under the system temp dir, removed (with its contents) when dropped,
+/// so no test leaves files behind, even when it fails.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("keel-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        TempDir(dir)
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
