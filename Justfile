@@ -3,6 +3,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 target := "x86_64-unknown-linux-musl"
 bin := "target/" + target + "/release/keel"
+arm_bin := "target/aarch64-unknown-linux-musl/release/keel"
 
 # Build the static PID 1 binary (x86_64 musl, no libc).
 build:
@@ -21,10 +22,11 @@ size: build
 build-arm:
     cargo build --release --target aarch64-unknown-linux-musl
 
-# Build the binary with test-only hooks (keel.test_panic), in its own target dir.
-# and the binary whose service table is tests/services/services.toml.
+# The QEMU panic test runs on both architectures.
+# Build the binaries with test-only hooks (keel.test_panic, x86_64 and aarch64) and with tests/services/services.toml.
 build-test:
     cargo build --release --features test-hooks --target-dir target/test-hooks
+    cargo build --release --features test-hooks --target-dir target/test-hooks --target aarch64-unknown-linux-musl
     KEEL_CONFIG=tests/services/services.toml cargo build --release --target-dir target/test-services
 
 # Everything CI runs: unit, PID-namespace, service, container and size tests, the Arm build,
@@ -38,23 +40,40 @@ test: build build-test build-arm keelctl
 kernel:
     @tests/vm/fetch-kernel >/dev/null
 
+# Debian's arm64 kernel (as a plain Image) and busybox-static:arm64, into .cache/kernel-arm64.
+kernel-arm:
+    @tests/vm/fetch-kernel arm64 >/dev/null
+
 # target/initramfs.cpio: keel as /init, busybox, and the default kernel modules.
 initramfs: build kernel
     tests/vm/mkinitramfs --init {{bin}} --out target/initramfs.cpio --busybox
+
+# target/initramfs-arm64.cpio: the same for aarch64 (arm64 keel, busybox and modules).
+initramfs-arm: build-arm kernel-arm
+    tests/vm/mkinitramfs --arch aarch64 --init {{arm_bin}} --out target/initramfs-arm64.cpio --busybox
 
 # Boot keel in QEMU, a shell on the serial console (Ctrl-A X quits). `just vm --disk FILE`.
 [positional-arguments]
 vm *ARGS: _vm-packages initramfs
     tests/vm/qemu.py vm "$@"
 
-# The QEMU integration tests (tests/qemu/test_*.py), one boot at a time.
-test-qemu: _vm-packages build build-test keelctl kernel
+# The same on aarch64: QEMU virt, cortex-a57 (TCG), Debian's arm64 kernel.
+[positional-arguments]
+vm-arm *ARGS: (_vm-packages "aarch64") initramfs-arm
+    tests/vm/qemu.py vm --arch aarch64 "$@"
+
+# The QEMU integration tests (tests/qemu/test_*.py, aarch64 in test_arm64.py), one boot at a time.
+test-qemu: (_vm-packages "x86_64 aarch64") build build-arm build-test keelctl kernel kernel-arm
     @command -v mkfs.ext4 debugfs e2fsck >/dev/null || { echo "missing e2fsprogs: apt-get install -y e2fsprogs" >&2; exit 1; }
     python3 -B tests/qemu/run.py
 
 # Boot timing report (5 boots, medians): PID 1 exec -> "keel: ready", power button -> exit.
 bench-boot: _vm-packages initramfs
     tests/vm/qemu.py bench --runs 5
+
+# The same on aarch64 (QEMU virt under TCG; the power key is gpio-keys).
+bench-boot-arm: (_vm-packages "aarch64") initramfs-arm
+    tests/vm/qemu.py bench --arch aarch64 --runs 5
 
 # Benchmarks, a report (not a test): size, boot and power button, services, container mode.
 bench: size size-breakdown bench-boot bench-services bench-debug bench-container
@@ -71,11 +90,18 @@ bench-debug: _vm-packages initramfs keelctl
 bench-services: build
     python3 -B tests/bench/services.py
 
-# What the VM needs from Debian; names the apt-get line when something is missing.
-_vm-packages:
+# What the VM needs from Debian (for the guest ARCHES); names the apt-get line when
+# something is missing. aarch64's busybox comes with its kernel (fetch-kernel arm64).
+_vm-packages ARCHES="x86_64":
     #!/usr/bin/env bash
     missing=()
-    command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
+    for arch in {{ARCHES}}; do
+        case $arch in
+            x86_64) command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86) ;;
+            aarch64) command -v qemu-system-aarch64 >/dev/null || missing+=(qemu-system-arm) ;;
+            *) echo "_vm-packages: unknown arch $arch" >&2; exit 1 ;;
+        esac
+    done
     dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || missing+=(busybox-static)
     command -v xz >/dev/null || missing+=(xz-utils)
     command -v python3 >/dev/null || missing+=(python3)

@@ -1,6 +1,7 @@
 """Shared by the QEMU tests: the initramfs variants and a TestCase that boots VMs.
 
-Run with `just test-qemu` (which builds keel, the test-hooks keel and fetches the kernel),
+Run with `just test-qemu` (which builds keel and the test-hooks keel for x86_64 and aarch64
+and fetches both kernels),
 or directly: `python3 -B -m unittest discover -s tests/qemu -t tests/qemu -v`.
 Every boot writes its serial log to target/qemu-logs/<test>.log; a failing test prints it.
 """
@@ -19,6 +20,15 @@ import qemu  # noqa: E402  (tests/vm/qemu.py)
 
 KEEL = Path(os.environ.get("KEEL_BIN", REPO / "target/x86_64-unknown-linux-musl/release/keel"))
 KEEL_TEST = Path(os.environ.get("KEEL_TEST_BIN", REPO / "target/test-hooks/x86_64-unknown-linux-musl/release/keel"))
+# arch -> (keel, the test-hooks keel, what builds them)
+KEELS = {
+    "x86_64": (KEEL, KEEL_TEST, "just build", "just build-test"),
+    "aarch64": (
+        Path(os.environ.get("KEEL_ARM_BIN", REPO / "target/aarch64-unknown-linux-musl/release/keel")),
+        Path(os.environ.get("KEEL_ARM_TEST_BIN", REPO / "target/test-hooks/aarch64-unknown-linux-musl/release/keel")),
+        "just build-arm", "just build-test",
+    ),  # fmt: skip
+}
 OUT = REPO / "target" / "qemu-tests"
 
 # Generous for TCG on a loaded 2-core machine; a normal boot takes 2-4 s.
@@ -29,16 +39,19 @@ EXIT_TIMEOUT = 40
 _built = {}
 
 
-def initramfs(variant="default", init=None, omit=(), files=()):
-    """Build (once per test run) an initramfs with busybox and the default modules."""
-    if variant in _built:
-        return _built[variant]
-    init = Path(init or KEEL)
-    how = "just build-test" if init == KEEL_TEST else "just build"
+def initramfs(variant="default", init=None, omit=(), files=(), arch="x86_64"):
+    """Build (once per test run) an initramfs with busybox and the default modules; `init`
+    is a keel binary or "test" for the arch's test-hooks build."""
+    key = (arch, variant)
+    if key in _built:
+        return _built[key]
+    keel, keel_test, how, how_test = KEELS[arch]
+    init = keel_test if init == "test" else Path(init or keel)
+    how = how_test if init == keel_test else how
     if not init.is_file():
         raise AssertionError(f"{init} is missing: run `{how}` (or `just test-qemu`)")
-    out = OUT / f"{variant}.cpio"
-    cmd = [sys.executable, str(REPO / "tests/vm/mkinitramfs"), "--init", str(init), "--out", str(out), "--busybox"]
+    out = OUT / (f"{variant}.cpio" if arch == "x86_64" else f"{arch}-{variant}.cpio")
+    cmd = [sys.executable, str(REPO / "tests/vm/mkinitramfs"), "--arch", arch, "--init", str(init), "--out", str(out), "--busybox"]
     for m in omit:
         cmd += ["--omit-module", m]
     for f in files:
@@ -46,20 +59,26 @@ def initramfs(variant="default", init=None, omit=(), files=()):
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise AssertionError(f"mkinitramfs failed ({r.returncode}): {r.stderr}")
-    _built[variant] = out
+    _built[key] = out
     return out
 
 
 class VmTest(unittest.TestCase):
     """Each test boots its own VM(s) through `self.boot`; they are always killed at the end,
-    and a failing test prints where their serial logs are."""
+    and a failing test prints where their serial logs are. `arch` is the guest's (a
+    subclass sets "aarch64"); `self.initramfs` builds for it."""
+
+    arch = "x86_64"
 
     def setUp(self):
         self.vms = []
 
+    def initramfs(self, variant="default", **kw):
+        return initramfs(variant, arch=self.arch, **kw)
+
     def boot(self, initrd=None, **kw):
         name = kw.pop("name", self.id().split(".", 1)[-1])
-        vm = qemu.Vm(initrd or initramfs(), name=name, **kw)
+        vm = qemu.Vm(initrd or self.initramfs(), name=name, arch=self.arch, **kw)
         self.vms.append(vm)
         self.addCleanup(vm.close)
         return vm.start()

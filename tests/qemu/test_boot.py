@@ -3,7 +3,7 @@
 import re
 import unittest
 
-from common import BOOT_TIMEOUT, VmTest, initramfs
+from common import BOOT_TIMEOUT, VmTest
 
 # Every mount of keel's boot phase table (src/boot/phases.rs).
 PHASE_MOUNTS = ["/proc", "/sys", "/dev", "/dev/pts", "/dev/shm", "/run", "/sys/fs/cgroup"]
@@ -24,7 +24,7 @@ class Boot(VmTest):
     def test_missing_module_is_a_warning(self):
         # evdev is left out of the initramfs but asked for: keel names it and boots on.
         vm = self.boot(
-            initramfs("no-evdev", omit=["evdev"]),
+            self.initramfs("no-evdev", omit=["evdev"]),
             append="keel.modules=evdev",
         )
         vm.wait_for(r"keel: ready", timeout=BOOT_TIMEOUT)

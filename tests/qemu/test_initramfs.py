@@ -2,6 +2,7 @@
 holds what the kernel and keel expect."""
 
 import gzip
+import shutil
 import stat
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import tempfile
 import unittest
 from pathlib import Path
 
-from common import KEEL, REPO, qemu
+from common import KEEL, KEELS, REPO, qemu
 
 
 def newc_entries(data):
@@ -30,13 +31,17 @@ def newc_entries(data):
 
 
 class Initramfs(unittest.TestCase):
-    def build(self, *extra):
-        if not KEEL.is_file():
-            raise AssertionError(f"{KEEL} is missing: run `just build`")
+    def build(self, *extra, init=KEEL, check=True):
+        if not init.is_file():
+            raise AssertionError(f"{init} is missing: run `{'just build' if init == KEEL else 'just build-arm'}`")
         tmp = Path(tempfile.mkdtemp(prefix="keel-cpio-"))
+        self.addCleanup(shutil.rmtree, tmp, True)
         out = tmp / "initramfs"
-        cmd = [sys.executable, str(REPO / "tests/vm/mkinitramfs"), "--init", str(KEEL), "--out", str(out), "--busybox", *extra]
-        subprocess.run(cmd, check=True, capture_output=True)
+        cmd = [sys.executable, str(REPO / "tests/vm/mkinitramfs"), "--init", str(init), "--out", str(out), "--busybox", *extra]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if not check:
+            return r
+        self.assertEqual(r.returncode, 0, r.stderr)
         data = out.read_bytes()
         out.unlink()
         tmp.rmdir()
@@ -79,6 +84,27 @@ class Initramfs(unittest.TestCase):
         for line in dep:
             for d in line.split(":")[1].split():
                 self.assertIn(d, mods, line)
+
+    def test_arm64_contents(self):
+        # The arm64 keel, fetch-kernel arm64's busybox (its applets read from its own table:
+        # it cannot run here for --list) and modules, gpio_keys among them.
+        arm_keel = KEELS["aarch64"][0]
+        entries = {e[0]: e for e in newc_entries(self.build("--arch", "aarch64", init=arm_keel))}
+        self.assertEqual(entries["init"][7], arm_keel.read_bytes())
+        kdir = qemu.CACHE / "kernel-arm64"
+        self.assertEqual(entries["bin/busybox"][7], (kdir / "busybox").read_bytes())
+        applets = {n[4:] for n, e in entries.items() if n.startswith("bin/") and e[7] == b"busybox"}
+        self.assertTrue({"sh", "mount", "sync", "ls", "cat"} <= applets, sorted(applets))
+        self.assertFalse(applets & {"poweroff", "reboot", "halt", "init"})
+        base = f"lib/modules/{(kdir / 'release').read_text().strip()}/"
+        dep = entries[base + "modules.dep"][7].decode()
+        self.assertIn("kernel/drivers/input/keyboard/gpio_keys.ko:", dep)
+        self.assertIn(base + "kernel/drivers/input/keyboard/gpio_keys.ko", entries)
+        self.assertNotIn("button.ko", dep, "button is built into the arm64 kernel")
+        # Every ELF packed is for aarch64: an x86 keel is refused.
+        r = self.build("--arch", "aarch64", init=KEEL, check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("is not an aarch64 ELF64", r.stderr)
 
 
 if __name__ == "__main__":

@@ -4,12 +4,12 @@ The kernel must never see init die."""
 
 import unittest
 
-from common import BOOT_TIMEOUT, EXIT_TIMEOUT, KEEL_TEST, VmTest, initramfs
+from common import BOOT_TIMEOUT, EXIT_TIMEOUT, VmTest
 
 
 class Panic(VmTest):
     def test_forced_panic_reboots(self):
-        vm = self.boot(initramfs("test-hooks", init=KEEL_TEST), append="keel.test_panic keel.panic=reboot:1")
+        vm = self.boot(self.initramfs("test-hooks", init="test"), append="keel.test_panic keel.panic=reboot:1")
         vm.wait_for(r"panic.*src/", timeout=BOOT_TIMEOUT)
         status = vm.wait_exit(EXIT_TIMEOUT)
         self.assertEqual(status, 0, f"QEMU exit status; log: {vm.log_path}")

@@ -2,12 +2,13 @@
 """The one QEMU launcher: `just vm`, `just bench-boot` and the QEMU tests all boot through it.
 
 As a program:
-    tests/vm/qemu.py vm [--initrd target/initramfs.cpio] [--disk FILE] [--append WORDS]
+    tests/vm/qemu.py vm [--arch aarch64] [--initrd target/initramfs.cpio] [--disk FILE]
+        [--append WORDS]
         the serial console on this terminal (Ctrl-A X quits, Ctrl-A C is the QEMU
         monitor), QMP on target/vm/qmp.sock
     tests/vm/qemu.py qmp system_powerdown [--socket target/vm/qmp.sock]
         send one QMP command to a running `vm` (system_powerdown presses the power button)
-    tests/vm/qemu.py bench [--runs 5]
+    tests/vm/qemu.py bench [--runs 5] [--arch aarch64 --initrd target/initramfs-arm64.cpio]
         boot time and power-button-to-exit time, medians
 
 As a library (tests):
@@ -29,6 +30,12 @@ vhost-user-vsock-pci served by rust-vmm's vhost-device-vsock, started before QEM
 stopped after it, its sockets in the Vm's temp dir; the host side is the hybrid-vsock unix
 socket `vm.vsock_path` (`keelctl --vsock-unix PATH:PORT`). Guest memory is then a shared
 memfd (the backend maps it). This host has no /dev/vhost-vsock for `vsock_cid` alone.
+
+arch="aarch64" (Vm(arch=...), --arch): qemu-system-aarch64 -machine virt -cpu cortex-a57,
+512 MiB, Debian's arm64 Image (tests/vm/fetch-kernel arm64), the PL011 as the console
+(ttyAMA0). virt boots by device tree here (no firmware, so no ACPI): system_powerdown
+presses KEY_POWER through gpio-keys on the PL061. The same -device virtio-*-pci devices
+as on x86 (virt has a PCIe host bridge), so virtio_pci drives them on both.
 
 Everything QEMU prints on the serial port goes to a log file as it arrives; a Vm always
 kills its QEMU when it is closed, when its deadline passes, or when Python dies.
@@ -60,9 +67,30 @@ QEMU = "qemu-system-x86_64"
 # side a "hybrid vsock" unix socket (`CONNECT PORT\n`, `OK HOSTPORT\n`, then the stream).
 VSOCK_BACKEND = "vhost-device-vsock"
 VSOCK_BACKEND_INSTALL = "cargo install vhost-device-vsock --version 0.3.0 --locked"
-# panic=-1: should the kernel ever panic (keel must make sure it does not), reboot at once,
-# which -no-reboot turns into QEMU exiting: a test fails fast instead of hanging.
-BASE_APPEND = "console=ttyS0 panic=-1"
+
+
+class Arch:
+    """What differs between the guests: the QEMU binary (and its Debian package), the
+    machine, the console and the kernel (and how to get it)."""
+
+    def __init__(self, qemu, package, machine, cpu, memory, console, kernel, kernel_how, initramfs, initramfs_how):
+        self.qemu, self.package, self.machine, self.cpu, self.memory = qemu, package, machine, cpu, memory
+        # panic=-1: should the kernel ever panic (keel must make sure it does not), reboot at
+        # once, which -no-reboot turns into QEMU exiting: a test fails fast instead of hanging.
+        self.append = f"console={console} panic=-1"
+        self.kernel, self.kernel_how, self.initramfs, self.initramfs_how = kernel, kernel_how, initramfs, initramfs_how
+
+
+ARCHES = {
+    "x86_64": Arch(QEMU, "qemu-system-x86", "q35", "max", "256M", "ttyS0", KERNEL, "just kernel", INITRAMFS, "just initramfs"),
+    # cortex-a57: `max` adds pointer authentication, which TCG emulates slowly. 512 MiB:
+    # headroom, as Debian's arm64 kernel reserves 64 MiB of CMA (256 MiB boots as fast).
+    "aarch64": Arch(
+        "qemu-system-aarch64", "qemu-system-arm", "virt", "cortex-a57", "512M", "ttyAMA0",
+        CACHE / "kernel-arm64" / "Image", "just kernel-arm",
+        REPO / "target" / "initramfs-arm64.cpio", "just initramfs-arm",
+    ),  # fmt: skip
+}
 # The kernel's and keel's console stamps: `[    1.234567] `.
 STAMP = re.compile(r"^\[\s*(\d+\.\d+)\]", re.M)
 
@@ -154,45 +182,51 @@ class Vm:
 
     def __init__(
         self,
-        initrd=INITRAMFS,
+        initrd=None,
         *,
         name="vm",
-        kernel=KERNEL,
+        arch="x86_64",
+        kernel=None,
         append="",
         disk=None,
         virtio_console=False,
         vsock_cid=None,
         vsock_backend=False,
-        memory="256M",
-        machine="q35",
+        memory=None,
+        machine=None,
         extra_args=(),
         max_runtime=180.0,
         log_dir=LOG_DIR,
     ):
-        self.kernel, self.initrd = Path(kernel), Path(initrd)
-        for what, path, how in (("kernel", self.kernel, "just kernel"), ("initramfs", self.initrd, "just initramfs")):
+        if arch not in ARCHES:
+            raise VmError(f"unknown arch {arch!r}: one of {', '.join(ARCHES)}")
+        a = ARCHES[arch]
+        self.arch = arch
+        self.kernel, self.initrd = Path(kernel or a.kernel), Path(initrd or a.initramfs)
+        for what, path, how in (("kernel", self.kernel, a.kernel_how), ("initramfs", self.initrd, a.initramfs_how)):
             if not path.is_file():
                 raise VmError(f"{what} {path} is missing: run `{how}`")
-        if not shutil.which(QEMU):
-            raise VmError(f"{QEMU} is missing: apt-get install qemu-system-x86")
+        if not shutil.which(a.qemu):
+            raise VmError(f"{a.qemu} is missing: apt-get install {a.package}")
         self._vsock_proc = None  # its Popen, while it runs
         if vsock_backend and not shutil.which(VSOCK_BACKEND):
             raise VmError(f"{VSOCK_BACKEND} is missing (vsock_backend=True): {VSOCK_BACKEND_INSTALL}")
         self.name = name
-        self.append = f"{BASE_APPEND} {append}".strip()
+        self.append = f"{a.append} {append}".strip()
         self.max_runtime = max_runtime
         self.tmp = Path(tempfile.mkdtemp(prefix=f"keel-{name}-"))
         self.qmp_path = self.tmp / "qmp.sock"
         log_dir = Path(log_dir)
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{name}.log"
+        machine, memory = machine or a.machine, memory or a.memory
         if vsock_backend:
             # vhost-user maps the guest's memory in the backend: it must be a shared memfd.
             machine += ",memory-backend=mem"
         self.args = [
-            QEMU,
+            a.qemu,
             "-machine", machine,
-            "-cpu", "max",
+            "-cpu", a.cpu,
             "-m", memory,
             "-nodefaults",
             "-no-user-config",
@@ -518,7 +552,9 @@ class Vm:
 
 
 def cmd_vm(args):
-    for path, how in ((Path(args.kernel), "just kernel"), (Path(args.initrd), "just initramfs")):
+    a = ARCHES[args.arch]
+    args.kernel, args.initrd = str(args.kernel or a.kernel), str(args.initrd or a.initramfs)
+    for path, how in ((Path(args.kernel), a.kernel_how), (Path(args.initrd), a.initramfs_how)):
         if not path.is_file():
             sys.exit(f"{path} is missing: run `{how}`")
     qmp = Path(args.qmp)
@@ -526,10 +562,10 @@ def cmd_vm(args):
     if qmp.exists():
         qmp.unlink()
     argv = [
-        QEMU, "-machine", "q35", "-cpu", "max", "-m", args.memory,
+        a.qemu, "-machine", a.machine, "-cpu", a.cpu, "-m", args.memory or a.memory,
         "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
         "-kernel", args.kernel, "-initrd", args.initrd,
-        "-append", f"{BASE_APPEND} {args.append}".strip(),
+        "-append", f"{a.append} {args.append}".strip(),
         "-serial", "mon:stdio",
         "-qmp", f"unix:{qmp},server=on,wait=off",
     ]  # fmt: skip
@@ -550,7 +586,7 @@ def cmd_vm(args):
           f"  tests/vm/qemu.py qmp system_powerdown --socket {qmp}\n"
           f"debug protocol: keelctl --unix {debug} status   (just keelctl builds it)", file=sys.stderr)  # fmt: skip
     sys.stderr.flush()
-    os.execvp(QEMU, argv)
+    os.execvp(a.qemu, argv)
 
 
 def cmd_qmp(args):
@@ -567,7 +603,8 @@ def cmd_bench(args):
     """PID 1 exec -> `keel: ready` (guest clock) and power button -> QEMU exit (host clock)."""
     kernel, boot, modules, ready_wall, powerdown = [], [], [], [], []
     for i in range(args.runs):
-        with Vm(args.initrd, name=f"bench-{i}", kernel=args.kernel, append=args.append) as vm:
+        with Vm(args.initrd, name=f"bench-{args.arch}-{i}" if args.arch != "x86_64" else f"bench-{i}",
+                arch=args.arch, kernel=args.kernel, append=args.append) as vm:
             vm.start()
             vm.wait_for(r"keel: ready", timeout=60)
             ready_wall.append(time.monotonic() - vm.marks["start"])
@@ -598,18 +635,19 @@ def cmd_bench(args):
           f" without it: median {median([b - m for b, m in zip(boot, modules)]) * 1000:.0f} ms")
     print(f"QEMU start -> keel: ready seen, host clock:   median {median(ready_wall):.2f} s")
     print(f"system_powerdown -> QEMU exit, host clock:    median {median(powerdown) * 1000:.0f} ms")
-    print(f"({args.runs} boots; logs in {LOG_DIR}/bench-*.log)")
+    print(f"({args.runs} {args.arch} boots; logs in {LOG_DIR}/bench-*.log)")
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     vm = sub.add_parser("vm", help="boot with the serial console on this terminal")
-    vm.add_argument("--kernel", default=str(KERNEL))
-    vm.add_argument("--initrd", default=str(INITRAMFS))
+    vm.add_argument("--arch", choices=sorted(ARCHES), default="x86_64")
+    vm.add_argument("--kernel", help=f"default {KERNEL} (aarch64: {ARCHES['aarch64'].kernel})")
+    vm.add_argument("--initrd", help=f"default {INITRAMFS} (aarch64: {ARCHES['aarch64'].initramfs})")
     vm.add_argument("--disk", help="a raw disk image, as virtio-blk (/dev/vda)")
     vm.add_argument("--append", default="", help="more kernel command line words")
-    vm.add_argument("--memory", default="256M")
+    vm.add_argument("--memory", help="default 256M (aarch64: 512M)")
     vm.add_argument("--qmp", default=str(REPO / "target" / "vm" / "qmp.sock"))
     vm.add_argument("qemu_args", nargs="*", help="more QEMU arguments (after --)")
     q = sub.add_parser("qmp", help="send one QMP command to a running `vm`")
@@ -617,8 +655,9 @@ def main():
     q.add_argument("--socket", default=str(REPO / "target" / "vm" / "qmp.sock"))
     b = sub.add_parser("bench", help="boot and power-off times, medians of several boots")
     b.add_argument("--runs", type=int, default=5)
-    b.add_argument("--kernel", default=str(KERNEL))
-    b.add_argument("--initrd", default=str(INITRAMFS))
+    b.add_argument("--arch", choices=sorted(ARCHES), default="x86_64")
+    b.add_argument("--kernel")
+    b.add_argument("--initrd")
     b.add_argument("--append", default="")
     args = p.parse_args()
     {"vm": cmd_vm, "qmp": cmd_qmp, "bench": cmd_bench}[args.cmd](args)
