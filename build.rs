@@ -20,8 +20,10 @@ fn compile_services() {
         eprintln!("error: {}: {e}", path.display());
         std::process::exit(1)
     });
-    let config = config::parse_all(&text).unwrap_or_else(|e| {
-        eprintln!("error: {}:{}: {}", path.display(), e.line, e.message);
+    let config = config::compile(&text).unwrap_or_else(|errors| {
+        for e in errors {
+            eprintln!("error: {}", e.at(&path.display().to_string()));
+        }
         std::process::exit(1)
     });
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("services.rs");

@@ -1,22 +1,29 @@
-//! The service configuration compiler, run by keel's build.rs (and by the tests) on the
-//! host: a small TOML subset in, validated static Rust tables out. Not part of PID 1.
-//! Every error names the line.
+//! The configuration compiler, run on the host (keel's build.rs for the built-in table,
+//! `keelctl check` and `keelctl compile` for a file read at boot): a small TOML subset in,
+//! a validated `Config` out, which `db::emit` turns into the compiled form PID 1 reads.
+//! Every error names its line, and all errors are reported, not just the first.
 //!
-//! Format: `[service.NAME]` tables with `key = value` lines; values are "strings",
-//! integers, true/false, ["arrays", "of", "strings"] and durations ("100ms", "30s").
+//! Format (docs/config.md): `[system]`, `[debug]` and `[service.NAME]` tables of
+//! `key = value` lines; values are "strings", integers, true/false, ["arrays", "of",
+//! "strings"] and durations ("100ms", "30s", "2m"; a bare integer is milliseconds).
 
 use crate::channel;
+use crate::values::{self, PanicPolicy};
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt;
 
-/// Capacities of the PID 1 tables; exceeding one is a build error.
+/// Capacities of PID 1's tables; exceeding one is an error here, never a surprise at boot.
 pub const MAX_SERVICES: usize = 128;
 pub const MAX_ARGS: usize = 16;
 pub const MAX_ENV: usize = 16;
 pub const MAX_DEPS: usize = 8;
 pub const MAX_STRING: usize = 255;
+pub const MAX_CHANNELS: usize = 4;
+pub const MAX_MODULES: usize = 32;
 pub const MIN_RING: u64 = 256;
 pub const MAX_RING: u64 = 65536;
+/// All services' log rings together (PID 1 keeps one pool of this size, untouched until used).
+pub const MAX_RING_TOTAL: u64 = 512 * 1024;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -24,6 +31,32 @@ pub enum Value {
     Int(u64),
     Bool(bool),
     List(Vec<String>),
+}
+
+/// The whole system as the file describes it; defaults for what it leaves out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub system: System,
+    pub services: Vec<Service>,
+    /// `[debug] channels = ["ttyS1:rw", "vsock:1024:ro"]` (docs/protocol.md).
+    pub debug_channels: Vec<String>,
+}
+
+/// `[system]`: what the kernel command line's `keel.*` keys also set (they win).
+#[derive(Debug, Clone, PartialEq)]
+pub struct System {
+    pub hostname: Option<String>,
+    /// Kernel modules to load at boot besides keel's own list.
+    pub modules: Vec<String>,
+    pub shutdown_timeout_ms: u64,
+    pub sync_timeout_ms: u64,
+    pub panic: PanicPolicy,
+}
+
+impl Default for System {
+    fn default() -> Self {
+        System { hostname: None, modules: Vec::new(), shutdown_timeout_ms: 10_000, sync_timeout_ms: 30_000, panic: PanicPolicy::DEFAULT }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -65,90 +98,194 @@ pub enum Ready {
     Fd(u32),
 }
 
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Error {
     pub line: usize,
     pub message: String,
 }
 
-fn err<T>(line: usize, message: impl Into<String>) -> Result<T, Error> {
-    Err(Error { line, message: message.into() })
+impl Error {
+    /// `FILE:LINE: message`, as compilers print it.
+    pub fn at<'a>(&'a self, file: &'a str) -> impl fmt::Display + 'a {
+        struct At<'a>(&'a str, &'a Error);
+        impl fmt::Display for At<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "{}:{}: {}", self.0, self.1.line, self.1.message)
+            }
+        }
+        At(file, self)
+    }
 }
 
-/// Parse and validate a whole configuration.
-pub fn parse(text: &str) -> Result<Vec<Service>, Error> {
-    parse_all(text).map(|c| c.services)
-}
-
-/// A whole configuration: the services and the debug channels.
-#[derive(Debug, Default)]
-pub struct Config {
-    pub services: Vec<Service>,
-    /// `[debug] channels = ["ttyS1:rw", "vsock:1024:ro"]` (docs/protocol.md).
-    pub debug_channels: Vec<String>,
-}
-
-pub fn parse_all(text: &str) -> Result<Config, Error> {
-    let mut debug_channels = None;
-    let mut in_debug = false;
-    let mut services: Vec<Service> = Vec::new();
-    let mut keys_seen: BTreeMap<String, usize> = BTreeMap::new();
+/// Parse and validate a whole configuration: the config, or every error in line order.
+pub fn compile(text: &str) -> Result<Config, Vec<Error>> {
+    let mut p = Parser::default();
     for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
+        p.line(i + 1, raw);
+    }
+    let Parser { system, services, debug_channels, mut errors, broken, .. } = p;
+    validate(&services, &broken, &mut errors);
+    if errors.is_empty() {
+        Ok(Config { system, services, debug_channels: debug_channels.unwrap_or_default() })
+    } else {
+        errors.sort_by_key(|e| e.line);
+        Err(errors)
+    }
+}
+
+#[derive(PartialEq)]
+enum Table {
+    None,
+    System,
+    Debug,
+    Service,
+    /// A table header that was refused: its keys are skipped (the header's error says why).
+    Bad,
+}
+
+impl Default for Table {
+    fn default() -> Self {
+        Table::None
+    }
+}
+
+#[derive(Default)]
+struct Parser {
+    system: System,
+    services: Vec<Service>,
+    debug_channels: Option<Vec<String>>,
+    errors: Vec<Error>,
+    table: Table,
+    tables_seen: BTreeMap<String, usize>,
+    keys_seen: BTreeMap<String, usize>,
+    /// Services with a refused key: not checked for what is missing (its error said why).
+    broken: Vec<usize>,
+}
+
+impl Parser {
+    fn error(&mut self, line: usize, message: impl Into<String>) {
+        if self.table == Table::Service {
+            self.broken.push(self.services.len() - 1);
+        }
+        self.errors.push(Error { line, message: message.into() });
+    }
+
+    fn line(&mut self, line: usize, raw: &str) {
         let content = strip_comment(raw).trim();
         if content.is_empty() {
-            continue;
+            return;
         }
         if let Some(header) = content.strip_prefix('[') {
-            let Some(header) = header.strip_suffix(']') else { return err(line, "unterminated table header") };
-            keys_seen.clear();
-            in_debug = header.trim() == "debug";
-            if in_debug {
-                continue;
+            self.keys_seen.clear();
+            self.table = Table::Bad;
+            let Some(header) = header.strip_suffix(']') else { return self.error(line, "unterminated table header") };
+            let header = header.trim();
+            if let Some(first) = self.tables_seen.insert(header.to_string(), line) {
+                let what = match header.strip_prefix("service.") {
+                    Some(name) => format!("duplicate service {name:?}"),
+                    None => format!("duplicate table [{header}]"),
+                };
+                return self.error(line, format!("{what} (first defined on line {first})"));
             }
-            let Some(name) = header.trim().strip_prefix("service.") else {
-                return err(line, format!("unknown table [{header}] (expected [service.NAME] or [debug])"));
+            self.table = match header {
+                "system" => Table::System,
+                "debug" => Table::Debug,
+                _ => match header.strip_prefix("service.") {
+                    None => {
+                        return self.error(line, format!("unknown table [{header}] (expected [system], [debug] or [service.NAME])"))
+                    }
+                    Some(name) if !values::valid_service_name(name.as_bytes()) => {
+                        return self.error(line, format!("bad service name {name:?} (letters, digits, '-', '_'; at most 32)"))
+                    }
+                    Some(_) if self.services.len() == MAX_SERVICES => {
+                        return self.error(line, format!("capacity exceeded: more than {MAX_SERVICES} services"))
+                    }
+                    Some(name) => {
+                        self.services.push(Service::new(name, line));
+                        Table::Service
+                    }
+                },
             };
-            if !valid_name(name) {
-                return err(line, format!("bad service name {name:?} (letters, digits, '-', '_'; at most 32)"));
-            }
-            if let Some(first) = services.iter().find(|s| s.name == name) {
-                return err(line, format!("duplicate service {name:?} (first defined on line {})", first.line));
-            }
-            if services.len() == MAX_SERVICES {
-                return err(line, format!("capacity exceeded: more than {MAX_SERVICES} services"));
-            }
-            services.push(Service::new(name, line));
-            keys_seen.clear();
-            continue;
+            return;
         }
-        let Some((key, value)) = content.split_once('=') else { return err(line, "expected key = value") };
+        let Some((key, value)) = content.split_once('=') else { return self.error(line, "expected key = value") };
         let key = key.trim();
-        if !in_debug && services.is_empty() {
-            return err(line, "key outside a [service.NAME] table");
+        if self.table == Table::None {
+            return self.error(line, "key outside a table ([system], [debug] or [service.NAME])");
         }
-        if let Some(first) = keys_seen.insert(key.to_string(), line) {
-            return err(line, format!("duplicate key {key:?} (first on line {first})"));
+        if self.table == Table::Bad {
+            return;
         }
-        let value = parse_value(value.trim()).map_err(|m| Error { line, message: m })?;
-        if in_debug {
-            if key != "channels" {
-                return err(line, format!("unknown key {key:?} in [debug] (expected channels)"));
-            }
-            let list = strings(value, 4).map_err(|m| Error { line, message: format!("channels: {m}") })?;
-            for spec in &list {
-                if let Err(e) = channel::Channel::parse(spec.as_bytes()) {
-                    return err(line, format!("channels: {spec:?}: {}", e.text()));
-                }
-            }
-            debug_channels = Some(list);
-            continue;
+        if let Some(first) = self.keys_seen.insert(key.to_string(), line) {
+            return self.error(line, format!("duplicate key {key:?} (first on line {first})"));
         }
-        let service = services.last_mut().expect("checked above");
-        service.set(key, value).map_err(|m| Error { line, message: format!("{key}: {m}") })?;
+        let value = match parse_value(value.trim()) {
+            Ok(v) => v,
+            Err(m) => return self.error(line, m),
+        };
+        let result = match self.table {
+            Table::System => set_system(&mut self.system, key, value),
+            Table::Debug => match key {
+                "channels" => debug_channels(value).map(|list| self.debug_channels = Some(list)),
+                _ => Err(format!("unknown key {key:?} in [debug] (expected channels)")),
+            },
+            Table::Service => match self.services.last_mut() {
+                Some(service) => service.set(key, value).map_err(|m| format!("{key}: {m}")),
+                None => Ok(()),
+            },
+            Table::None | Table::Bad => Ok(()),
+        };
+        if let Err(m) = result {
+            self.error(line, m);
+        }
     }
-    validate(&services)?;
-    Ok(Config { services, debug_channels: debug_channels.unwrap_or_default() })
+}
+
+fn set_system(system: &mut System, key: &str, value: Value) -> Result<(), String> {
+    let at = |m: String| format!("{key}: {m}");
+    match key {
+        "hostname" => {
+            let name = string(value).map_err(at)?;
+            if !values::valid_hostname(name.as_bytes()) {
+                return Err(at(format!("{name:?} is not a host name (letters, digits, '-', '.'; at most 64)")));
+            }
+            system.hostname = Some(name);
+        }
+        "modules" => {
+            let list = strings(value, MAX_MODULES).map_err(at)?;
+            if let Some(bad) = list.iter().find(|m| !values::valid_module_name(m.as_bytes())) {
+                return Err(at(format!("{bad:?} is not a module name")));
+            }
+            system.modules = list;
+        }
+        "shutdown_timeout" => system.shutdown_timeout_ms = seconds_ms(value).map_err(at)?,
+        "sync_timeout" => system.sync_timeout_ms = seconds_ms(value).map_err(at)?,
+        "panic" => {
+            let v = string(value).map_err(at)?;
+            system.panic = PanicPolicy::parse(v.as_bytes()).ok_or_else(|| at(format!("{v:?} is not {}", PanicPolicy::EXPECTED)))?;
+        }
+        other => return Err(format!("unknown key {other:?} in [system]")),
+    }
+    Ok(())
+}
+
+fn debug_channels(value: Value) -> Result<Vec<String>, String> {
+    let list = strings(value, MAX_CHANNELS).map_err(|m| format!("channels: {m}"))?;
+    for spec in &list {
+        if let Err(e) = channel::Channel::parse(spec.as_bytes()) {
+            return Err(format!("channels: {spec:?}: {}", e.text()));
+        }
+    }
+    Ok(list)
+}
+
+/// A duration in whole seconds on the kernel command line, so here too: "10s", "2m".
+fn seconds_ms(v: Value) -> Result<u64, String> {
+    let ms = duration_ms(v)?;
+    if ms % 1000 != 0 || ms / 1000 > u32::MAX as u64 {
+        return Err("a whole number of seconds, like \"10s\"".into());
+    }
+    Ok(ms)
 }
 
 fn strip_comment(line: &str) -> &str {
@@ -164,10 +301,6 @@ fn strip_comment(line: &str) -> &str {
         }
     }
     line
-}
-
-fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 32 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn parse_value(v: &str) -> Result<Value, String> {
@@ -241,24 +374,6 @@ fn duration_ms(v: Value) -> Result<u64, String> {
     digits.parse::<u64>().ok().and_then(|n| n.checked_mul(scale)).ok_or(format!("bad duration {s:?}"))
 }
 
-pub fn signal_number(name: &str) -> Option<u32> {
-    let name = name.strip_prefix("SIG").unwrap_or(name);
-    Some(match name {
-        "HUP" => 1,
-        "INT" => 2,
-        "QUIT" => 3,
-        "KILL" => 9,
-        "USR1" => 10,
-        "USR2" => 12,
-        "TERM" => 15,
-        "CONT" => 18,
-        "STOP" => 19,
-        "WINCH" => 28,
-        "PWR" => 30,
-        _ => return None,
-    })
-}
-
 impl Service {
     fn new(name: &str, line: usize) -> Service {
         Service {
@@ -320,12 +435,12 @@ impl Service {
                     },
                 }
             }
-            "ready_timeout" => self.ready_timeout_ms = duration_ms(value)?,
+            "ready_timeout" => self.ready_timeout_ms = millis_u32(value)?,
             "stop_signal" => {
                 let v = string(value)?;
-                self.stop_signal = signal_number(&v).ok_or(format!("unknown signal {v:?}"))?;
+                self.stop_signal = values::signal_number(v.as_bytes()).ok_or(format!("unknown signal {v:?}"))?;
             }
-            "stop_grace" => self.stop_grace_ms = duration_ms(value)?,
+            "stop_grace" => self.stop_grace_ms = millis_u32(value)?,
             "log_ring" => {
                 let n = small_int(value, MAX_RING)?;
                 if n < MIN_RING {
@@ -334,14 +449,23 @@ impl Service {
                 self.log_ring = n;
             }
             "echo" => self.echo = boolean(value)?,
-            "backoff_initial" => self.backoff_initial_ms = duration_ms(value)?,
-            "backoff_max" => self.backoff_max_ms = duration_ms(value)?,
-            "stable_after" => self.stable_after_ms = duration_ms(value)?,
+            "backoff_initial" => self.backoff_initial_ms = millis_u32(value)?,
+            "backoff_max" => self.backoff_max_ms = millis_u32(value)?,
+            "stable_after" => self.stable_after_ms = millis_u32(value)?,
             "max_failures" => self.max_failures = small_int(value, 1000)? as u32,
             other => return Err(format!("unknown key {other:?}")),
         }
         Ok(())
     }
+}
+
+/// A duration that fits the compiled form's 32-bit milliseconds (49 days).
+fn millis_u32(v: Value) -> Result<u64, String> {
+    let ms = duration_ms(v)?;
+    if ms > u32::MAX as u64 {
+        return Err("at most 49 days".into());
+    }
+    Ok(ms)
 }
 
 fn string(v: Value) -> Result<String, String> {
@@ -379,33 +503,35 @@ fn absolute(s: String) -> Result<String, String> {
     if s.starts_with('/') { Ok(s) } else { Err(format!("{s:?} is not an absolute path")) }
 }
 
-fn validate(services: &[Service]) -> Result<(), Error> {
-    for s in services {
+fn validate(services: &[Service], broken: &[usize], errors: &mut Vec<Error>) {
+    let mut push = |line, message| errors.push(Error { line, message });
+    for (i, s) in services.iter().enumerate() {
         match s.argv.first() {
-            None => return err(s.line, format!("service {:?} has no argv", s.name)),
-            Some(p) if !p.starts_with('/') => {
-                return err(s.line, format!("service {:?}: argv[0] {p:?} is not an absolute path", s.name))
-            }
+            None if broken.contains(&i) => {}
+            None => push(s.line, format!("service {:?} has no argv", s.name)),
+            Some(p) if !p.starts_with('/') => push(s.line, format!("service {:?}: argv[0] {p:?} is not an absolute path", s.name)),
             _ => {}
         }
         for dep in &s.after {
             if dep == &s.name {
-                return err(s.line, format!("service {:?} depends on itself", s.name));
-            }
-            if !services.iter().any(|o| &o.name == dep) {
-                return err(s.line, format!("service {:?}: unknown dependency {dep:?}", s.name));
+                push(s.line, format!("service {:?} depends on itself", s.name));
+            } else if !services.iter().any(|o| &o.name == dep) {
+                push(s.line, format!("service {:?}: unknown dependency {dep:?}", s.name));
             }
         }
         if s.backoff_initial_ms == 0 || s.backoff_max_ms < s.backoff_initial_ms {
-            return err(s.line, format!("service {:?}: backoff_initial must be > 0 and <= backoff_max", s.name));
+            push(s.line, format!("service {:?}: backoff_initial must be > 0 and <= backoff_max", s.name));
         }
+    }
+    let total: u64 = services.iter().map(|s| s.log_ring).sum();
+    if total > MAX_RING_TOTAL {
+        push(services.last().map_or(1, |s| s.line), format!("capacity exceeded: log rings total {total} bytes (at most {MAX_RING_TOTAL})"));
     }
     if let Some(cycle) = find_cycle(services) {
         let s = &services[cycle[0]];
         let path: Vec<&str> = cycle.iter().map(|&i| services[i].name.as_str()).collect();
-        return err(s.line, format!("dependency cycle: {} -> {}", path.join(" -> "), s.name));
+        push(s.line, format!("dependency cycle: {} -> {}", path.join(" -> "), s.name));
     }
-    Ok(())
 }
 
 /// A dependency cycle as service indices, if there is one (depth-first search).
@@ -414,7 +540,7 @@ fn find_cycle(services: &[Service]) -> Option<Vec<usize>> {
         state[i] = 1;
         stack.push(i);
         for dep in &services[i].after {
-            let j = services.iter().position(|s| &s.name == dep)?;
+            let Some(j) = services.iter().position(|s| &s.name == dep) else { continue };
             if state[j] == 1 {
                 let start = stack.iter().position(|&k| k == j).unwrap_or(0);
                 return Some(stack[start..].to_vec());
@@ -432,6 +558,8 @@ fn find_cycle(services: &[Service]) -> Option<Vec<usize>> {
     let mut state = vec![0u8; services.len()];
     (0..services.len()).find_map(|i| if state[i] == 0 { visit(i, services, &mut state, &mut Vec::new()) } else { None })
 }
+
+use std::fmt::Write as _;
 
 /// The Rust source of the static tables (see keel_config::spec for the types).
 pub fn generate(config: &Config) -> String {

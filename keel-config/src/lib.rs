@@ -1,7 +1,10 @@
 //! keel's configuration, shared by PID 1 and the host.
 //! - `spec`: what a service is (the table PID 1 runs; no parsing at boot).
+//! - `values`: the grammar of every other value a user sets (panic policy, names, numbers,
+//!   signals), shared the same way;
 //! - `channel`: the grammar of a debug channel (`ttyS1:115200:rw`, `vsock:1024:ro`), used by
 //!   the compiler and by PID 1 for `keel.debug=` on the kernel command line.
+//! - `db`: the compiled form PID 1 reads at boot (a checked view; `emit` on the host);
 //! - `compiler` (feature `compiler`, std): the text format in, validated tables out; used by
 //!   keel's build.rs, keelctl and the tests. Every error names the line.
 #![cfg_attr(not(any(test, feature = "compiler")), no_std)]
@@ -10,4 +13,6 @@
 pub mod channel;
 #[cfg(feature = "compiler")]
 pub mod compiler;
+pub mod db;
 pub mod spec;
+pub mod values;

@@ -3,14 +3,18 @@
 use keel_config::compiler as config;
 
 fn error_of(text: &str) -> (usize, String) {
-    let e = config::parse(text).expect_err("this configuration must be refused");
-    (e.line, e.message)
+    let e = config::compile(text).expect_err("this configuration must be refused");
+    (e[0].line, e[0].message.clone())
+}
+
+fn services(text: &str) -> Vec<config::Service> {
+    config::compile(text).unwrap().services
 }
 
 #[test]
 fn the_default_configuration_is_valid() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../src/config/default.toml")).unwrap();
-    let services = config::parse(&text).unwrap();
+    let services = services(&text);
     assert_eq!(services[0].name, "shell");
     assert_eq!(services[0].tty.as_deref(), Some("/dev/console"));
 }
@@ -18,7 +22,7 @@ fn the_default_configuration_is_valid() {
 #[test]
 fn the_test_configuration_is_valid() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/services/services.toml")).unwrap();
-    assert!(config::parse(&text).unwrap().len() > 10);
+    assert!(services(&text).len() > 10);
 }
 
 #[test]
@@ -87,7 +91,7 @@ fn bad_values() {
 
 #[test]
 fn structure_errors() {
-    assert_eq!(error_of("argv = [\"/a\"]\n"), (1, "key outside a [service.NAME] table".into()));
+    assert_eq!(error_of("argv = [\"/a\"]\n"), (1, "key outside a table ([system], [debug] or [service.NAME])".into()));
     assert_eq!(error_of("[service.a]\nargv = [\"/a\"]\n[other]\n").0, 3);
     assert_eq!(error_of("[service.a b]\n").0, 1);
     assert_eq!(error_of("[service.a]\njust words\n").0, 2);
@@ -99,6 +103,6 @@ fn structure_errors() {
 
 #[test]
 fn comments_and_escapes() {
-    let s = config::parse("[service.a] # trailing\nargv = [\"/bin/sh\", \"-c\", \"echo \\\"#1\\\"\\n\"] # ok\n").unwrap();
+    let s = services("[service.a] # trailing\nargv = [\"/bin/sh\", \"-c\", \"echo \\\"#1\\\"\\n\"] # ok\n");
     assert_eq!(s[0].argv, ["/bin/sh", "-c", "echo \"#1\"\n"]);
 }
