@@ -9,6 +9,8 @@
 //! - `container`: container mode (`keel -- PROGRAM`), tini-style;
 //! - `cmdline`: `keel.*` keys; `log`: console lines; `applets`: poweroff/reboot/halt;
 //! - `proto`: the debug protocol's wire format (frames, messages; docs/protocol.md);
+//! - `probe`: block-device identification for `root=` (filesystem UUIDs and labels,
+//!   GPT/MBR PARTUUIDs), pure parsers over caller-owned bytes;
 //! - `sys`: the only unsafe code (raw syscalls, program start, per-architecture glue).
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
@@ -36,6 +38,7 @@ pub mod mounts;
 #[cfg(all(not(test), feature = "rt"))]
 pub mod pid1;
 pub mod power;
+pub mod probe;
 pub mod proto;
 pub mod reaper;
 pub mod services;
