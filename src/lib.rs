@@ -8,6 +8,8 @@
 //! - `reaper`: reaping every child and orphan; `escalate`: TERM → grace → KILL, for all;
 //! - `debug`: the debug protocol server (wire format: the keel-proto crate);
 //! - `container`: container mode (`keel -- PROGRAM`), tini-style;
+//! - `probe`: block-device identification for `root=` (filesystem UUIDs and labels,
+//!   GPT/MBR PARTUUIDs), pure parsers over caller-owned bytes;
 //! - `log`: console lines and the journals debug clients read;
 //! - `fatal`: the never-die path (panics and fatal errors, `keel.panic=`);
 //! - `applets`: poweroff/reboot/halt; `child`: fork + exec with its error reported back;
@@ -32,6 +34,7 @@ pub mod log;
 #[cfg(all(not(test), feature = "rt"))]
 pub mod pid1;
 pub mod power;
+pub mod probe;
 pub mod reaper;
 pub mod services;
 pub mod sys;

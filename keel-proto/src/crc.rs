@@ -24,13 +24,18 @@ const TABLE: [u32; 16] = {
 
 /// The CRC-32 of `data`.
 pub fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
+    !update(!0, data)
+}
+
+/// The register after feeding `data` to `crc`, no inversion either side: a CRC over pieces
+/// is `!update(update(!0, a), b)` (GPT's entry array, read a window at a time).
+pub fn update(mut crc: u32, data: &[u8]) -> u32 {
     for &b in data {
         crc ^= u32::from(b);
         crc = (crc >> 4) ^ TABLE[(crc & 15) as usize];
         crc = (crc >> 4) ^ TABLE[(crc & 15) as usize];
     }
-    !crc
+    crc
 }
 
 #[cfg(test)]
@@ -48,6 +53,11 @@ mod tests {
         assert_eq!(crc32(&[0xffu8; 32]), 0xff6c_ab0b);
         let ramp: Vec<u8> = (0..=255).collect();
         assert_eq!(crc32(&ramp), 0x2905_8c73);
+    }
+
+    #[test]
+    fn in_pieces() {
+        assert_eq!(!update(update(!0, b"1234"), b"56789"), 0xcbf4_3926);
     }
 
     #[test]
