@@ -1,8 +1,10 @@
-//! The command line: hand-written parsing (no dependencies), the usage text.
+//! The command line: lexopt splits the words into options and values; what they mean, and
+//! every message, is keelctl's own (docs/keelctl.md); the usage text.
 //!
 //! Options may come before or after the command word, in any order: `keelctl --unix S logs
 //! -f` and `keelctl logs -f --unix S` are the same. Long options take their value as the
-//! next word or after `=`, short ones also glued (`-n20`). `--` ends the options.
+//! next word or after `=`, short ones also glued (`-n20`, `-n=20`); short flags combine
+//! (`-vf`). `--` ends the options.
 
 use keel_proto::{PowerCmd, MAX_NAME};
 use std::path::PathBuf;
@@ -81,6 +83,35 @@ pub enum Command {
 }
 
 impl Command {
+    /// May be sent again when no answer comes: asking twice is the same as asking once.
+    /// Not start, stop, restart or power: keel does not recognise a repeated request, and a
+    /// late answer (a slow line, a busy keel) would mean doing it twice. Not a follow: it
+    /// may rightly say nothing for a long time.
+    pub fn idempotent(&self) -> bool {
+        match self {
+            Command::Status | Command::Services | Command::Ping => true,
+            Command::Logs { .. } | Command::Dmesg { .. } | Command::Events { .. } => !self.follows(),
+            Command::Start(_) | Command::Stop(_) | Command::Restart(_) | Command::Power(_) | Command::Console => false,
+        }
+    }
+
+    /// The command word (`restart`), for messages.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Command::Status => "status",
+            Command::Services => "services",
+            Command::Start(_) => "start",
+            Command::Stop(_) => "stop",
+            Command::Restart(_) => "restart",
+            Command::Logs { .. } => "logs",
+            Command::Dmesg { .. } => "dmesg",
+            Command::Events { .. } => "events",
+            Command::Power(p) => p.name(),
+            Command::Ping => "ping",
+            Command::Console => "console",
+        }
+    }
+
     /// A stream that goes on until Ctrl-C (no End, no timeout once it runs).
     pub fn follows(&self) -> bool {
         matches!(
@@ -128,6 +159,8 @@ struct Words {
     json: bool,
     verbose: bool,
     follow: bool,
+    help: bool,
+    version: bool,
     tail: Option<String>,
     since: Option<String>,
     positional: Vec<String>,
@@ -137,7 +170,8 @@ struct Words {
 /// `keelctl: MESSAGE` (the caller adds the usage and exits 2).
 pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Parsed, String> {
     let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
-    // Help and version win over everything else, wherever they are (but not after `--`).
+    // Help and version win over everything else, wherever they are (but not after `--`),
+    // even over a bad option before them.
     for a in args.iter().take_while(|a| **a != "--") {
         match *a {
             "-h" | "--help" => return Ok(Parsed::Help),
@@ -146,6 +180,13 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Parsed, String> {
         }
     }
     let w = words(&args)?;
+    // In a group of short flags (`-vh`).
+    if w.help {
+        return Ok(Parsed::Help);
+    }
+    if w.version {
+        return Ok(Parsed::Version);
+    }
     let target = target(&w)?;
     let timeout = match &w.timeout {
         None => DEFAULT_TIMEOUT,
@@ -160,65 +201,42 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Parsed, String> {
 }
 
 fn words(args: &[&str]) -> Result<Words, String> {
+    use lexopt::Arg::{Long, Short, Value};
     let mut w = Words::default();
-    let mut i = 0;
-    let mut options_done = false;
-    while i < args.len() {
-        let arg = args[i];
-        i += 1;
-        if options_done || arg == "-" || !arg.starts_with('-') {
-            w.positional.push(arg.to_string());
-            continue;
-        }
-        if arg == "--" {
-            options_done = true;
-            continue;
-        }
-        // The option's name and, if glued to it, its value.
-        let (name, glued) = match arg.strip_prefix("--") {
-            Some(long) => match long.split_once('=') {
-                Some((n, v)) => (format!("--{n}"), Some(v.to_string())),
-                None => (arg.to_string(), None),
-            },
-            None if arg.len() > 2 && arg.starts_with("-n") => ("-n".to_string(), Some(arg[2..].to_string())),
-            None => (arg.to_string(), None),
-        };
-        let takes_value = matches!(
-            name.as_str(),
-            "--unix" | "--serial" | "--vsock" | "--vsock-unix" | "--baud" | "--timeout" | "-n" | "--tail" | "--since"
-        );
-        let value = if takes_value {
-            match glued {
-                Some(v) => Some(v),
-                None if i < args.len() => {
-                    i += 1;
-                    Some(args[i - 1].to_string())
-                }
-                None => return Err(format!("{name} needs a value")),
-            }
-        } else {
-            if glued.is_some() {
-                return Err(format!("{name} takes no value"));
-            }
-            None
-        };
-        match (name.as_str(), value) {
-            ("--unix", Some(v)) => w.unix.push(v),
-            ("--serial", Some(v)) => w.serial.push(v),
-            ("--vsock", Some(v)) => w.vsock.push(v),
-            ("--vsock-unix", Some(v)) => w.vsock_unix.push(v),
-            ("--baud", Some(v)) => w.baud = Some(v),
-            ("--timeout", Some(v)) => w.timeout = Some(v),
-            ("-n" | "--tail", Some(v)) => w.tail = Some(v),
-            ("--since", Some(v)) => w.since = Some(v),
-            ("--shared", None) => w.shared = true,
-            ("--json", None) => w.json = true,
-            ("-v" | "--verbose", None) => w.verbose = true,
-            ("-f" | "--follow", None) => w.follow = true,
-            _ => return Err(format!("unknown option {arg}")),
+    let mut p = lexopt::Parser::from_args(args);
+    // The arguments are UTF-8 (main checks), so nothing is lost here.
+    let text = |v: std::ffi::OsString| v.to_string_lossy().into_owned();
+    while let Some(arg) = p.next().map_err(message)? {
+        match arg {
+            Value(v) => w.positional.push(text(v)),
+            Long("unix") => w.unix.push(text(p.value().map_err(message)?)),
+            Long("serial") => w.serial.push(text(p.value().map_err(message)?)),
+            Long("vsock") => w.vsock.push(text(p.value().map_err(message)?)),
+            Long("vsock-unix") => w.vsock_unix.push(text(p.value().map_err(message)?)),
+            Long("baud") => w.baud = Some(text(p.value().map_err(message)?)),
+            Long("timeout") => w.timeout = Some(text(p.value().map_err(message)?)),
+            Short('n') | Long("tail") => w.tail = Some(text(p.value().map_err(message)?)),
+            Long("since") => w.since = Some(text(p.value().map_err(message)?)),
+            Long("shared") => w.shared = true,
+            Long("json") => w.json = true,
+            Short('v') | Long("verbose") => w.verbose = true,
+            Short('f') | Long("follow") => w.follow = true,
+            Short('h') | Long("help") => w.help = true,
+            Short('V') | Long("version") => w.version = true,
+            Short(c) => return Err(format!("unknown option -{c}")),
+            Long(name) => return Err(format!("unknown option --{name}")),
         }
     }
     Ok(w)
+}
+
+/// lexopt's errors in keelctl's words (docs/keelctl.md).
+fn message(e: lexopt::Error) -> String {
+    match e {
+        lexopt::Error::MissingValue { option: Some(name) } => format!("{name} needs a value"),
+        lexopt::Error::UnexpectedValue { option, .. } => format!("{option} takes no value"),
+        other => other.to_string(),
+    }
 }
 
 fn target(w: &Words) -> Result<Target, String> {
@@ -466,6 +484,49 @@ mod tests {
         assert_eq!(e(&["status", "-x"]), "unknown option -x");
         assert_eq!(e(&["status", "--json=yes"]), "--json takes no value");
         assert_eq!(e(&["logs", "-n"]), "-n needs a value");
+        assert_eq!(e(&["status", "-v=x"]), "-v takes no value");
+        assert_eq!(e(&["status", "-vx"]), "unknown option -x");
+    }
+
+    #[test]
+    fn short_flags_combine_and_take_glued_values() {
+        let o = run(&["--unix", "s", "logs", "-vfn=20"]);
+        assert!(o.verbose);
+        assert_eq!(o.command, Command::Logs { follow: true, tail: 20, service: String::new() });
+        assert_eq!(run(&["--unix", "s", "dmesg", "-n=3"]).command, Command::Dmesg { follow: false, tail: 3 });
+        assert_eq!(parse(&["--unix", "s", "status", "-vh"]), Ok(Parsed::Help));
+        assert_eq!(parse(&["-vV"]), Ok(Parsed::Version));
+        // A value may look like an option.
+        assert_eq!(err(&["--unix", "s", "logs", "-n", "-5"]), "-n: not a number: -5");
+        assert_eq!(run(&["--unix", "-", "status"]).target, Target::Unix("-".into()));
+    }
+
+    #[test]
+    fn only_what_is_safe_to_ask_twice_is_retried() {
+        let c = |args: &[&str]| {
+            let mut all = vec!["--unix", "s"];
+            all.extend_from_slice(args);
+            run(&all).command
+        };
+        for args in [&["status"][..], &["services"], &["ping"], &["logs", "sshd"], &["dmesg"], &["events"]] {
+            assert!(c(args).idempotent(), "{args:?}");
+        }
+        for args in [
+            &["start", "a"][..],
+            &["stop", "a"],
+            &["restart", "a"],
+            &["reboot"],
+            &["poweroff"],
+            &["halt"],
+            &["logs", "-f"],
+            &["dmesg", "-f"],
+            &["events", "-f"],
+            &["console"],
+        ] {
+            assert!(!c(args).idempotent(), "{args:?}");
+        }
+        assert_eq!(c(&["poweroff"]).word(), "poweroff");
+        assert_eq!(c(&["restart", "a"]).word(), "restart");
     }
 
     #[test]

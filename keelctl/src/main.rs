@@ -17,7 +17,7 @@ mod session;
 mod transport;
 
 use cli::{Command, Options, Parsed};
-use keel_proto::{Message, PowerCmd, ReplyBody};
+use keel_proto::{Message, ReplyBody};
 use output::{EventRecord, LogRecord, ServiceRow, StatusInfo};
 use session::{Session, Stop, TextMode};
 use std::sync::{Arc, Mutex};
@@ -64,7 +64,6 @@ fn run(o: &Options) -> i32 {
     };
     let conn_replay = conn.replay;
     let (tx, rx) = transport::channel();
-    // Before any other thread exists: it blocks the signals for all of them.
     transport::spawn_signal_thread(tx.clone());
     transport::spawn_reader(conn.reader, tx.clone());
     let writer = Arc::new(Mutex::new(conn.writer));
@@ -125,8 +124,10 @@ fn request(s: &mut Session, cmd: &Command, timeout: Duration) -> i32 {
     let nonce = nonce();
     let msg = request_message(cmd, nonce);
     let start = Instant::now();
-    // Every frame the request went out in, and when: a damaged request is never answered,
-    // so it is sent again (not for -f: nothing may come for a long time).
+    // Every frame the request went out in, and when. A damaged request is never answered,
+    // so one that is safe to repeat (`Command::idempotent`) is sent again; the others are
+    // sent once, and an answer may take the whole timeout.
+    let tries = if cmd.idempotent() { 3 } else { 1 };
     let mut sent: Vec<(u16, Instant)> = Vec::new();
     // The frame keel answered (its later replies must name it), or that records came.
     let mut answered: Option<u16> = None;
@@ -134,9 +135,9 @@ fn request(s: &mut Session, cmd: &Command, timeout: Duration) -> i32 {
     let mut deadline = start + timeout;
     let mut rows: Vec<ServiceRow> = Vec::new();
     loop {
-        let may_retry = answered.is_none() && !records && !follow;
+        let may_retry = answered.is_none() && !records && sent.len() < tries;
         let due = start + timeout.mul_f64(sent.len() as f64 / 3.0);
-        if sent.is_empty() || (may_retry && sent.len() < 3 && Instant::now() >= due) {
+        if sent.is_empty() || (may_retry && Instant::now() >= due) {
             if !sent.is_empty() {
                 s.note("no answer yet: sending the request again");
             }
@@ -148,7 +149,7 @@ fn request(s: &mut Session, cmd: &Command, timeout: Duration) -> i32 {
         }
         let wait_until = if follow {
             None
-        } else if may_retry && sent.len() < 3 {
+        } else if may_retry {
             Some(deadline.min(due))
         } else {
             Some(deadline)
@@ -156,6 +157,15 @@ fn request(s: &mut Session, cmd: &Command, timeout: Duration) -> i32 {
         let frame = match s.recv(wait_until) {
             Ok(f) => f,
             Err(Stop::Timeout) if Instant::now() < deadline => continue,
+            Err(Stop::Timeout) if !cmd.idempotent() && answered.is_none() => {
+                s.flush_text();
+                s.warn(&format!(
+                    "no answer from keel on {} to {} (sent once, not repeated: it may have been done)",
+                    s.place,
+                    cmd.word()
+                ));
+                return NO_CONNECTION;
+            }
             Err(Stop::Signal(n)) => {
                 // On a serial line keel cannot see the client go: say so.
                 if follow {
@@ -182,7 +192,7 @@ fn request(s: &mut Session, cmd: &Command, timeout: Duration) -> i32 {
             }
             Message::ErrorReply { req, code, message } if ours(req) => {
                 s.flush_text();
-                let mut text = output::error_code_name(code);
+                let mut text = output::error_code_name(code).into_owned();
                 if !message.is_empty() {
                     text = format!("{text}: {}", output::clean(message));
                 }
@@ -273,14 +283,9 @@ fn reply(
         }
         (Command::Start(_) | Command::Stop(_) | Command::Restart(_) | Command::Power(_), ReplyBody::Ok) => {
             if s.json {
-                s.print(r#"{"type":"ok"}"#);
+                s.print(&output::ok_json());
             } else if let Command::Power(p) = cmd {
-                let what = match p {
-                    PowerCmd::Reboot => "reboot",
-                    PowerCmd::PowerOff => "poweroff",
-                    _ => "halt",
-                };
-                s.note(&format!("keel on {} accepted {what}", s.place));
+                s.note(&format!("keel on {} accepted {}", s.place, p.name()));
             }
             Some(OK)
         }

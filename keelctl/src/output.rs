@@ -2,66 +2,66 @@
 //! functions from message fields to strings; the caller writes them.
 
 use keel_proto::{ErrorCode, EventKind, LogSource, ServiceState, Stream};
+use serde::Serialize;
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 const NS_PER_SEC: u64 = 1_000_000_000;
 
-/// `bytes` as a JSON string, quotes included. Bytes that are not UTF-8 become U+FFFD.
-pub fn json_str(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+/// One line of `--json` output: `{"type":"status",...}`, the fields in this order
+/// (serde_json: strings escaped as JSON requires, a float that is not finite as `null`).
+#[derive(Serialize, Debug, PartialEq)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum JsonLine<'a> {
+    Status {
+        version: Cow<'a, str>,
+        uptime_ns: u64,
+        ready_ns: u64,
+        rss_kib: u32,
+        services: u16,
+        failed: u16,
+    },
+    Service {
+        name: Cow<'a, str>,
+        state: Cow<'a, str>,
+        pid: i32,
+        restarts: u32,
+    },
+    Log {
+        boot_ns: u64,
+        source: Cow<'a, str>,
+        stream: Cow<'a, str>,
+        service: Cow<'a, str>,
+        text: Cow<'a, str>,
+    },
+    Event {
+        boot_ns: u64,
+        event_seq: u32,
+        kind: Cow<'a, str>,
+        name: Cow<'a, str>,
+        detail: Cow<'a, str>,
+    },
+    /// A line of console text on a shared line.
+    Text {
+        text: Cow<'a, str>,
+    },
+    Pong {
+        version: Cow<'a, str>,
+        rtt_ms: f64,
+    },
+    /// start, stop, restart and power accepted.
+    Ok,
 }
 
-/// A JSON value for `object`.
-pub enum Json<'a> {
-    Str(&'a [u8]),
-    Num(u64),
-    Int(i64),
-    Float(f64),
+impl JsonLine<'_> {
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).expect("strings, integers and floats always serialize")
+    }
 }
 
-/// `{"k":v,...}` in the order given.
-pub fn object(fields: &[(&str, Json)]) -> String {
-    let mut out = String::from("{");
-    for (i, (key, value)) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&json_str(key.as_bytes()));
-        out.push(':');
-        match value {
-            Json::Str(s) => out.push_str(&json_str(s)),
-            Json::Num(n) => {
-                let _ = write!(out, "{n}");
-            }
-            Json::Int(n) => {
-                let _ = write!(out, "{n}");
-            }
-            Json::Float(x) => {
-                let _ = write!(out, "{x}");
-            }
-        }
-    }
-    out.push('}');
-    out
+/// Bytes from the other side as a string: bytes that are not UTF-8 become U+FFFD.
+fn lossy(bytes: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
 }
 
 /// Text from the other side made safe for a terminal: the trailing line end dropped,
@@ -92,38 +92,41 @@ pub fn seconds(ns: u64) -> String {
     format!("{}.{:03} s", ns / NS_PER_SEC, ns % NS_PER_SEC / 1_000_000)
 }
 
-pub fn source_name(s: LogSource) -> String {
+// keel-proto names ServiceState and PowerCmd (what PID 1 itself logs); the names of
+// the other wire enums are the client's own, for its output.
+
+pub fn source_name(s: LogSource) -> Cow<'static, str> {
     match s {
         LogSource::Keel => "keel".into(),
         LogSource::Kernel => "kernel".into(),
         LogSource::Service => "service".into(),
-        LogSource::Unknown(n) => format!("source{n}"),
+        LogSource::Unknown(n) => format!("source{n}").into(),
     }
 }
 
-pub fn stream_name(s: Stream) -> String {
+pub fn stream_name(s: Stream) -> Cow<'static, str> {
     match s {
         Stream::Out => "stdout".into(),
         Stream::Err => "stderr".into(),
-        Stream::Unknown(n) => format!("stream{n}"),
+        Stream::Unknown(n) => format!("stream{n}").into(),
     }
 }
 
-pub fn event_kind_name(k: EventKind) -> String {
+pub fn event_kind_name(k: EventKind) -> Cow<'static, str> {
     match k {
         EventKind::ServiceState => "service".into(),
         EventKind::BootPhase => "boot".into(),
         EventKind::PowerRequest => "power".into(),
-        EventKind::Unknown(n) => format!("kind{n}"),
+        EventKind::Unknown(n) => format!("kind{n}").into(),
     }
 }
 
-/// A service state's name as keel logs it (keel_proto::ServiceState), `stateN` if unknown.
-pub fn state_name(state: ServiceState) -> String {
-    state.name().map_or_else(|| format!("state{}", u8::from(state)), str::to_string)
+/// A service state's name as keel logs it (`ServiceState::name`), `stateN` if unknown.
+pub fn state_name(state: ServiceState) -> Cow<'static, str> {
+    state.name().map_or_else(|| format!("state{}", u8::from(state)).into(), Cow::Borrowed)
 }
 
-pub fn error_code_name(code: ErrorCode) -> String {
+pub fn error_code_name(code: ErrorCode) -> Cow<'static, str> {
     match code {
         ErrorCode::UnknownType => "unknown_type".into(),
         ErrorCode::Malformed => "malformed".into(),
@@ -131,7 +134,7 @@ pub fn error_code_name(code: ErrorCode) -> String {
         ErrorCode::NoSuchService => "no_such_service".into(),
         ErrorCode::Busy => "busy".into(),
         ErrorCode::Unsupported => "unsupported".into(),
-        ErrorCode::Unknown(n) => format!("error{n}"),
+        ErrorCode::Unknown(n) => format!("error{n}").into(),
     }
 }
 
@@ -161,14 +164,14 @@ pub fn log_json(r: &LogRecord) -> String {
     while let [rest @ .., b'\n' | b'\r'] = text {
         text = rest;
     }
-    object(&[
-        ("type", Json::Str(b"log")),
-        ("boot_ns", Json::Num(r.boot_ns)),
-        ("source", Json::Str(source_name(r.source).as_bytes())),
-        ("stream", Json::Str(stream_name(r.stream).as_bytes())),
-        ("service", Json::Str(r.service)),
-        ("text", Json::Str(text)),
-    ])
+    JsonLine::Log {
+        boot_ns: r.boot_ns,
+        source: source_name(r.source),
+        stream: stream_name(r.stream),
+        service: lossy(r.service),
+        text: lossy(text),
+    }
+    .to_line()
 }
 
 pub struct EventRecord<'a> {
@@ -189,14 +192,14 @@ pub fn event_line(e: &EventRecord) -> String {
 }
 
 pub fn event_json(e: &EventRecord) -> String {
-    object(&[
-        ("type", Json::Str(b"event")),
-        ("boot_ns", Json::Num(e.boot_ns)),
-        ("event_seq", Json::Num(e.event_seq.into())),
-        ("kind", Json::Str(event_kind_name(e.kind).as_bytes())),
-        ("name", Json::Str(e.name)),
-        ("detail", Json::Str(e.detail)),
-    ])
+    JsonLine::Event {
+        boot_ns: e.boot_ns,
+        event_seq: e.event_seq,
+        kind: event_kind_name(e.kind),
+        name: lossy(e.name),
+        detail: lossy(e.detail),
+    }
+    .to_line()
 }
 
 pub struct StatusInfo<'a> {
@@ -223,15 +226,15 @@ pub fn status_lines(s: &StatusInfo) -> String {
 }
 
 pub fn status_json(s: &StatusInfo) -> String {
-    object(&[
-        ("type", Json::Str(b"status")),
-        ("version", Json::Str(s.version)),
-        ("uptime_ns", Json::Num(s.uptime_ns)),
-        ("ready_ns", Json::Num(s.ready_ns)),
-        ("rss_kib", Json::Num(s.rss_kib.into())),
-        ("services", Json::Num(s.services.into())),
-        ("failed", Json::Num(s.failed.into())),
-    ])
+    JsonLine::Status {
+        version: lossy(s.version),
+        uptime_ns: s.uptime_ns,
+        ready_ns: s.ready_ns,
+        rss_kib: s.rss_kib,
+        services: s.services,
+        failed: s.failed,
+    }
+    .to_line()
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -248,7 +251,7 @@ pub fn services_table(rows: &[ServiceRow]) -> String {
         .iter()
         .map(|r| {
             let pid = if r.pid == 0 { "-".to_string() } else { r.pid.to_string() };
-            [clean(&r.name), state_name(r.state), pid, r.restarts.to_string()]
+            [clean(&r.name), state_name(r.state).into_owned(), pid, r.restarts.to_string()]
         })
         .collect();
     let header = ["NAME", "STATE", "PID", "RESTARTS"].map(String::from);
@@ -277,18 +280,12 @@ pub fn services_table(rows: &[ServiceRow]) -> String {
 }
 
 pub fn service_json(r: &ServiceRow) -> String {
-    object(&[
-        ("type", Json::Str(b"service")),
-        ("name", Json::Str(&r.name)),
-        ("state", Json::Str(state_name(r.state).as_bytes())),
-        ("pid", Json::Int(r.pid.into())),
-        ("restarts", Json::Num(r.restarts.into())),
-    ])
+    JsonLine::Service { name: lossy(&r.name), state: state_name(r.state), pid: r.pid, restarts: r.restarts }.to_line()
 }
 
 /// A line of console text (shared line) in JSON form.
 pub fn text_json(line: &[u8]) -> String {
-    object(&[("type", Json::Str(b"text")), ("text", Json::Str(line))])
+    JsonLine::Text { text: lossy(line) }.to_line()
 }
 
 /// Round-trip time in milliseconds, to the microsecond.
@@ -301,7 +298,11 @@ pub fn pong_line(version: &[u8], rtt: std::time::Duration) -> String {
 }
 
 pub fn pong_json(version: &[u8], rtt: std::time::Duration) -> String {
-    object(&[("type", Json::Str(b"pong")), ("version", Json::Str(version)), ("rtt_ms", Json::Float(rtt_ms(rtt)))])
+    JsonLine::Pong { version: lossy(version), rtt_ms: rtt_ms(rtt) }.to_line()
+}
+
+pub fn ok_json() -> String {
+    JsonLine::Ok.to_line()
 }
 
 #[cfg(test)]
@@ -309,8 +310,16 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// A text line's JSON, to see how a string comes out.
+    fn json_str(bytes: &[u8]) -> String {
+        let line = text_json(bytes);
+        let inner = line.strip_prefix(r#"{"type":"text","text":"#).and_then(|l| l.strip_suffix('}'));
+        inner.unwrap_or_else(|| panic!("{line}")).to_string()
+    }
+
     #[test]
     fn json_escaping() {
+        // The escapes the hand-written encoder used to make; serde_json makes the same.
         assert_eq!(json_str(b""), r#""""#);
         assert_eq!(json_str(b"plain text"), r#""plain text""#);
         assert_eq!(json_str(b"a\"b\\c"), r#""a\"b\\c""#);
@@ -323,17 +332,35 @@ mod tests {
     }
 
     #[test]
-    fn json_objects() {
-        assert_eq!(object(&[]), "{}");
+    fn json_lines() {
+        assert_eq!(ok_json(), r#"{"type":"ok"}"#);
+        // Extreme integers as they are; a float that is not finite is no JSON number.
+        let status = JsonLine::Status {
+            version: "v".into(),
+            uptime_ns: u64::MAX,
+            ready_ns: 0,
+            rss_kib: u32::MAX,
+            services: u16::MAX,
+            failed: 0,
+        };
         assert_eq!(
-            object(&[
-                ("s", Json::Str(b"x\"")),
-                ("n", Json::Num(u64::MAX)),
-                ("i", Json::Int(-5)),
-                ("f", Json::Float(0.25))
-            ]),
-            r#"{"s":"x\"","n":18446744073709551615,"i":-5,"f":0.25}"#
+            status.to_line(),
+            r#"{"type":"status","version":"v","uptime_ns":18446744073709551615,"ready_ns":0,"rss_kib":4294967295,"services":65535,"failed":0}"#
         );
+        for x in [f64::NAN, f64::INFINITY] {
+            let pong = JsonLine::Pong { version: "v".into(), rtt_ms: x };
+            assert_eq!(pong.to_line(), r#"{"type":"pong","version":"v","rtt_ms":null}"#);
+        }
+        let row = ServiceRow { name: b"s".to_vec(), state: ServiceState::Ready, pid: i32::MIN, restarts: 0 };
+        assert_eq!(
+            service_json(&row),
+            r#"{"type":"service","name":"s","state":"ready","pid":-2147483648,"restarts":0}"#
+        );
+        // Every line parses back as JSON with its type first.
+        let rtt = Duration::from_micros(u64::MAX / 1000);
+        let back: serde_json::Value = serde_json::from_str(&pong_json(b"\xff", rtt)).unwrap();
+        assert_eq!(back["type"], "pong");
+        assert!(back["rtt_ms"].is_f64(), "{back}");
     }
 
     #[test]
@@ -453,7 +480,7 @@ x              state200    5         0
 
     #[test]
     fn names() {
-        let all: Vec<String> = (0..10u8).map(|c| state_name(c.into())).collect();
+        let all: Vec<_> = (0..10u8).map(|c| state_name(c.into())).collect();
         assert_eq!(
             all,
             ["waiting", "starting", "ready", "stopping", "stopped", "exited", "backoff", "failed", "off", "state9"]

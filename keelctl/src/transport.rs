@@ -5,11 +5,10 @@
 //! interleave inside a write).
 
 use crate::cli::Target;
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::process::Command;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
@@ -47,20 +46,11 @@ pub fn connect(target: &Target) -> io::Result<Conn> {
             Ok(Conn { reader: Box::new(f), writer: Box::new(io::sink()), replay: true })
         }
         Target::Serial { dev, baud } => {
-            // stty opens the device without waiting for a carrier; `clocal` then lets the
-            // ordinary open below return at once too. Settings stay with the port.
-            let dev_s = dev.to_string_lossy();
-            let baud_s = baud.to_string();
-            let args = ["-F", &dev_s, "raw", "-echo", "clocal", &baud_s];
-            match Command::new("stty").args(args).output() {
-                Ok(out) if out.status.success() => {}
-                Ok(out) => {
-                    let why = String::from_utf8_lossy(&out.stderr);
-                    eprintln!("keelctl: stty {}: {}; using the line as it is", args.join(" "), why.trim());
-                }
-                Err(e) => eprintln!("keelctl: stty: {e}; using the line as it is"),
+            let f = open_serial(dev)?;
+            if let Err(e) = set_raw_line(&f, *baud) {
+                // A FIFO or a pipe-like device: still worth reading.
+                eprintln!("keelctl: {}: cannot set the line raw at {baud} baud: {e}; using it as it is", dev.display());
             }
-            let f = OpenOptions::new().read(true).write(true).open(dev)?;
             Ok(Conn { reader: Box::new(f.try_clone()?), writer: Box::new(f), replay: false })
         }
         Target::Vsock { cid, port } => {
@@ -72,6 +62,29 @@ pub fn connect(target: &Target) -> io::Result<Conn> {
             Ok(Conn { reader: Box::new(s.try_clone()?), writer: Box::new(s), replay: false })
         }
     }
+}
+
+/// The device without waiting for a carrier (O_NONBLOCK; `CLOCAL` set below makes that
+/// last) and without making it our controlling terminal; then blocking again for the reader.
+fn open_serial(dev: &Path) -> io::Result<File> {
+    use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = (OFlags::NONBLOCK | OFlags::NOCTTY).bits() as i32;
+    let f = OpenOptions::new().read(true).write(true).custom_flags(flags).open(dev)?;
+    fcntl_setfl(&f, fcntl_getfl(&f)? - OFlags::NONBLOCK)?;
+    Ok(f)
+}
+
+/// What `stty raw -echo clocal BAUD` does: bytes as they are both ways, 8N1 without flow
+/// control, modem lines ignored. The settings stay with the port.
+fn set_raw_line(f: &File, baud: u32) -> io::Result<()> {
+    use rustix::termios::{tcgetattr, tcsetattr, ControlModes, OptionalActions};
+    let mut t = tcgetattr(f)?;
+    t.make_raw();
+    t.control_modes |= ControlModes::CLOCAL | ControlModes::CREAD;
+    t.set_speed(baud)?;
+    tcsetattr(f, OptionalActions::Now, &t)?;
+    Ok(())
 }
 
 /// How long the backend may take to say OK: it asks the guest first (under TCG a slow
@@ -151,39 +164,19 @@ pub fn spawn_reader(mut reader: Box<dyn Read + Send>, tx: Sender<Input>) {
 
 /// SIGINT, SIGTERM and SIGHUP as `Input::Signal`, so that a follow can send Cancel (on a
 /// serial line keel cannot see the client go) and the console can restore the terminal.
-/// Must run before any other thread starts: the signals are blocked in the calling thread
-/// and every thread it starts later. A second signal exits at once (130).
+/// signal-hook's handler only writes to a pipe; a thread reads it. A second signal exits
+/// at once (130).
 pub fn spawn_signal_thread(tx: Sender<Input>) {
-    use keel::sys::{block_signals, signalfd, SigSet};
-    const SIGHUP: u32 = 1;
-    const SIGINT: u32 = 2;
-    const SIGTERM: u32 = 15;
-    let set = SigSet::default().with(SIGHUP).with(SIGINT).with(SIGTERM);
-    let Ok(fd) = signalfd(set) else {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM]) else {
         return; // default behaviour: the signal ends keelctl
     };
-    if block_signals(set).is_err() {
-        return;
-    }
     std::thread::spawn(move || {
-        use rustix::event::{poll, PollFd, PollFlags};
-        let mut seen = 0;
-        loop {
-            let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-            if poll(&mut fds, None).is_err() {
-                continue;
-            }
-            let mut info = [0u8; 128];
-            let Ok(n) = rustix::io::read(&fd, &mut info) else { continue };
-            if n < 4 {
-                continue;
-            }
-            seen += 1;
-            if seen > 1 {
+        for (seen, signo) in signals.forever().enumerate() {
+            if seen > 0 {
                 std::process::exit(130);
             }
-            let signo = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]);
-            let _ = tx.send(Input::Signal(signo));
+            let _ = tx.send(Input::Signal(signo.unsigned_abs()));
         }
     });
 }
@@ -195,13 +188,14 @@ pub fn write_all(w: &Writer, bytes: &[u8]) -> io::Result<()> {
     w.flush()
 }
 
-/// AF_VSOCK through rustix: std has no vsock, and rustix 1.x has the address family
-/// (`AddressFamily::VSOCK`) but no address type, so `struct sockaddr_vm` is defined here.
+/// AF_VSOCK through rustix: std has no vsock, and rustix (1.1.6) has the address family
+/// (`AddressFamily::VSOCK`) but no address type (rustix issue #1070), so `struct
+/// sockaddr_vm` is defined here.
 mod vsock {
-    use rustix::fd::OwnedFd;
     use rustix::net::addr::{SocketAddrArg, SocketAddrLen, SocketAddrOpaque};
     use rustix::net::{AddressFamily, SocketType};
-    use std::io::{self, Read, Write};
+    use std::fs::File;
+    use std::io;
 
     /// `struct sockaddr_vm` (linux/vm_sockets.h), 16 bytes.
     #[repr(C)]
@@ -223,68 +217,39 @@ mod vsock {
         }
     }
 
-    pub struct VsockStream(OwnedFd);
+    // linux/vm_sockets.h: the kernel reads exactly this many bytes.
+    const _: () = assert!(core::mem::size_of::<SockaddrVm>() == 16);
 
-    fn io_err(e: rustix::io::Errno) -> io::Error {
-        io::Error::from_raw_os_error(e.raw_os_error())
-    }
-
-    pub fn connect(cid: u32, port: u32) -> io::Result<VsockStream> {
-        let fd = rustix::net::socket(AddressFamily::VSOCK, SocketType::STREAM, None).map_err(io_err)?;
+    /// A connected stream: a `File` reads and writes a socket as any descriptor.
+    pub fn connect(cid: u32, port: u32) -> io::Result<File> {
+        let fd = rustix::net::socket(AddressFamily::VSOCK, SocketType::STREAM, None)?;
         let addr =
             SockaddrVm { family: AddressFamily::VSOCK.as_raw(), reserved1: 0, port, cid, flags: 0, zero: [0; 3] };
-        rustix::net::connect(&fd, &addr).map_err(io_err)?;
-        Ok(VsockStream(fd))
-    }
-
-    impl VsockStream {
-        pub fn try_clone(&self) -> io::Result<VsockStream> {
-            rustix::io::dup(&self.0).map(VsockStream).map_err(io_err)
-        }
-    }
-
-    impl Read for VsockStream {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            rustix::io::read(&self.0, buf).map_err(io_err)
-        }
-    }
-
-    impl Write for VsockStream {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            rustix::io::write(&self.0, buf).map_err(io_err)
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
+        rustix::net::connect(&fd, &addr)?;
+        Ok(File::from(fd))
     }
 }
 
 /// Run while the console is up: the local terminal raw (keystrokes go to the line as they
 /// are typed, Ctrl-C included), restored by `restore` or on drop.
 pub struct RawTerminal {
-    saved: Option<String>,
+    saved: Option<rustix::termios::Termios>,
 }
 
 impl RawTerminal {
-    /// Raw mode if stdin is a terminal (through `stty`, which works on its stdin).
+    /// Raw mode if stdin is a terminal (`stty raw -echo`: cfmakeraw).
     pub fn enter() -> RawTerminal {
-        use std::io::IsTerminal;
-        if !io::stdin().is_terminal() {
+        use rustix::termios::{tcgetattr, tcsetattr, OptionalActions};
+        let stdin = io::stdin();
+        let Ok(saved) = tcgetattr(&stdin) else {
+            return RawTerminal { saved: None };
+        };
+        let mut raw = saved.clone();
+        raw.make_raw();
+        if tcsetattr(&stdin, OptionalActions::Now, &raw).is_err() {
             return RawTerminal { saved: None };
         }
-        // `output()` would give stty an empty stdin: it must see the terminal.
-        let saved = Command::new("stty")
-            .arg("-g")
-            .stdin(std::process::Stdio::inherit())
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-        if saved.is_some() && !Command::new("stty").args(["raw", "-echo"]).status().is_ok_and(|s| s.success()) {
-            return RawTerminal { saved: None };
-        }
-        RawTerminal { saved }
+        RawTerminal { saved: Some(saved) }
     }
 
     pub fn is_raw(&self) -> bool {
@@ -293,7 +258,7 @@ impl RawTerminal {
 
     pub fn restore(&mut self) {
         if let Some(saved) = self.saved.take() {
-            let _ = Command::new("stty").arg(saved).status();
+            let _ = rustix::termios::tcsetattr(io::stdin(), rustix::termios::OptionalActions::Now, &saved);
         }
     }
 }

@@ -1,7 +1,8 @@
 //! keelctl, black-box, against a fake keel written here with std and `keel_proto`: a unix
 //! socket that speaks the protocol in binary form or in the shared-line (APC) form with
-//! console text between the frames. Exit codes, stdout and stderr; line noise, a corrupt
-//! frame, lost records, retries, signals, the console. Every wait is bounded.
+//! console text between the frames, or over a pseudo-terminal standing in for a serial line.
+//! Exit codes, stdout and stderr; line noise, a corrupt frame, lost records, retries (and
+//! what is never retried), signals, the console. Every wait is bounded.
 //! (End-to-end tests against the real keel live with the QEMU tests.)
 
 use keel_proto::msg::types;
@@ -37,9 +38,13 @@ impl Got {
     }
 }
 
+/// What the fake keel talks over: a unix socket, or a pseudo-terminal's master side.
+trait Line: Read + Write + Send {}
+impl<T: Read + Write + Send> Line for T {}
+
 /// The fake keel's side of one connection.
 struct Peer {
-    stream: UnixStream,
+    stream: Box<dyn Line>,
     shared: bool,
     seq: u16,
     bin: BinaryDeframer<MAX_BODY>,
@@ -53,6 +58,11 @@ struct Peer {
 impl Peer {
     fn new(stream: UnixStream, shared: bool) -> Peer {
         stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Peer::on(Box::new(stream), shared)
+    }
+
+    /// Over any line whose reads give up within 10 s.
+    fn on(stream: Box<dyn Line>, shared: bool) -> Peer {
         Peer {
             stream,
             shared,
@@ -634,6 +644,72 @@ fn an_unanswered_request_is_sent_again() {
     assert_eq!(out.code, 0);
 }
 
+/// keel answers `args`' request only after `delay`, well past the point where keelctl
+/// used to send it again (a third of `--timeout`), then reads on until keelctl goes.
+/// Returns keelctl's result and how many frames of the request's type keel received.
+fn late_answer(args: &'static [&'static str], msg_type: u8, delay: Duration) -> (Out, u32) {
+    let (tx, rx) = mpsc::channel();
+    let f = fake(false, move |p| {
+        let req = p.request();
+        assert_eq!(req.msg_type, msg_type);
+        thread::sleep(delay);
+        p.send(&Message::Reply { req: req.seq, body: ReplyBody::Ok });
+        let mut received = 1;
+        while let Some(got) = p.try_recv() {
+            received += u32::from(got.msg_type == msg_type);
+        }
+        tx.send(received).unwrap();
+    });
+    let out = against(f, args);
+    (out, rx.recv_timeout(LIMIT).expect("the fake counted"))
+}
+
+/// A slow answer to restart must not mean two restarts: a request that changes state is
+/// sent once (on a lossy serial line a resend was a double restart).
+#[test]
+fn a_late_answer_to_restart_is_one_restart() {
+    let (out, restarts) =
+        late_answer(&["--timeout", "2", "-v", "restart", "sshd"], types::RESTART, Duration::from_millis(1000));
+    assert_eq!(restarts, 1, "restarts keel received; stderr: {}", out.stderr);
+    assert!(!out.stderr.contains("sending the request again"), "{}", out.stderr);
+    assert_eq!(out.code, 0);
+}
+
+#[test]
+fn a_late_answer_to_reboot_is_one_reboot() {
+    let (out, reboots) = late_answer(&["--timeout", "2", "-v", "reboot"], types::POWER, Duration::from_millis(1000));
+    assert_eq!(reboots, 1, "power requests keel received; stderr: {}", out.stderr);
+    assert!(out.stderr.contains("accepted reboot\n"), "{}", out.stderr);
+    assert_eq!(out.code, 0);
+}
+
+/// No answer at all to a request that changes state: one frame, exit 3, and a message that
+/// says it may have been done all the same.
+#[test]
+fn an_unanswered_stop_is_not_sent_again() {
+    let (tx, rx) = mpsc::channel();
+    let f = fake(false, move |p| {
+        let req = p.request();
+        assert_eq!(req.msg_type, types::STOP);
+        let mut more = 0;
+        while let Some(got) = p.try_recv() {
+            more += 1;
+            assert_eq!(got.msg_type, types::STOP);
+        }
+        tx.send(more).unwrap();
+    });
+    let path = f.path().to_string();
+    let started = Instant::now();
+    let out = against(f, &["--timeout", "0.6", "stop", "dhcp"]);
+    assert_eq!(
+        out.stderr,
+        format!("keelctl: no answer from keel on {path} to stop (sent once, not repeated: it may have been done)\n")
+    );
+    assert_eq!(out.code, 3);
+    assert!(started.elapsed() >= Duration::from_millis(600));
+    assert_eq!(rx.recv().unwrap(), 0, "stop frames after the first");
+}
+
 #[test]
 fn connection_closed_is_exit_3() {
     let f = fake(false, |p| {
@@ -651,6 +727,93 @@ fn cannot_connect_is_exit_3() {
     let out = keelctl(&["--unix", path.to_str().unwrap(), "status"]);
     assert!(out.stderr.starts_with(&format!("keelctl: cannot connect to {}: ", path.display())), "{}", out.stderr);
     assert_eq!((out.stdout.as_str(), out.code), ("", 3));
+}
+
+/// The master side of a pseudo-terminal as the fake keel's line; reads give up after 10 s.
+struct PtyMaster(std::fs::File);
+
+impl Read for PtyMaster {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        let mut fds = [PollFd::new(&self.0, PollFlags::IN)];
+        let ten_s = Timespec { tv_sec: 10, tv_nsec: 0 };
+        if poll(&mut fds, Some(&ten_s))? == 0 {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        self.0.read(buf)
+    }
+}
+
+impl Write for PtyMaster {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A pseudo-terminal: its master (the fake keel's end) and the path of its slave (a
+/// serial device for keelctl).
+fn pty() -> (PtyMaster, PathBuf) {
+    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    (PtyMaster(std::fs::File::from(master)), PathBuf::from(name.to_str().unwrap()))
+}
+
+/// `--serial` on a terminal: keelctl sets it raw at `--baud` (what `stty raw -echo clocal
+/// N` did), then speaks the protocol over it.
+#[test]
+fn serial_line_set_raw_then_status() {
+    use rustix::termios::{tcgetattr, ControlModes, InputModes, LocalModes, OutputModes};
+    let (master, slave) = pty();
+    let dev = slave.clone();
+    let server = thread::spawn(move || {
+        let mut p = Peer::on(Box::new(master), false);
+        // keelctl's first frame comes after it has set the line up.
+        let h = p.recv();
+        assert_eq!((h.seq, h.msg_type), (0, types::CLIENT_HELLO));
+        let tty = std::fs::File::open(&dev).unwrap();
+        let t = tcgetattr(&tty).unwrap();
+        assert_eq!((t.input_speed(), t.output_speed()), (57_600, 57_600));
+        assert!(!t.local_modes.intersects(LocalModes::ECHO | LocalModes::ICANON | LocalModes::ISIG));
+        assert!(!t.output_modes.contains(OutputModes::OPOST));
+        assert!(!t.input_modes.intersects(InputModes::ICRNL | InputModes::IXON));
+        assert!(t.control_modes.contains(ControlModes::CLOCAL | ControlModes::CREAD | ControlModes::CS8));
+        p.send(&hello());
+        let req = p.recv();
+        assert_eq!(req.msg_type, types::STATUS);
+        // Bytes a cooked line would change (\r, \n, Ctrl-C, Ctrl-S) come through as they are.
+        p.send(&Message::Reply {
+            req: req.seq,
+            body: ReplyBody::Status { uptime_ns: 0x0a0d_0313, ready_ns: 0, rss_kib: 0x11_13, services: 3, failed: 0 },
+        });
+    });
+    let out = keelctl(&["--serial", slave.to_str().unwrap(), "--baud", "57600", "--json", "status"]);
+    if let Err(e) = server.join() {
+        std::panic::resume_unwind(e);
+    }
+    assert_eq!(
+        out.stdout,
+        "{\"type\":\"status\",\"version\":\"0.1.0\",\"uptime_ns\":168624915,\"ready_ns\":0,\"rss_kib\":4371,\"services\":3,\"failed\":0}\n"
+    );
+    assert_eq!((out.stderr.as_str(), out.code), ("", 0));
+}
+
+/// A device that is not a terminal is used as it is, with a word about it.
+#[test]
+fn serial_not_a_terminal_is_used_as_it_is() {
+    let out = keelctl(&["--serial", "/dev/null", "--timeout", "0.3", "status"]);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stderr);
+    assert!(lines[0].starts_with("keelctl: /dev/null: cannot set the line raw at 115200 baud: "), "{}", lines[0]);
+    assert!(lines[0].ends_with("; using it as it is"), "{}", lines[0]);
+    // /dev/null reads as an empty line that ends at once.
+    assert_eq!(lines[1], "keelctl: connection to keel on /dev/null closed");
+    assert_eq!(out.code, 3);
 }
 
 /// vsock cannot be served here (no vhost-vsock): an address nobody listens on, or no
@@ -784,6 +947,28 @@ fn logs_follow_until_ctrl_c_sends_cancel() {
     f.join();
 }
 
+/// SIGTERM during a follow: Cancel, then exit 128 + 15.
+#[test]
+fn events_follow_until_sigterm_sends_cancel() {
+    let (tx, rx) = mpsc::channel();
+    let f = fake(false, move |p| {
+        let req = p.request();
+        assert!(matches!(req.message(), Message::Events { since: 0, follow: true }));
+        p.send(&Message::Event { boot_ns: 0, event_seq: 0, kind: EventKind::BootPhase, name: b"mount", detail: b"" });
+        let cancel = p.recv();
+        assert_eq!((cancel.seq, cancel.msg_type), (req.seq + 1, types::CANCEL));
+        tx.send(()).unwrap();
+    });
+    let mut child = spawn(&["--unix", f.path(), "events", "-f"]);
+    let mut watch = Watch::new(&mut child);
+    watch.wait_for("#0 boot mount\n");
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    rx.recv_timeout(LIMIT).expect("keelctl sent Cancel");
+    let out = finish(child);
+    assert_eq!((out.stderr.as_str(), out.code), ("", 143));
+    f.join();
+}
+
 /// Kernel text on the line, in pieces and through the middle of lines, with keel's frames
 /// between: `logs --shared` shows the text as lines and the records as lines.
 #[test]
@@ -881,6 +1066,53 @@ fn console_passes_text_and_keystrokes() {
     assert!(out.stderr.contains("Ctrl-] quits"), "{}", out.stderr);
     assert_eq!(out.code, 0);
     f.join();
+}
+
+/// The console on a terminal: raw while it runs (keystrokes, Ctrl-C included, go to the
+/// line as typed), the terminal's own settings back when it ends.
+#[test]
+fn console_sets_the_terminal_raw_and_restores_it() {
+    use rustix::termios::{tcgetattr, LocalModes, OutputModes};
+    let f = fake(true, |p| {
+        let h = p.recv();
+        assert_eq!(h.msg_type, types::CLIENT_HELLO);
+        p.raw(b"~ # ");
+        p.wait_text(b"\x03");
+        p.raw(b"^C\r\n~ # ");
+        assert!(p.try_recv().is_none(), "Ctrl-] closes the connection");
+        assert_eq!(p.text, b"\x03");
+    });
+    let (mut master, slave) = pty();
+    let tty = std::fs::OpenOptions::new().read(true).write(true).open(&slave).unwrap();
+    let before = tcgetattr(&tty).unwrap();
+    assert!(before.local_modes.contains(LocalModes::ICANON | LocalModes::ECHO | LocalModes::ISIG));
+    let mut child = Command::new(keelctl_bin())
+        .args(["--unix", f.path(), "console"])
+        .stdin(tty.try_clone().unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut watch = Watch::new(&mut child);
+    watch.wait_for("~ # ");
+    let raw = tcgetattr(&tty).unwrap();
+    assert!(!raw.local_modes.intersects(LocalModes::ICANON | LocalModes::ECHO | LocalModes::ISIG));
+    assert!(!raw.output_modes.contains(OutputModes::OPOST));
+    // Ctrl-C is a byte for the remote shell, not a signal for keelctl.
+    master.write_all(b"\x03").unwrap();
+    watch.wait_for("^C\r\n~ # ");
+    master.write_all(b"\x1d").unwrap();
+    let out = finish(child);
+    assert_eq!(watch.rest(), "~ # ^C\r\n~ # ");
+    // A raw terminal does not turn \n into \r\n: keelctl writes both.
+    assert_eq!(out.stderr, format!("keelctl: console on {}; Ctrl-] quits\r\n", f.path()));
+    assert_eq!(out.code, 0);
+    f.join();
+    let after = tcgetattr(&tty).unwrap();
+    assert_eq!(
+        (after.local_modes, after.input_modes, after.output_modes, after.control_modes),
+        (before.local_modes, before.input_modes, before.output_modes, before.control_modes)
+    );
 }
 
 /// A captured console log given as `--serial`: shown to its end, never written to.
