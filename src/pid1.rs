@@ -31,6 +31,8 @@ pub struct Init {
 }
 
 pub fn run(args: Args) -> ! {
+    // Before any descriptor is opened: fds 0-2 the kernel left closed get a stand-in.
+    let no_console = boot::reserve_stdio();
     fatal::enter_pid1(Config::default().panic);
     info!("version {} starting as PID 1", env!("CARGO_PKG_VERSION"));
     // First, so that no request is lost while booting: blocked signals wait in the signalfd.
@@ -44,7 +46,7 @@ pub fn run(args: Args) -> ! {
             false
         }
     };
-    let mut boot = Boot { args, config: Config::default(), owns_machine, acpi: None, power_keys: PowerKeys::default() };
+    let mut boot = Boot { args, config: Config::default(), owns_machine, no_console, acpi: None, power_keys: PowerKeys::default() };
     boot::run(&mut boot);
     let events = EventLoop::new().unwrap_or_else(|e| fatal!("epoll: {}", Errno(e)));
     if let Err(e) = events.watch(&signals.fd, Source::Signals) {

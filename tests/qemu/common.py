@@ -29,7 +29,7 @@ EXIT_TIMEOUT = 40
 _built = {}
 
 
-def initramfs(variant="default", init=None, omit=(), files=()):
+def initramfs(variant="default", init=None, omit=(), files=(), extra=()):
     """Build (once per test run) an initramfs with busybox and the default modules."""
     if variant in _built:
         return _built[variant]
@@ -43,6 +43,7 @@ def initramfs(variant="default", init=None, omit=(), files=()):
         cmd += ["--omit-module", m]
     for f in files:
         cmd += ["--file", f]
+    cmd += list(extra)
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise AssertionError(f"mkinitramfs failed ({r.returncode}): {r.stderr}")
