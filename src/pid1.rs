@@ -2,7 +2,7 @@
 //! event (event.rs) → this loop → state machine (shutdown.rs, services/supervisor.rs,
 //! debug/) → action.
 
-use crate::power::acpi::PowerKeys;
+use crate::power::evdev::PowerKeys;
 use crate::boot::{self, Boot};
 use crate::clock::Instant;
 use crate::config::cmdline::Config;

@@ -7,7 +7,8 @@ use crate::config::cmdline::{self, Config, Problem};
 use crate::log::{Bytes, Errno};
 use crate::sys::Args;
 use crate::{fatal, info};
-use crate::power::acpi::{AcpiEvents, PowerKeys};
+use crate::power::acpi::AcpiEvents;
+use crate::power::evdev::PowerKeys;
 use rustix::io::Errno as E;
 use rustix::mount::MountFlags;
 
@@ -242,7 +243,7 @@ fn acpi_listener(boot: &mut Boot) -> Result<Outcome, E> {
 }
 
 fn power_keys(boot: &mut Boot) -> Result<Outcome, E> {
-    boot.power_keys = crate::power::acpi::open_power_keys();
+    boot.power_keys = crate::power::evdev::open_power_keys();
     if boot.power_keys.is_empty() {
         return Ok(Outcome::Skipped("no input device reports KEY_POWER"));
     }
