@@ -2,7 +2,7 @@
 //! event (event.rs) → this loop → state machine (shutdown.rs, services/supervisor.rs,
 //! debug/) → action.
 
-use crate::power::acpi::PowerKeys;
+use crate::power::evdev::PowerKeys;
 use crate::boot::{self, Boot};
 use crate::clock::Instant;
 use crate::config::cmdline::Config;
@@ -10,7 +10,8 @@ use crate::debug;
 use crate::event::{EventLoop, Source, EVENTS_PER_WAIT};
 use crate::log::Errno;
 use crate::power::PowerCmd;
-use crate::power::shutdown::{self, Action, Shutdown};
+use crate::power::flush::{FlushChild, Megabytes};
+use crate::power::shutdown::{self, Action, End, Facts, Reply, Shutdown};
 use crate::power::signals::{request_for, Request, Signals};
 use crate::sys::{Args, SignalInfo};
 use crate::services::spec::SERVICES;
@@ -24,10 +25,14 @@ pub struct Init {
     services: Supervisor,
     debug: debug::Server,
     shutdown: Option<Shutdown>,
+    /// The flush child, once the power sequence has started it.
+    flush: Option<FlushChild>,
     ready: Instant,
 }
 
 pub fn run(args: Args) -> ! {
+    // Before any descriptor is opened: fds 0-2 the kernel left closed get a stand-in.
+    let no_console = boot::reserve_stdio();
     fatal::enter_pid1(Config::default().panic);
     info!("version {} starting as PID 1", env!("CARGO_PKG_VERSION"));
     // First, so that no request is lost while booting: blocked signals wait in the signalfd.
@@ -41,7 +46,7 @@ pub fn run(args: Args) -> ! {
             false
         }
     };
-    let mut boot = Boot { args, config: Config::default(), owns_machine, acpi: None, power_keys: PowerKeys::default() };
+    let mut boot = Boot { args, config: Config::default(), owns_machine, no_console, acpi: None, power_keys: PowerKeys::default() };
     boot::run(&mut boot);
     let events = EventLoop::new().unwrap_or_else(|e| fatal!("epoll: {}", Errno(e)));
     if let Err(e) = events.watch(&signals.fd, Source::Signals) {
@@ -64,7 +69,7 @@ pub fn run(args: Args) -> ! {
         supervisor::enabled(&SERVICES[i], config.services_off & 1u128.checked_shl(i as u32).unwrap_or(0) != 0, config.single)
     });
     let debug = debug::Server::open(boot.config.debug_channels(), &events);
-    let mut init = Init { boot, events, signals, services, debug, shutdown: None, ready: Instant::now() };
+    let mut init = Init { boot, events, signals, services, debug, shutdown: None, flush: None, ready: Instant::now() };
     info!("ready");
     if cfg!(feature = "test-hooks") && init.boot.config.test_panic {
         panic!("keel.test_panic");
@@ -156,31 +161,49 @@ impl Init {
         crate::log::event(keel_proto::EventKind::PowerRequest, cmd.name().as_bytes(), by.name().as_bytes());
         let Some(sd) = self.shutdown.as_mut() else {
             info!("{} requested ({})", cmd, by);
-            let sd = Shutdown::begin(cmd, Instant::now(), self.boot.config.shutdown_timeout_secs);
+            let config = &self.boot.config;
+            let sd = Shutdown::begin(cmd, Instant::now(), config.shutdown_timeout_secs, config.sync_timeout_secs);
             self.services.begin_stop(sd.deadline);
             self.shutdown = Some(sd);
             return;
         };
-        match sd.request(cmd) {
-            Some(now) => info!("{} requested ({}) during shutdown: now {}", cmd, by, now),
-            None => info!("{} requested ({}) during {}: already under way", cmd, by, sd.cmd),
+        match sd.request(cmd, Instant::now()) {
+            Reply::Upgraded => info!("{} requested ({}) during shutdown: now {}", cmd, by, sd.cmd),
+            Reply::Now => info!("{} requested ({}) during the flush: {} now", cmd, by, sd.cmd),
+            Reply::UnderWay => info!("{} requested ({}) during {}: already under way", cmd, by, sd.cmd),
         }
     }
 
     /// Reap, then let the state machines act on what changed.
     fn advance(&mut self) {
-        let mut children_left = reap(&mut self.services);
+        let mut children_left = reap(&mut self.services, &mut self.flush);
         self.services.poll(Instant::now(), &self.events);
         self.debug.pump(&self.events);
         let Some(sd) = self.shutdown.as_mut() else { return };
         loop {
-            match sd.step(Instant::now(), children_left, self.services.all_down()) {
+            // Only the flush needs /proc/meminfo and the child's steps.
+            let (flushed, stepped, pending_kib) = match self.flush.as_mut() {
+                Some(f) => (f.exited, f.poll(), crate::power::meminfo::read_pending_kib()),
+                None => (false, false, None),
+            };
+            let facts = Facts { now: Instant::now(), children_left, services_down: self.services.all_down(), flushed, stepped, pending_kib };
+            match sd.step(facts) {
                 Action::TermAll => shutdown::term_all(),
                 Action::KillAll => shutdown::kill_all(),
-                Action::Finish => shutdown::finish(sd, self.boot.owns_machine),
+                Action::StartFlush => {
+                    info!("processes done after {} ms; syncing", Instant::now().millis_since(sd.started));
+                    self.flush = Some(FlushChild::start(self.boot.owns_machine));
+                }
+                Action::Report(kib) => info!("syncing: {} to go", Megabytes(Some(kib))),
+                Action::PowerOff(end) => {
+                    if let (Some(f), false) = (&self.flush, end == End::Flushed) {
+                        f.abandon(end.reason(), pending_kib);
+                    }
+                    shutdown::power_off_now(sd.cmd)
+                }
                 Action::Wait => return,
             }
-            children_left = reap(&mut self.services);
+            children_left = reap(&mut self.services, &mut self.flush);
         }
     }
 
@@ -217,11 +240,12 @@ impl ufmt::uDisplay for Origin {
     }
 }
 
-/// Every exited child goes to the supervisor; the rest are orphans, just logged.
-fn reap(services: &mut Supervisor) -> bool {
-    reaper::reap_all(|pid, status| {
-        if !services.on_exit(pid, status, Instant::now()) {
-            info!("reaped pid {} ({})", pid, status)
-        }
+/// Every exited child goes to the supervisor, or is the flush child; the rest are
+/// orphans, just logged.
+fn reap(services: &mut Supervisor, flush: &mut Option<FlushChild>) -> bool {
+    reaper::reap_all(|pid, status| match flush {
+        Some(f) if f.pid == pid => f.exited = true,
+        _ if services.on_exit(pid, status, Instant::now()) => {}
+        _ => info!("reaped pid {} ({})", pid, status),
     })
 }

@@ -7,7 +7,8 @@ use crate::config::cmdline::{self, Config, Problem};
 use crate::log::{Bytes, Errno};
 use crate::sys::Args;
 use crate::{fatal, info};
-use crate::power::acpi::{AcpiEvents, PowerKeys};
+use crate::power::acpi::AcpiEvents;
+use crate::power::evdev::PowerKeys;
 use rustix::io::Errno as E;
 use rustix::mount::MountFlags;
 
@@ -17,6 +18,9 @@ pub struct Boot {
     pub config: Config,
     /// Whether keel runs the machine (and so its mounts), or only a PID namespace.
     pub owns_machine: bool,
+    /// The kernel left fds 0-2 closed (no /dev/console in the initramfs): `reserve_stdio`
+    /// holds them until the console phase.
+    pub no_console: bool,
     /// Sources for the event loop, opened by their phases.
     pub acpi: Option<AcpiEvents>,
     pub power_keys: PowerKeys,
@@ -66,7 +70,7 @@ pub static PHASES: &[Phase] = &[
     Phase { name: "kernel command line", run: read_cmdline, fatal: false, machine: false },
     Phase { name: "mount /sys", run: |_| mount(&SYS), fatal: true, machine: false },
     Phase { name: "mount /dev", run: |_| mount(&DEV), fatal: true, machine: false },
-    Phase { name: "console", run: |_| console(), fatal: false, machine: false },
+    Phase { name: "console", run: console, fatal: false, machine: false },
     Phase { name: "mount /dev/pts", run: |_| mount(&DEV_PTS), fatal: false, machine: false },
     Phase { name: "mount /dev/shm", run: |_| mount(&DEV_SHM), fatal: false, machine: false },
     Phase { name: "mount /run", run: |_| mount(&RUN), fatal: false, machine: false },
@@ -159,12 +163,35 @@ fn is_mount_point(path: &core::ffi::CStr) -> Result<bool, E> {
     Ok(rustix::fs::stat(parent)?.st_dev != here.st_dev)
 }
 
-/// fds 0-2 on /dev/console, unless the kernel already opened them (the usual case).
-fn console() -> Result<Outcome, E> {
-    if rustix::io::fcntl_getfd(crate::sys::stderr()).is_ok() {
+/// Take whichever of fds 0-2 the kernel left closed (it does when the initramfs has no
+/// /dev/console), first thing, so that no descriptor opened later (the signalfd!) lands
+/// there and is then replaced by the console phase. The stand-in is `/` read-only: it
+/// exists before anything is mounted (/dev/null does not, before devtmpfs; /proc is not
+/// mounted yet), reads and writes on it fail at once (EISDIR, EBADF) instead of blocking as
+/// a pipe would, and it holds nothing open that matters. Returns whether any was closed.
+pub fn reserve_stdio() -> bool {
+    use rustix::fd::{AsRawFd, IntoRawFd};
+    let mut reserved = false;
+    // open(2) returns the lowest free number: this fills the holes in 0-2, in order.
+    while let Ok(fd) = rustix::fs::open(c"/", rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY, rustix::fs::Mode::empty()) {
+        if fd.as_raw_fd() > 2 {
+            break; // dropped: closed
+        }
+        let _ = fd.into_raw_fd(); // held for good, as fds 0-2
+        reserved = true;
+    }
+    reserved
+}
+
+/// fds 0-2 on /dev/console (/dev/null if even devtmpfs has none), in place of the stand-ins
+/// of `reserve_stdio`; nothing to do if the kernel opened the console (the usual case).
+fn console(boot: &mut Boot) -> Result<Outcome, E> {
+    if !boot.no_console {
         return Ok(Outcome::Skipped("the kernel opened it"));
     }
-    let console = rustix::fs::open(c"/dev/console", rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY, rustix::fs::Mode::empty())?;
+    use rustix::fs::{open, Mode, OFlags};
+    let console = open(c"/dev/console", OFlags::RDWR | OFlags::NOCTTY, Mode::empty())
+        .or_else(|_| open(c"/dev/null", OFlags::RDWR, Mode::empty()))?;
     rustix::stdio::dup2_stdin(&console)?;
     rustix::stdio::dup2_stdout(&console)?;
     rustix::stdio::dup2_stderr(&console)?;
@@ -221,7 +248,7 @@ fn acpi_listener(boot: &mut Boot) -> Result<Outcome, E> {
 }
 
 fn power_keys(boot: &mut Boot) -> Result<Outcome, E> {
-    boot.power_keys = crate::power::acpi::open_power_keys();
+    boot.power_keys = crate::power::evdev::open_power_keys();
     if boot.power_keys.is_empty() {
         return Ok(Outcome::Skipped("no input device reports KEY_POWER"));
     }

@@ -9,6 +9,9 @@ use crate::power::PowerCmd;
 pub struct Config {
     /// `keel.shutdown_timeout=SECONDS`: the single deadline of the power sequence.
     pub shutdown_timeout_secs: u32,
+    /// `keel.sync_timeout=SECONDS`: the most the final flush (sync, unmount) may take while
+    /// the disk makes progress.
+    pub sync_timeout_secs: u32,
     /// `keel.panic=reboot[:SECONDS]|halt|poweroff`: what a fatal error does.
     pub panic: PanicPolicy,
     /// `keel.test_panic`: panic once the loop runs (only with the `test-hooks` feature).
@@ -44,6 +47,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             shutdown_timeout_secs: 10,
+            sync_timeout_secs: 30,
             panic: PanicPolicy { action: PowerCmd::Reboot, delay_secs: 10 },
             test_panic: false,
             services_off: 0,
@@ -75,6 +79,7 @@ impl Config {
             b"shutdown_timeout" => {
                 self.shutdown_timeout_secs = value.and_then(parse_u32).ok_or(bad("whole seconds"))?;
             }
+            b"sync_timeout" => self.sync_timeout_secs = value.and_then(parse_u32).ok_or(bad("whole seconds"))?,
             b"panic" => self.panic = value.and_then(parse_panic).ok_or(bad("reboot[:SECONDS], halt or poweroff"))?,
             b"test_panic" if cfg!(feature = "test-hooks") => self.test_panic = true,
             b"single" if value.is_none() => self.single = true,
@@ -225,6 +230,7 @@ mod tests {
         assert_eq!(c, Config::default());
         assert!(p.is_empty());
         assert_eq!(c.shutdown_timeout_secs, 10);
+        assert_eq!(c.sync_timeout_secs, 30);
         assert_eq!(c.panic, PanicPolicy { action: PowerCmd::Reboot, delay_secs: 10 });
     }
 
@@ -238,6 +244,8 @@ mod tests {
         assert_eq!(parse("keel.panic=poweroff").0.panic.action, PowerCmd::PowerOff);
         assert_eq!(parse("keel.panic=reboot").0.panic.delay_secs, 10);
         assert_eq!(parse("keel.shutdown_timeout=\"7\"").0.shutdown_timeout_secs, 7);
+        assert_eq!(parse("keel.sync_timeout=120").0.sync_timeout_secs, 120);
+        assert_eq!(parse("keel.sync_timeout=0").0.sync_timeout_secs, 0);
     }
 
     #[test]
@@ -249,6 +257,8 @@ mod tests {
             "keel.shutdown_timeout=1.5",
             "keel.shutdown_timeout=99999999999",
             "keel.shutdown_timeout=4294967296",
+            "keel.sync_timeout=5s",
+            "keel.sync_timeout",
             "keel.panic=explode",
             "keel.panic=reboot:",
             "keel.panic=reboot:x",

@@ -9,7 +9,7 @@
 use crate::clock::Instant;
 use crate::config::cmdline::parse_u32;
 use crate::reaper::ExitStatus;
-use crate::power::shutdown::KILL_WAIT_MS;
+use crate::escalate::KILL_WAIT_MS;
 use crate::sys::SigSet;
 use linux_raw_sys::general as k;
 use rustix::io::Errno;

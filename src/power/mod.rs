@@ -1,9 +1,17 @@
-//! Power: where signals go (`signals`), the power button (`acpi`: ACPI events and evdev
-//! power keys), and what happens at shutdown (`shutdown`, unmounting in `unmount`). This
+//! Power: where signals go (`signals`); the power button, as ACPI events (`acpi`, over
+//! generic netlink: `netlink` views, `nlctrl` family lookup) and as evdev power keys
+//! (`evdev`); and what happens at shutdown (`shutdown`; the flush child in `flush`,
+//! watching /proc/meminfo in `meminfo`, unmounting in `unmount`). This
 //! file: the three ways a machine stops (keel_proto's `PowerCmd`, the same on the wire) and
 //! what reboot(2) calls each.
 
 pub mod acpi;
+pub mod evdev;
+#[cfg(all(not(test), feature = "rt"))]
+pub mod flush;
+pub mod meminfo;
+pub mod netlink;
+pub mod nlctrl;
 pub mod shutdown;
 pub mod signals;
 pub mod unmount;

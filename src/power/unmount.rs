@@ -82,15 +82,17 @@ pub fn unmount_order(mountinfo: &[u8]) -> impl Iterator<Item = MountEntry<'_>> {
 /// mountinfo bytes read; mounts past that stay mounted (after the final sync).
 const MOUNTINFO_BUF: usize = 32 * 1024;
 
-/// Unmount everything, last-first. mountinfo is read once, up front: /proc itself goes
-/// down on the way. Never fails: each mount's outcome is logged.
-pub fn unmount_all() {
+/// Unmount everything, last-first, calling `before` with each mount point (as escaped in
+/// mountinfo) as it is taken. mountinfo is read once, up front: /proc itself goes down on
+/// the way. Never fails: each mount's outcome is logged.
+pub fn unmount_all(mut before: impl FnMut(&[u8])) {
     let mut buf = [0u8; MOUNTINFO_BUF];
     let len = match read_mountinfo(&mut buf) {
         Ok(len) => len,
         Err(e) => return info!("cannot read /proc/self/mountinfo ({}); mounts left as they are", Errno(e)),
     };
     for entry in unmount_order(&buf[..len]) {
+        before(entry.mount_point);
         take_down(&entry);
     }
 }

@@ -246,10 +246,6 @@ unsafe fn cmp_bytes(a: *const u8, b: *const u8, n: usize) -> i32 {
     0
 }
 
-/// `SOL_NETLINK` and `NETLINK_ADD_MEMBERSHIP` (linux/socket.h, linux/netlink.h).
-const SOL_NETLINK: usize = 270;
-const NETLINK_ADD_MEMBERSHIP: usize = 1;
-
 /// setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, 4): join a netlink multicast
 /// group by number (generic netlink group ids can exceed the 32 bits of `nl_groups`, so
 /// binding with a mask is not enough). rustix has no such socket option.
@@ -261,8 +257,8 @@ pub fn netlink_add_membership(fd: BorrowedFd<'_>, group: u32) -> Result<(), Errn
         arch::syscall5(
             k::__NR_setsockopt as usize,
             fd.as_raw_fd() as usize,
-            SOL_NETLINK,
-            NETLINK_ADD_MEMBERSHIP,
+            linux_raw_sys::net::SOL_NETLINK as usize,
+            linux_raw_sys::netlink::NETLINK_ADD_MEMBERSHIP as usize,
             &group as *const u32 as usize,
             core::mem::size_of::<u32>(),
         )

@@ -39,7 +39,7 @@ EXIT_TIMEOUT = 40
 _built = {}
 
 
-def initramfs(variant="default", init=None, omit=(), files=(), arch="x86_64"):
+def initramfs(variant="default", init=None, omit=(), files=(), extra=(), arch="x86_64"):
     """Build (once per test run) an initramfs with busybox and the default modules; `init`
     is a keel binary or "test" for the arch's test-hooks build."""
     key = (arch, variant)
@@ -56,6 +56,7 @@ def initramfs(variant="default", init=None, omit=(), files=(), arch="x86_64"):
         cmd += ["--omit-module", m]
     for f in files:
         cmd += ["--file", f]
+    cmd += list(extra)
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise AssertionError(f"mkinitramfs failed ({r.returncode}): {r.stderr}")

@@ -3,7 +3,7 @@
 import re
 import unittest
 
-from common import BOOT_TIMEOUT, VmTest
+from common import BOOT_TIMEOUT, EXIT_TIMEOUT, VmTest, initramfs
 
 # Every mount of keel's boot phase table (src/boot/phases.rs).
 PHASE_MOUNTS = ["/proc", "/sys", "/dev", "/dev/pts", "/dev/shm", "/run", "/sys/fs/cgroup"]
@@ -33,6 +33,25 @@ class Boot(VmTest):
         ]
         self.assertTrue(warned, f"no keel line names the missing module evdev; log: {vm.log_path}")
         self.report(f"warned: {warned[0].strip()}")
+
+    def test_no_console_in_the_initramfs_keeps_the_signalfd(self):
+        # No /dev/console (nor /dev/null) in the initramfs: the kernel starts PID 1 with fds
+        # 0-2 closed. keel holds them with stand-ins first thing, so its signalfd is not fd 0
+        # when the console phase puts /dev/console on 0-2: SIGCHLD and power signals still
+        # reach the loop.
+        vm = self.boot(initramfs("no-console", extra=["--no-console"]))
+        vm.wait_for(r"Warning: unable to open an initial console", timeout=BOOT_TIMEOUT)
+        vm.wait_for(r"keel: console \(\d+ us\)", timeout=BOOT_TIMEOUT)
+        vm.wait_for(r"keel: ready", timeout=BOOT_TIMEOUT)
+        vm.wait_shell(timeout=BOOT_TIMEOUT)
+        # Typed once, then nothing: an orphan exiting after 1 s (only its SIGCHLD can wake
+        # PID 1 to reap it), and busybox's `kill -USR2 1` (poweroff) after 3 s.
+        vm.send("(sleep 1 &); (sleep 3; kill -USR2 1) &\n")
+        vm.wait_for(r"keel: reaped pid \d+ \(exit 0\)", timeout=5)
+        vm.wait_for(r"keel: poweroff requested \(signal 12 from pid \d+\)", timeout=10)
+        self.assertEqual(vm.wait_exit(EXIT_TIMEOUT), 0, f"log: {vm.log_path}")
+        self.assertEqual(vm.shutdown_reason(), "guest-shutdown", f"log: {vm.log_path}")
+        self.assertFalse(vm.seen(r"Attempted to kill init"), f"PID 1 died; log: {vm.log_path}")
 
 
 if __name__ == "__main__":

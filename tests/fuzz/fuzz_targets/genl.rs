@@ -1,12 +1,16 @@
-//! Generic netlink / ACPI event decoders (src/power/acpi.rs): no input may panic them, and an event
-//! that parses must come back unchanged through emit → parse.
+//! Generic netlink, nlctrl and ACPI event decoders (src/power/netlink.rs, nlctrl.rs, acpi.rs)
+//! and the evdev ones (src/power/evdev.rs): no input may panic them, and an event that parses
+//! must come back unchanged through emit → parse.
 #![no_main]
 
-use keel::power::acpi::{self, AcpiEvent, Family, NlPacket};
+use keel::power::acpi::{self, AcpiEvent};
+use keel::power::evdev;
+use keel::power::netlink::{self, NlPacket};
+use keel::power::nlctrl::{self, Family};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    for msg in acpi::messages(data).flatten() {
+    for msg in netlink::messages(data).flatten() {
         assert!(msg.msg_len() as usize <= data.len());
         // Any family id: take the message's own, so the fuzzer need not guess it.
         let family = msg.msg_type();
@@ -23,13 +27,13 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = msg.error_code();
     }
-    if let Ok(Some(f)) = acpi::parse_family_reply(data, 1) {
+    if let Ok(Some(f)) = nlctrl::parse_family_reply(data, 1) {
         let _ = f.group(acpi::ACPI_GROUP);
     }
     let _ = acpi::scan_events(data, 0x1a, |e| {
         let _ = e.is_power_button();
     });
-    let _ = acpi::attrs(data).count();
-    let _ = acpi::has_bit(data, acpi::KEY_POWER);
-    let _ = acpi::power_presses(data);
+    let _ = netlink::attrs(data).count();
+    let _ = evdev::has_bit(data, evdev::KEY_POWER);
+    let _ = evdev::power_presses(data);
 });

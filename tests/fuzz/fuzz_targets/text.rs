@@ -1,10 +1,12 @@
-//! keel's text parsers: /proc/self/mountinfo lines (src/power/unmount.rs), kernel command-line
+//! keel's text parsers: /proc/self/mountinfo lines (src/power/unmount.rs), /proc/meminfo's
+//! Dirty + Writeback (src/power/meminfo.rs), kernel command-line
 //! words and keys (src/config/cmdline.rs) and debug channel specs (keel-config/src/channel.rs). No input
 //! may panic them, and what they accept stays consistent.
 #![no_main]
 
 use keel::config::cmdline::{self, Config};
 use keel_config::channel::Channel;
+use keel::power::meminfo;
 use keel::power::unmount as mounts;
 use libfuzzer_sys::fuzz_target;
 
@@ -15,6 +17,11 @@ fuzz_target!(|data: &[u8]| {
         if let Some(p) = mounts::unescape(entry.mount_point, &mut path) {
             assert!(p.to_bytes().len() < 64);
         }
+    }
+    if meminfo::pending_kib(data).is_ok() {
+        // Both lines were there, whole.
+        assert!(data.windows(7).any(|w| w == b"\nDirty:") || data.starts_with(b"Dirty:"));
+        assert!(data.windows(10).any(|w| w == b"Writeback:") && data.windows(4).any(|w| w == b" kB\n"));
     }
     let mut config = Config::default();
     for word in cmdline::words(data) {
