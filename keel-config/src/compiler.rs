@@ -51,11 +51,26 @@ pub struct System {
     pub shutdown_timeout_ms: u64,
     pub sync_timeout_ms: u64,
     pub panic: PanicPolicy,
+    /// `DEVICE[:SECONDS]` (values::Watchdog), as written.
+    pub watchdog: Option<String>,
+    /// End every poweroff with a reboot (Firecracker ends the VM only on a guest reboot).
+    pub poweroff_reboots: bool,
+    /// Load the modules the hardware's modaliases name (`modules.alias`).
+    pub coldplug: bool,
 }
 
 impl Default for System {
     fn default() -> Self {
-        System { hostname: None, modules: Vec::new(), shutdown_timeout_ms: 10_000, sync_timeout_ms: 30_000, panic: PanicPolicy::DEFAULT }
+        System {
+            hostname: None,
+            modules: Vec::new(),
+            shutdown_timeout_ms: 10_000,
+            sync_timeout_ms: 30_000,
+            panic: PanicPolicy::DEFAULT,
+            watchdog: None,
+            poweroff_reboots: false,
+            coldplug: true,
+        }
     }
 }
 
@@ -264,6 +279,19 @@ fn set_system(system: &mut System, key: &str, value: Value) -> Result<(), String
             let v = string(value).map_err(at)?;
             system.panic = PanicPolicy::parse(v.as_bytes()).ok_or_else(|| at(format!("{v:?} is not {}", PanicPolicy::EXPECTED)))?;
         }
+        "watchdog" => {
+            let v = string(value).map_err(at)?;
+            values::Watchdog::parse(v.as_bytes()).ok_or_else(|| at(format!("{v:?} is not {}", values::Watchdog::EXPECTED)))?;
+            system.watchdog = Some(v);
+        }
+        "poweroff" => {
+            system.poweroff_reboots = match string(value).map_err(at)?.as_str() {
+                "poweroff" => false,
+                "reboot" => true,
+                other => return Err(at(format!("{other:?} is not poweroff or reboot"))),
+            }
+        }
+        "coldplug" => system.coldplug = boolean(value).map_err(at)?,
         other => return Err(format!("unknown key {other:?} in [system]")),
     }
     Ok(())

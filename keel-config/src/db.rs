@@ -67,8 +67,10 @@ mod field {
         pub const SYNC_TIMEOUT_MS: Field = 4..8;
         pub const PANIC_DELAY_S: Field = 8..12;
         pub const PANIC_ACTION: usize = 12;
+        pub const FLAGS: usize = 13;
         pub const HOSTNAME: Field = 14..20;
-        pub const LEN: usize = 20;
+        pub const WATCHDOG: Field = 20..26;
+        pub const LEN: usize = 26;
     }
 
     pub mod service {
@@ -101,6 +103,8 @@ pub use field::system::LEN as SYSTEM_LEN;
 
 const FLAG_ONESHOT: u8 = 1;
 const FLAG_ECHO: u8 = 2;
+const SYSTEM_POWEROFF_REBOOTS: u8 = 1;
+const SYSTEM_COLDPLUG: u8 = 2;
 
 /// Why a compiled configuration was refused.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -173,6 +177,9 @@ pub struct System<'a> {
     pub panic: PanicPolicy,
     /// Empty: not set.
     pub hostname: &'a [u8],
+    pub watchdog: Option<values::Watchdog<'a>>,
+    pub poweroff_reboots: bool,
+    pub coldplug: bool,
 }
 
 impl<'a> Db<'a> {
@@ -303,9 +310,25 @@ impl<'a> Db<'a> {
         if !hostname.is_empty() && !values::valid_hostname(hostname) {
             return Err(bad("hostname"));
         }
+        let watchdog = match self.string(&s[WATCHDOG])? {
+            [] => None,
+            text => Some(values::Watchdog::parse(text).ok_or(bad("watchdog"))?),
+        };
+        let flags = byte_at(s, FLAGS);
+        if flags & !(SYSTEM_POWEROFF_REBOOTS | SYSTEM_COLDPLUG) != 0 {
+            return Err(bad("system flags"));
+        }
         let shutdown_timeout_ms = u32_at(s, SHUTDOWN_TIMEOUT_MS);
         let sync_timeout_ms = u32_at(s, SYNC_TIMEOUT_MS);
-        Ok(System { shutdown_timeout_ms, sync_timeout_ms, panic, hostname })
+        Ok(System {
+            shutdown_timeout_ms,
+            sync_timeout_ms,
+            panic,
+            hostname,
+            watchdog,
+            poweroff_reboots: flags & SYSTEM_POWEROFF_REBOOTS != 0,
+            coldplug: flags & SYSTEM_COLDPLUG != 0,
+        })
     }
 
     fn service_checked(&self, i: usize) -> Result<Spec<'a>, Error> {
@@ -394,7 +417,15 @@ impl<'a> Db<'a> {
     }
 
     pub fn system(&self) -> System<'a> {
-        const FALLBACK: System = System { shutdown_timeout_ms: 10_000, sync_timeout_ms: 30_000, panic: PanicPolicy::DEFAULT, hostname: b"" };
+        const FALLBACK: System = System {
+            shutdown_timeout_ms: 10_000,
+            sync_timeout_ms: 30_000,
+            panic: PanicPolicy::DEFAULT,
+            hostname: b"",
+            watchdog: None,
+            poweroff_reboots: false,
+            coldplug: true,
+        };
         self.system_checked().unwrap_or(FALLBACK)
     }
 
@@ -440,7 +471,9 @@ pub fn emit(config: &crate::compiler::Config) -> Vec<u8> {
         system[SYNC_TIMEOUT_MS].copy_from_slice(&(sys.sync_timeout_ms as u32).to_le_bytes());
         system[PANIC_DELAY_S].copy_from_slice(&sys.panic.delay_secs.to_le_bytes());
         system[PANIC_ACTION] = sys.panic.action as u8;
+        system[FLAGS] = if sys.poweroff_reboots { SYSTEM_POWEROFF_REBOOTS } else { 0 } | if sys.coldplug { SYSTEM_COLDPLUG } else { 0 };
         system[HOSTNAME].copy_from_slice(&put(sys.hostname.as_deref().unwrap_or("").as_bytes()));
+        system[WATCHDOG].copy_from_slice(&put(sys.watchdog.as_deref().unwrap_or("").as_bytes()));
     }
     let mut services = Vec::new();
     for s in &config.services {
@@ -521,6 +554,9 @@ hostname = "box-1"
 modules = ["virtio_net", "9p"]
 shutdown_timeout = "7s"
 panic = "poweroff"
+watchdog = "/dev/watchdog0:20"
+poweroff = "reboot"
+coldplug = false
 
 [debug]
 channels = ["hvc0:rw", "vsock:1024:ro"]
@@ -569,6 +605,8 @@ ready = "notify"
         assert_eq!(sys.hostname, b"box-1");
         assert_eq!((sys.shutdown_timeout_ms, sys.sync_timeout_ms), (7000, 30_000));
         assert_eq!(sys.panic, PanicPolicy { action: PowerCmd::PowerOff, delay_secs: 0 });
+        assert_eq!(sys.watchdog, Some(values::Watchdog { device: b"watchdog0", timeout_secs: 20 }));
+        assert!(sys.poweroff_reboots && !sys.coldplug);
         assert_eq!(db.modules().collect::<Vec<_>>(), [&b"virtio_net"[..], b"9p"]);
         assert_eq!(db.channels().collect::<Vec<_>>(), [&b"hvc0:rw"[..], b"vsock:1024:ro"]);
         let specs: Vec<Spec> = db.services().collect();
@@ -670,6 +708,8 @@ ready = "notify"
         let bytes = compiled("");
         let db = Db::parse(&bytes).unwrap();
         assert_eq!((db.service_count(), db.channels().count(), db.system().hostname), (0, 0, &b""[..]));
+        let sys = db.system();
+        assert!(sys.coldplug && !sys.poweroff_reboots && sys.watchdog.is_none(), "the defaults");
     }
 
     #[test]

@@ -40,6 +40,31 @@ impl PanicPolicy {
     pub const EXPECTED: &'static str = "reboot[:SECONDS], halt or poweroff";
 }
 
+/// A hardware watchdog (`watchdog = "/dev/watchdog0:30"`, `keel.watchdog=watchdog0`): the
+/// device (a bare name is under /dev) and its timeout in seconds (default 30).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Watchdog<'a> {
+    /// The name under /dev (`watchdog0`).
+    pub device: &'a [u8],
+    pub timeout_secs: u32,
+}
+
+impl<'a> Watchdog<'a> {
+    pub const DEFAULT_TIMEOUT_SECS: u32 = 30;
+    pub const EXPECTED: &'static str = "DEVICE[:SECONDS], like watchdog0:30 (SECONDS from 2 to 3600)";
+
+    /// `DEVICE[:SECONDS]`; DEVICE is `watchdogN` or `/dev/watchdogN` (a letter/digit name).
+    pub fn parse(value: &'a [u8]) -> Option<Watchdog<'a>> {
+        let (device, secs) = match value.iter().rposition(|&b| b == b':') {
+            Some(colon) => (&value[..colon], parse_u32(&value[colon + 1..])?),
+            None => (value, Self::DEFAULT_TIMEOUT_SECS),
+        };
+        let device = device.strip_prefix(b"/dev/").unwrap_or(device);
+        let name_ok = !device.is_empty() && device.len() <= 32 && device.iter().all(|b| b.is_ascii_alphanumeric());
+        (name_ok && (2..=3600).contains(&secs)).then_some(Watchdog { device, timeout_secs: secs })
+    }
+}
+
 /// Letters, digits, `-` and `.`; 1 to 64 bytes.
 pub fn valid_hostname(name: &[u8]) -> bool {
     !name.is_empty() && name.len() <= HOSTNAME_MAX && name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
@@ -103,6 +128,18 @@ mod tests {
         assert_eq!(p("poweroff").map(|p| p.action), Some(PowerCmd::PowerOff));
         for bad in ["", "explode", "reboot:", "reboot:x", "halt:5", "reboot:-1", "reboot:99999999999"] {
             assert_eq!(p(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn watchdogs() {
+        fn w(s: &str) -> Option<Watchdog<'_>> {
+            Watchdog::parse(s.as_bytes())
+        }
+        assert_eq!(w("watchdog0"), Some(Watchdog { device: b"watchdog0", timeout_secs: 30 }));
+        assert_eq!(w("/dev/watchdog1:10"), Some(Watchdog { device: b"watchdog1", timeout_secs: 10 }));
+        for bad in ["", ":10", "/dev/", "watchdog0:1", "watchdog0:3601", "watchdog0:x", "../x", "/dev/a/b", "watchdog0:"] {
+            assert_eq!(w(bad), None, "{bad}");
         }
     }
 
