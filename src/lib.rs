@@ -26,6 +26,7 @@ pub mod container;
 pub mod debug;
 #[path = "debug/channel.rs"]
 pub mod debug_channel;
+pub mod devices;
 pub mod event;
 pub mod fatal;
 pub mod file;
