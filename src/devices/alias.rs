@@ -11,9 +11,10 @@
 //!   modalias (libkmod-index.c, index_searchwild): `kmod_matches`;
 //! - every module with a matching alias is loaded, each once.
 //!
-//! `fnmatch` is glibc's (2.36, Debian 12's, which modprobe uses) in the C locale:
-//! `*`, `?`, `[...]` with ranges, `!` or `^` negation, `[:class:]`, `[=c=]`, `[.c.]`, and `\`
-//! escapes, with glibc's answers for the malformed cases too (tested against glibc itself).
+//! `fnmatch` is glibc's (2.36, Debian 12's, which modprobe uses) in the C locale: `*`, `?`,
+//! `[...]` with ranges and `!` or `^` negation, and `\` escapes, with glibc's answers for
+//! the malformed cases too (tested against glibc itself). Not `[:class:]`, `[=c=]` nor
+//! `[.c.]` (3 KB of PID 1 for what no modules.alias holds): a set with one never matches.
 //! It is iterative: on a mismatch only the last `*` takes one more byte, which is enough
 //! for glob patterns (an earlier `*` could only leave less text for what follows), so a
 //! match is at most pattern × text steps; a work limit bounds the pathological rest.
@@ -31,8 +32,6 @@ pub const MAX_FOUND: usize = 128;
 pub const FOUND_BYTES: usize = 4096;
 /// Longest pattern `normalize` copies (a modules.alias line is at most `modules::READ_BUF`).
 pub const MAX_PATTERN: usize = crate::modules::READ_BUF;
-/// glibc gives up on a `[:name:]` this long (CHAR_CLASS_MAX_LENGTH).
-const CLASS_NAME_MAX: usize = 256;
 /// Steps one `fnmatch` may take before it answers no match. Debian 12's modules.alias
 /// against real modaliases (700-byte cpu ones included) takes at most about 600; only
 /// patterns made to be slow (many unclosed `[` after a `*`) come near.
@@ -254,143 +253,63 @@ enum Bracket {
     Literal,
 }
 
-/// Whether `ch` is in the C locale's class `name`; None for an unknown class.
-fn in_class(name: &[u8], ch: u8) -> Option<bool> {
-    Some(match name {
-        b"alnum" => ch.is_ascii_alphanumeric(),
-        b"alpha" => ch.is_ascii_alphabetic(),
-        b"blank" => ch == b' ' || ch == b'\t',
-        b"cntrl" => ch.is_ascii_control(),
-        b"digit" => ch.is_ascii_digit(),
-        b"graph" => ch.is_ascii_graphic(),
-        b"lower" => ch.is_ascii_lowercase(),
-        b"print" => ch.is_ascii_graphic() || ch == b' ',
-        b"punct" => ch.is_ascii_punctuation(),
-        b"space" => matches!(ch, b'\t'..=b'\r' | b' '),
-        b"upper" => ch.is_ascii_uppercase(),
-        b"xdigit" => ch.is_ascii_hexdigit(),
-        _ => return None,
-    })
-}
-
-/// `[.c.]` at `p` (on the `.`): the symbol's byte and the index after `.]`; Err(()) for a
-/// name that is not one byte or never closes (glibc: no match).
-fn collating_symbol(at: &impl Fn(usize) -> u8, mut p: usize, work: &mut u32) -> Result<(u8, usize), ()> {
-    let start = p;
-    loop {
-        *work += 1;
-        p += 1;
-        match at(p) {
-            0 => return Err(()),
-            b'.' if at(p + 1) == b']' => break,
-            _ => {}
-        }
-    }
-    if p != start + 2 {
-        return Err(());
-    }
-    Ok((at(start + 1), p + 2))
+/// `[` then `:`, `=` or `.` inside a set: POSIX classes, equivalence classes and
+/// collating symbols, which keel does not support (file2alias never writes them; no line
+/// of Debian's modules.alias has one). A set holding one never matches.
+fn unsupported(at: &impl Fn(usize) -> u8, p: usize) -> bool {
+    at(p) == b'[' && matches!(at(p + 1), b':' | b'=' | b'.')
 }
 
 /// A bracket expression whose `[` is just before `open`, against `ch`: glibc's
-/// fnmatch_loop.c with a C locale (no collation rules, byte-order ranges), step for step,
-/// malformed cases included.
+/// fnmatch_loop.c with a C locale (byte-order ranges), step for step, malformed cases
+/// included, less the `unsupported` forms.
 fn bracket(pattern: &[u8], open: usize, ch: u8, work: &mut u32) -> Bracket {
     // Past the end reads as NUL, as in C.
     let at = |i: usize| pattern.get(i).copied().unwrap_or(0);
     let mut p = open;
     let negated = matches!(at(p), b'!' | b'^');
     p += usize::from(negated);
-    let mut c = at(p);
-    p += 1;
-    // `c` starts an element and `p` is just after it.
+    // Each pass takes one element at `p`: a byte (maybe escaped), maybe a range's start.
     let matched = loop {
         *work += 1;
-        // Some(byte): a plain element, perhaps the start of a range.
-        let mut plain = None;
-        if c == b'\\' {
-            if at(p) == 0 {
+        let low = match at(p) {
+            0 => return Bracket::Literal,
+            _ if unsupported(&at, p) => return Bracket::Fails,
+            b'\\' if at(p + 1) == 0 => return Bracket::Fails,
+            b'\\' => {
+                p += 2;
+                at(p - 1)
+            }
+            c => {
+                p += 1;
+                c
+            }
+        };
+        // `low-high` unless the `-` comes last (`[a-]`), where it is a byte of its own.
+        let (next, after) = (at(p), at(p + 1));
+        if ch == low && !(next == b'-' && after != 0 && after != b']') {
+            break true;
+        }
+        if next == b'-' && after != b']' {
+            if after == b'[' && at(p + 2) == b'.' {
                 return Bracket::Fails;
             }
-            plain = Some(at(p));
-            p += 1;
-        } else if c == b'[' && at(p) == b':' {
-            let start = p;
-            let mut len = 0;
-            loop {
-                *work += 1;
-                if len == CLASS_NAME_MAX {
-                    return Bracket::Fails;
-                }
-                p += 1;
-                c = at(p);
-                if c == b':' && at(p + 1) == b']' {
-                    p += 2;
-                    break;
-                }
-                // glibc's test is `c < 'a' || c >= 'z'`: no `z` in a class name.
-                if !(b'a'..=b'y').contains(&c) {
-                    // Not a class name after all: `[` is a plain element.
-                    p = start;
-                    plain = Some(b'[');
-                    break;
-                }
-                len += 1;
-            }
-            if plain.is_none() {
-                match in_class(pattern.get(start + 1..start + 1 + len).unwrap_or(b""), ch) {
-                    None => return Bracket::Fails,
-                    Some(true) => break true,
-                    Some(false) => {}
-                }
-                c = at(p);
+            p += 2;
+            let mut high = after;
+            if high == b'\\' {
+                high = at(p);
                 p += 1;
             }
-        } else if c == b'[' && at(p) == b'=' {
-            let symbol = at(p + 1);
-            if symbol != 0 && at(p + 2) == b'=' && at(p + 3) == b']' {
-                p += 4;
-                if ch == symbol {
-                    break true;
-                }
-                c = at(p);
-                p += 1;
-            } else {
-                plain = Some(b'[');
+            // glibc: a set ending in `-` or `-\` matches nothing.
+            if high == 0 {
+                return Bracket::Fails;
             }
-        } else if c == 0 {
-            return Bracket::Literal;
-        } else if c == b'[' && at(p) == b'.' {
-            let Ok((symbol, next)) = collating_symbol(&at, p, work) else { return Bracket::Fails };
-            p = next;
-            let is_range = at(p) == b'-' && at(p + 1) != 0;
-            if !is_range && ch == symbol {
+            if low <= ch && ch <= high {
                 break true;
             }
-            c = at(p);
-            p += 1;
-            match range(&at, &mut p, &mut c, symbol, ch, work) {
-                Ok(true) => break true,
-                Ok(false) => {}
-                Err(()) => return Bracket::Fails,
-            }
-        } else {
-            plain = Some(c);
         }
-        if let Some(low) = plain {
-            let is_range = at(p) == b'-' && at(p + 1) != 0 && at(p + 1) != b']';
-            if !is_range && ch == low {
-                break true;
-            }
-            c = at(p);
+        if at(p) == b']' {
             p += 1;
-            match range(&at, &mut p, &mut c, low, ch, work) {
-                Ok(true) => break true,
-                Ok(false) => {}
-                Err(()) => return Bracket::Fails,
-            }
-        }
-        if c == b']' {
             break false;
         }
     };
@@ -409,36 +328,6 @@ fn bracket(pattern: &[u8], open: usize, ch: u8, work: &mut u32) -> Bracket {
     }
 }
 
-/// After an element whose byte is `low`, with `c` the next byte: if it is a `-` not before
-/// `]`, a range `low`-`high` (high possibly escaped or a `[.c.]`); Ok(true) if `ch` is in
-/// it, with `c`/`p` moved past it either way. Err(()) when the range is malformed.
-fn range(at: &impl Fn(usize) -> u8, p: &mut usize, c: &mut u8, low: u8, ch: u8, work: &mut u32) -> Result<bool, ()> {
-    if *c != b'-' || at(*p) == b']' {
-        return Ok(false);
-    }
-    let mut high = at(*p);
-    *p += 1;
-    if high == b'[' && at(*p) == b'.' {
-        let (symbol, next) = collating_symbol(at, *p, work)?;
-        high = symbol;
-        *p = next;
-    } else {
-        if high == b'\\' {
-            high = at(*p);
-            *p += 1;
-        }
-        if high == 0 {
-            return Err(());
-        }
-    }
-    if low <= ch && ch <= high {
-        return Ok(true);
-    }
-    *c = at(*p);
-    *p += 1;
-    Ok(false)
-}
-
 enum Skipped {
     /// The index after the `]`.
     To(usize),
@@ -452,57 +341,16 @@ enum Skipped {
 fn skip_rest(at: &impl Fn(usize) -> u8, mut p: usize, work: &mut u32) -> Skipped {
     loop {
         *work += 1;
+        if unsupported(at, p) {
+            return Skipped::Malformed;
+        }
         let c = at(p);
         p += 1;
         match c {
             b']' => return Skipped::To(p),
             0 => return Skipped::Unclosed,
-            b'\\' => {
-                if at(p) == 0 {
-                    return Skipped::Malformed;
-                }
-                p += 1;
-            }
-            b'[' if at(p) == b':' => {
-                let start = p;
-                let mut len = 0;
-                let mut is_class = true;
-                loop {
-                    *work += 1;
-                    p += 1;
-                    let c = at(p);
-                    len += 1;
-                    if len == CLASS_NAME_MAX {
-                        return Skipped::Malformed;
-                    }
-                    if c == b':' && at(p + 1) == b']' {
-                        break;
-                    }
-                    if !(b'a'..=b'y').contains(&c) {
-                        is_class = false;
-                        break;
-                    }
-                }
-                p = if is_class { p + 2 } else { start };
-            }
-            b'[' if at(p) == b'=' => {
-                if at(p + 1) == 0 || at(p + 2) != b'=' || at(p + 3) != b']' {
-                    return Skipped::Malformed;
-                }
-                p += 4;
-            }
-            b'[' if at(p) == b'.' => loop {
-                *work += 1;
-                p += 1;
-                match at(p) {
-                    0 => return Skipped::Malformed,
-                    b'.' if at(p + 1) == b']' => {
-                        p += 2;
-                        break;
-                    }
-                    _ => {}
-                }
-            },
+            b'\\' if at(p) == 0 => return Skipped::Malformed,
+            b'\\' => p += 1,
             _ => {}
         }
     }

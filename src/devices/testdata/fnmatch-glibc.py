@@ -4,6 +4,8 @@ modprobe runs), for a deterministic set of patterns and texts biased to the corn
 the syntax. Each line: MATCH<TAB>PATTERN<TAB>TEXT, bytes outside ! to ~ and `%` written
 as %XX. Also prints how often Python's fnmatch.fnmatchcase disagrees (it has no `\\`
 escapes, no `[^...]` negation and no `[:class:]`), which is why glibc is the reference.
+keel leaves out `[:class:]`, `[=c=]` and `[.c.]`: a few tokens still have them, so the
+test can check that keel never matches where they are and glibc does not.
 
     python3 src/devices/testdata/fnmatch-glibc.py > src/devices/testdata/fnmatch-glibc.txt
 """
@@ -28,16 +30,16 @@ def enc(b):
 
 TOKENS = [b"a", b"b", b"-", b"_", b"*", b"?", b"[", b"]", b"!", b"^", b"\\", b":", b".", b"=", b"z", b"A", b"1",
           b"[a-c]", b"[!a]", b"[^a]", b"[]]", b"[]a]", b"[!]]", b"[a-]", b"[-a]", b"[\\]]", b"[a\\-c]", b"[c-a]",
-          b"[[:alpha:]]", b"[[:digit:]]", b"[[:space:]]", b"[[:punct:]]", b"[[:upper:][:lower:]]", b"[[:foo:]]",
-          b"[[:alpha]", b"[[=a=]]", b"[[=a]", b"[[.a.]]", b"[[.a.]-c]", b"[a-[.c.]]", b"[[.ab.]]", b"[[.-.]]",
-          b"[[:", b"[[.", b"[[=", b"\\*", b"\\[", b"\\", b"**", b"*?", b"?*", b"\x80", b" ", b"\t"]
+          b"[a-\\]", b"[\\a-c]", b"[!-]", b"[]-a]", b"\\*", b"\\[", b"\\", b"**", b"*?", b"?*", b"\x80", b" ",
+          b"\t",
+          # What keel leaves out (a set holding one never matches there): a few, not half.
+          b"[[:alpha:]]", b"[[=a=]]", b"[[.a.]]", b"[[:"]
 TEXT = b"ab-_[]!^\\:.=zA1 \t*?\x80cB\x0b"
 # A text each token (usually) matches, to make matching cases common.
 SAMPLE = {b"*": b"ab", b"?": b"z", b"[a-c]": b"b", b"[!a]": b"b", b"[^a]": b"^", b"[]]": b"]", b"[]a]": b"a",
           b"[!]]": b"a", b"[a-]": b"-", b"[-a]": b"a", b"[\\]]": b"]", b"[a\\-c]": b"-", b"[c-a]": b"b",
-          b"[[:alpha:]]": b"Q", b"[[:digit:]]": b"7", b"[[:space:]]": b"\x0b", b"[[:punct:]]": b"~",
-          b"[[:upper:][:lower:]]": b"q", b"[[=a=]]": b"a", b"[[.a.]]": b"a", b"[[.a.]-c]": b"b",
-          b"[a-[.c.]]": b"c", b"[[.-.]]": b"-", b"\\*": b"*", b"\\[": b"[", b"**": b"", b"*?": b"abc", b"?*": b"a"}
+          b"[a-\\]": b"Q", b"[\\a-c]": b"c", b"[!-]": b"x", b"[]-a]": b"^", b"[[:alpha:]]": b"Q", b"[[=a=]]": b"a",
+          b"[[.a.]]": b"a", b"\\*": b"*", b"\\[": b"[", b"**": b"", b"*?": b"abc", b"?*": b"a"}
 
 
 def main():
@@ -61,9 +63,6 @@ def main():
                 t[rng.randrange(len(t))] = rng.choice(TEXT)
             t = bytes(t)
         cases.add((p, t))
-    # A long class name: glibc gives up at CHAR_CLASS_MAX_LENGTH.
-    for n in (250, 255, 256, 257):
-        cases.add((b"[[:" + b"a" * n + b":]]", b"a"))
     python_differs = 0
     lines = []
     for p, t in sorted(cases):
