@@ -116,7 +116,7 @@ impl Modaliases {
 pub struct WalkSummary {
     pub dirs: u32,
     pub modaliases: u32,
-    /// Directories below `MAX_DEPTH`, or past `MAX_DIRS`, not walked.
+    /// Directories below `MAX_DEPTH` not walked (and 1 if `MAX_DIRS` ended the walk).
     pub too_deep: u32,
     /// Directories whose path exceeds `MAX_DEVPATH`, not walked.
     pub too_long: u32,
@@ -161,6 +161,12 @@ fn type_of(dir: BorrowedFd<'_>, name: &CStr, listed: FileType) -> FileType {
 /// Walk `root` (normally `SYS_DEVICES`); `on_modalias(devpath below root, modalias)` for
 /// each device directory with a readable, non-empty `modalias` file.
 pub fn walk(root: &CStr, on_modalias: &mut dyn FnMut(&[u8], &[u8])) -> WalkSummary {
+    walk_bounded(root, MAX_DIRS, on_modalias)
+}
+
+/// `walk` that stops after `max_dirs` directories opened or passed over: whatever a file
+/// system's getdents cookies do, it ends.
+fn walk_bounded(root: &CStr, max_dirs: u32, on_modalias: &mut dyn FnMut(&[u8], &[u8])) -> WalkSummary {
     let mut summary = WalkSummary::default();
     let mut stack: heapless::Vec<Level, MAX_DEPTH> = heapless::Vec::new();
     match open_dir(rustix::fs::CWD, root) {
@@ -175,6 +181,11 @@ pub fn walk(root: &CStr, on_modalias: &mut dyn FnMut(&[u8], &[u8])) -> WalkSumma
     let mut value = [0u8; MAX_MODALIAS];
     let mut name_buf = [0u8; NAME_MAX + 1];
     while let Some(top) = stack.last_mut() {
+        // Every pass opens, passes over or leaves a directory, so this bounds them all.
+        if summary.dirs + summary.too_deep + summary.too_long + summary.errors >= max_dirs {
+            summary.too_deep += 1;
+            break;
+        }
         let mut skip_ino = None;
         if let Some((cookie, ino)) = top.resume.take() {
             if rustix::fs::seek(&top.fd, rustix::fs::SeekFrom::Start(cookie)).is_err() {
@@ -228,7 +239,7 @@ pub fn walk(root: &CStr, on_modalias: &mut dyn FnMut(&[u8], &[u8])) -> WalkSumma
         };
         top.resume = Some((cookie, ino));
         let name = CStr::from_bytes_with_nul(&name_buf[..=len]).unwrap_or(c"");
-        if stack.is_full() || summary.dirs >= MAX_DIRS {
+        if stack.is_full() {
             summary.too_deep += 1;
             continue;
         }
@@ -393,6 +404,9 @@ mod tests {
         let (walked, summary) = found_by_walk(&c_root);
         let mut want = found_by_find(root.to_str().unwrap());
         want.retain(|(_, m)| m != "platform:too-deep");
+        // A bound on directories ends the walk early, and says so.
+        let mut seen = 0;
+        let bounded = walk_bounded(&c_root, 20, &mut |_, _| seen += 1);
         std::fs::remove_dir_all(&root).unwrap();
         assert_eq!(walked, want);
         assert_eq!(walked.len(), 202);
@@ -400,6 +414,8 @@ mod tests {
         assert_eq!(summary.too_deep, 1);
         assert_eq!(summary.modaliases, 202);
         assert_eq!(summary.errors, 0);
+        assert_eq!((bounded.dirs, bounded.too_deep), (20, 1), "{bounded:?}");
+        assert!(seen < 20);
         // A root that is not there: nothing walked, one error.
         let none = walk(c"/nonexistent-keel-root", &mut |_, _| panic!());
         assert_eq!((none.dirs, none.errors), (0, 1));
