@@ -8,6 +8,7 @@
 //! - `reaper`: reaping every child and orphan; `escalate`: TERM → grace → KILL, for all;
 //! - `debug`: the debug protocol server (wire format: the keel-proto crate);
 //! - `container`: container mode (`keel -- PROGRAM`), tini-style;
+//! - `devices`: the hardware that is there: uevents, modules.alias, the coldplug walk;
 //! - `probe`: block-device identification for `root=` (filesystem UUIDs and labels,
 //!   GPT/MBR PARTUUIDs), pure parsers over caller-owned bytes;
 //! - `log`: console lines and the journals debug clients read;
@@ -26,6 +27,7 @@ pub mod config;
 pub mod container;
 #[cfg(all(not(test), feature = "rt"))]
 pub mod debug;
+pub mod devices;
 pub mod escalate;
 pub mod event;
 pub mod fatal;

@@ -100,11 +100,11 @@ pub struct DepLine<'a> {
     deps: &'a [u8],
 }
 
-fn words(text: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
+pub(crate) fn words(text: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
     text.split(|&b| b == b' ' || b == b'\t').filter(|w| !w.is_empty())
 }
 
-fn trim(mut s: &[u8]) -> &[u8] {
+pub(crate) fn trim(mut s: &[u8]) -> &[u8] {
     while let [b' ' | b'\t' | b'\r', rest @ ..] = s {
         s = rest;
     }
@@ -325,7 +325,7 @@ impl ufmt::uDisplay for Summary {
     }
 }
 
-fn read_retry(fd: &OwnedFd, buf: &mut [u8]) -> Result<usize, E> {
+pub(crate) fn read_retry(fd: &OwnedFd, buf: &mut [u8]) -> Result<usize, E> {
     loop {
         match rustix::io::read(fd, &mut *buf) {
             Err(E::INTR) => continue,
@@ -341,7 +341,7 @@ fn open_ro(path: &CStr) -> Result<OwnedFd, E> {
 
 /// Every line of the file at `dir` + `file` to `on_line` (until it returns false); lines
 /// longer than `READ_BUF` are skipped with a warning. A file that cannot be opened is Err.
-fn stream_file(dir: &[u8], file: &[u8], on_line: &mut dyn FnMut(&[u8]) -> bool) -> Result<(), E> {
+pub(crate) fn stream_file(dir: &[u8], file: &[u8], on_line: &mut dyn FnMut(&[u8]) -> bool) -> Result<(), E> {
     let mut path_buf = [0u8; PATH_CAPACITY];
     let path = crate::file::c_path(&[dir, file], &mut path_buf).ok_or(E::NAMETOOLONG)?;
     let fd = open_ro(path)?;
