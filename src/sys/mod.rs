@@ -1,5 +1,5 @@
 //! The only module with `unsafe`: raw syscalls rustix does not offer (signalfd4,
-//! rt_sigprocmask, fork, execve, exit_group, kill(-1), waitid with the pid), program start
+//! rt_sigprocmask, fork, execve, exit_group, kill(-1), sigaction), program start
 //! and the freestanding memory routines. Everything else in keel is safe code over these
 //! wrappers and rustix.
 #![allow(unsafe_code)]
@@ -107,38 +107,6 @@ impl SignalInfo {
         // ssi_signo at 0, ssi_code at 8, ssi_pid at 12 (linux/signalfd.h).
         SignalInfo { signo: word(0), code: word(8) as i32, sender: word(12) as i32 }
     }
-}
-
-/// How a child ended, from waitid's siginfo.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum ExitStatus {
-    Exited(i32),
-    Signaled(i32),
-}
-
-/// waitid(P_ALL, WEXITED | WNOHANG): Ok(Some) for one reaped child, Ok(None) when children
-/// exist but none has exited, Err(ECHILD) when there are none left.
-pub fn reap_one() -> Result<Option<(i32, ExitStatus)>, Errno> {
-    // siginfo_t is 128 bytes; on 64-bit targets si_code is at 8, si_pid at 16, si_status at 24.
-    let mut info = [0i32; 32];
-    // SAFETY: `info` is a live, writable 128-byte siginfo buffer; rusage is NULL.
-    let ret = unsafe {
-        arch::syscall5(
-            k::__NR_waitid as usize,
-            k::P_ALL as usize,
-            0,
-            info.as_mut_ptr() as usize,
-            (k::WEXITED | k::WNOHANG) as usize,
-            0,
-        )
-    };
-    check(ret)?;
-    let (code, pid, status) = (info[2], info[4], info[6]);
-    if pid == 0 {
-        return Ok(None);
-    }
-    let how = if code == k::CLD_EXITED as i32 { ExitStatus::Exited(status) } else { ExitStatus::Signaled(status) };
-    Ok(Some((pid, how)))
 }
 
 /// kill(pid, sig) with any pid, -1 (every process but us and init) included.
