@@ -1,8 +1,15 @@
 //! Reaping: on SIGCHLD (and before each shutdown step) collect every exited child, adopted
-//! orphans included, with waitid(P_ALL, WNOHANG) until none is left. Nothing is dropped:
-//! each exit goes to the caller.
+//! orphans included, with wait4(-1, WNOHANG) until none is left. Nothing is dropped: each
+//! exit goes to the caller.
 
-pub use crate::sys::ExitStatus;
+use rustix::process::{wait, WaitOptions};
+
+/// How a child ended.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    Exited(i32),
+    Signaled(i32),
+}
 
 impl ufmt::uDisplay for ExitStatus {
     fn fmt<W: ufmt::uWrite + ?Sized>(&self, f: &mut ufmt::Formatter<'_, W>) -> Result<(), W::Error> {
@@ -13,11 +20,24 @@ impl ufmt::uDisplay for ExitStatus {
     }
 }
 
+/// One exited child, if any: Ok(None) when children exist but none has exited,
+/// Err(ECHILD) when there are none. Not generic, so every `reap_all` shares one copy.
+#[inline(never)]
+fn reap_one() -> Result<Option<(i32, ExitStatus)>, rustix::io::Errno> {
+    Ok(wait(WaitOptions::NOHANG)?.map(|(pid, status)| {
+        let how = match status.terminating_signal() {
+            Some(signo) => ExitStatus::Signaled(signo),
+            None => ExitStatus::Exited(status.exit_status().unwrap_or(0)),
+        };
+        (pid.as_raw_nonzero().get(), how)
+    }))
+}
+
 /// Reap every child that has exited, handing each to `on_exit`. Returns whether children
-/// remain (false once waitid says ECHILD).
+/// remain (false once wait says ECHILD).
 pub fn reap_all(mut on_exit: impl FnMut(i32, ExitStatus)) -> bool {
     loop {
-        match crate::sys::reap_one() {
+        match reap_one() {
             Ok(Some((pid, status))) => on_exit(pid, status),
             Ok(None) => return true,
             Err(rustix::io::Errno::CHILD) => return false,

@@ -1,5 +1,5 @@
 //! The only module with `unsafe`: raw syscalls rustix does not offer (signalfd4,
-//! rt_sigprocmask, fork, execve, exit_group, kill(-1), waitid with the pid), program start
+//! rt_sigprocmask, fork, execve, exit_group, kill(-1), sigaction), program start
 //! and the freestanding memory routines. Everything else in keel is safe code over these
 //! wrappers and rustix.
 //!
@@ -99,6 +99,9 @@ pub fn signalfd(set: SigSet) -> Result<OwnedFd, Errno> {
 #[derive(Copy, Clone, Debug)]
 pub struct SignalInfo {
     pub signo: u32,
+    /// `si_code`: who sent it; 0 or less from a process (SI_USER, SI_QUEUE, SI_TKILL, ...),
+    /// above 0 from the kernel (SI_KERNEL, or a fault's own code such as SEGV_MAPERR).
+    pub code: i32,
     pub sender: i32,
 }
 
@@ -107,41 +110,9 @@ impl SignalInfo {
 
     pub fn from_wire(bytes: &[u8; Self::WIRE_LEN]) -> Self {
         let word = |at: usize| u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
-        // ssi_signo at 0, ssi_pid at 12 (linux/signalfd.h).
-        SignalInfo { signo: word(0), sender: word(12) as i32 }
+        // ssi_signo at 0, ssi_code at 8, ssi_pid at 12 (linux/signalfd.h).
+        SignalInfo { signo: word(0), code: word(8) as i32, sender: word(12) as i32 }
     }
-}
-
-/// How a child ended, from waitid's siginfo.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum ExitStatus {
-    Exited(i32),
-    Signaled(i32),
-}
-
-/// waitid(P_ALL, WEXITED | WNOHANG): Ok(Some) for one reaped child, Ok(None) when children
-/// exist but none has exited, Err(ECHILD) when there are none left.
-pub fn reap_one() -> Result<Option<(i32, ExitStatus)>, Errno> {
-    // siginfo_t is 128 bytes; on 64-bit targets si_code is at 8, si_pid at 16, si_status at 24.
-    let mut info = [0i32; 32];
-    // SAFETY: `info` is a live, writable 128-byte siginfo buffer; rusage is NULL.
-    let ret = unsafe {
-        arch::syscall5(
-            k::__NR_waitid as usize,
-            k::P_ALL as usize,
-            0,
-            info.as_mut_ptr() as usize,
-            (k::WEXITED | k::WNOHANG) as usize,
-            0,
-        )
-    };
-    check(ret)?;
-    let (code, pid, status) = (info[2], info[4], info[6]);
-    if pid == 0 {
-        return Ok(None);
-    }
-    let how = if code == k::CLD_EXITED as i32 { ExitStatus::Exited(status) } else { ExitStatus::Signaled(status) };
-    Ok(Some((pid, how)))
 }
 
 /// kill(pid, sig) with any pid, -1 (every process but us and init) included.
@@ -287,20 +258,18 @@ pub fn set_signal_ignored(signo: u32, ignore: bool) -> Result<bool, Errno> {
     check(ret).map(|_| old[0] == 1)
 }
 
-/// tcgetpgrp (`set` None) or tcsetpgrp: the terminal's foreground process group (rustix's
-/// calls need its termios feature).
-pub fn terminal_group(fd: BorrowedFd<'_>, set: Option<i32>) -> Result<i32, Errno> {
-    use rustix::fd::AsRawFd;
-    // asm-generic/ioctls.h: the same on x86_64 and aarch64.
-    const TIOCGPGRP: usize = 0x540f;
-    const TIOCSPGRP: usize = 0x5410;
-    let mut pgid = set.unwrap_or(0);
-    let request = if set.is_some() { TIOCSPGRP } else { TIOCGPGRP };
-    // SAFETY: both requests read or write one int through the pointer, live for the call.
-    let ret = unsafe {
-        arch::syscall3(k::__NR_ioctl as usize, fd.as_raw_fd() as usize, request, &mut pgid as *mut i32 as usize)
-    };
-    check(ret).map(|_| pgid)
+/// An invalid instruction: a real fault of keel's own, for the test that it stays fatal
+/// although container mode blocks SIGILL (`KEEL_TEST_FAULT=1`, test builds only).
+#[cfg(feature = "test-hooks")]
+pub fn illegal_instruction() -> ! {
+    // SAFETY: the instruction only raises SIGILL, which the kernel delivers by force; nothing
+    // after it runs.
+    unsafe {
+        #[cfg(target_arch = "x86_64")]
+        core::arch::asm!("ud2", options(noreturn));
+        #[cfg(target_arch = "aarch64")]
+        core::arch::asm!("udf #0", options(noreturn));
+    }
 }
 
 /// argv from index `first` on, NULL included: a ready argv array for execve.

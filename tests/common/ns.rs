@@ -12,6 +12,26 @@ use std::time::{Duration, Instant};
 pub const SIGHUP: i32 = 1;
 pub const SIGINT: i32 = 2;
 
+/// Tests that run keel as PID 1 of a new PID namespace need root (and util-linux's unshare).
+/// Without them they fail, loudly and at once: a skipped test would pass and prove nothing.
+pub fn require_pid_namespaces() {
+    static CHECKED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let result = CHECKED.get_or_init(|| {
+        match Command::new("unshare").args(["--pid", "--fork", "--mount-proc", "true"]).output() {
+            Ok(out) if out.status.success() => Ok(()),
+            Ok(out) => Err(format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim())),
+            Err(e) => Err(format!("cannot run unshare: {e}")),
+        }
+    });
+    if let Err(why) = result {
+        panic!(
+            "NEEDS ROOT: this test runs keel as PID 1 of a new PID namespace, and \
+             `unshare --pid --fork --mount-proc true` failed here ({why}). Run the integration \
+             tests as root (CI does), with util-linux installed."
+        );
+    }
+}
+
 pub struct Pid1 {
     unshare: Child,
     /// keel's pid as the host sees it.
@@ -23,6 +43,7 @@ pub struct Pid1 {
 impl Pid1 {
     /// Start `bin` as PID 1 with `args` (keel.* words, as the kernel would pass them).
     pub fn start(bin: &Path, args: &[&str]) -> Pid1 {
+        require_pid_namespaces();
         let mut unshare = Command::new("unshare")
             .args(["--pid", "--fork", "--mount-proc", "--kill-child"])
             .arg(bin)
