@@ -1,5 +1,6 @@
-//! Build steps: the service configuration compiled into static tables (keel-config's
-//! compiler), and the link arguments and script of the PID 1 binary (linker/).
+//! Build steps: the built-in configuration compiled (keel-config's compiler) into the form a
+//! configuration file read at boot has, and the link arguments and script of the PID 1
+//! binary (linker/).
 use keel_config::compiler as config;
 use std::path::PathBuf;
 
@@ -26,8 +27,13 @@ fn compile_services() {
         }
         std::process::exit(1)
     });
-    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("services.rs");
-    std::fs::write(out, config::generate(&config)).unwrap();
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    std::fs::write(out.join("services.rs"), config::generate(&config)).unwrap();
+    // The built-in configuration: the same compiled form a file at boot has, embedded.
+    std::fs::write(out.join("builtin.db"), keel_config::db::emit(&config)).unwrap();
+    // Nothing at all: what runs if the built-in configuration were ever refused.
+    let empty = config::compile("").expect("an empty configuration is valid");
+    std::fs::write(out.join("empty.db"), keel_config::db::emit(&empty)).unwrap();
 }
 
 fn link_args() {

@@ -141,19 +141,47 @@ pub fn dup_to(fd: BorrowedFd, target: i32) -> Result<(), Errno> {
     check(ret).map(drop)
 }
 
-/// The services' output rings: one array in .bss, so pages no service has written to cost
-/// no memory. Handed out once; later calls get an empty slice.
+/// A `static` handed out once, as `&'static mut`: PID 1's tables that live as long as it
+/// does, in .bss (pages nobody writes cost no memory). Later calls get None.
+macro_rules! once_storage {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident() -> $ty:ty = $init:expr;) => {
+        $(#[$meta])*
+        $vis fn $name() -> Option<&'static mut $ty> {
+            use core::sync::atomic::{AtomicBool, Ordering};
+            static mut STORAGE: $ty = $init;
+            static TAKEN: AtomicBool = AtomicBool::new(false);
+            if TAKEN.swap(true, Ordering::AcqRel) {
+                return None;
+            }
+            // SAFETY: the swap above lets exactly one caller through, so this is the only
+            // reference to STORAGE for the life of the process.
+            Some(unsafe { &mut *core::ptr::addr_of_mut!(STORAGE) })
+        }
+    };
+}
+
+once_storage! {
+    /// The services' output rings: one pool, a window per service (services::ring).
+    pub fn ring_pool() -> [u8; keel_config::db::MAX_RING_TOTAL] = [0; keel_config::db::MAX_RING_TOTAL];
+}
+
+once_storage! {
+    /// The compiled configuration read at boot (one byte more than the largest accepted, so
+    /// a longer file is seen as such).
+    pub fn config_file() -> [u8; keel_config::db::MAX_LEN + 1] = [0; keel_config::db::MAX_LEN + 1];
+}
+
+once_storage! {
+    /// The service table of the configuration that runs, decoded once at boot.
+    pub fn service_table() -> heapless::Vec<keel_config::spec::Spec<'static>, { keel_config::db::MAX_SERVICES }> = heapless::Vec::new();
+}
+
+/// The services' output rings (see `ring_pool`); later calls get an empty slice.
 pub fn ring_storage() -> &'static mut [u8] {
-    use crate::services::spec::RING_TOTAL;
-    use core::sync::atomic::{AtomicBool, Ordering};
-    static mut RINGS: [u8; RING_TOTAL] = [0; RING_TOTAL];
-    static TAKEN: AtomicBool = AtomicBool::new(false);
-    if TAKEN.swap(true, Ordering::AcqRel) {
-        return &mut [];
+    match ring_pool() {
+        Some(pool) => pool,
+        None => &mut [],
     }
-    // SAFETY: the swap above lets exactly one caller through, so this is the only
-    // reference to RINGS for the life of the process.
-    unsafe { &mut *core::ptr::addr_of_mut!(RINGS) }
 }
 
 /// The end of every path that must not return.
