@@ -316,7 +316,7 @@ impl Client {
                 let (mut services, mut failed) = (0u16, 0u16);
                 for (_, state, _, _) in ctx.services.entries() {
                     services += 1;
-                    failed += (state == State::Failed) as u16;
+                    failed += matches!(state, State::Failed { .. }) as u16;
                 }
                 let status = ReplyBody::Status { uptime_ns: Instant::now().0, ready_ns: ctx.ready.0, rss_kib: rss_kib(), services, failed };
                 self.reply(req, status);
@@ -361,7 +361,7 @@ impl Client {
     }
 
     fn control(&mut self, req: u16, name: &[u8], what: Control, ctx: &mut Ctx) {
-        let Some(i) = crate::services::spec::find(name) else {
+        let Some(i) = ctx.services.find(name) else {
             return self.error(req, ErrorCode::NoSuchService, "no such service");
         };
         match ctx.services.control(i, what, Instant::now()) {
