@@ -156,6 +156,7 @@ pub enum Deps {
 /// What a step needs to know of the rest of the table.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Ctx {
+    /// Read on `Poll` only (the table computes it then).
     pub deps: Deps,
     /// The shutdown's global deadline, once it began.
     pub shutdown: Option<Instant>,
@@ -186,27 +187,27 @@ impl Service {
     pub fn step(&mut self, spec: &Spec, event: Event, now: Instant, ctx: &Ctx) -> Action {
         use Action as A;
         use State as S;
-        let state = self.state;
         let mut action = A::Nothing;
+        // None: the state stays as it is.
         let next = match event {
-            Event::Poll => match state {
+            Event::Poll => match self.state {
                 S::Waiting { blocked_said } => match ctx.deps {
                     Deps::Ready => {
                         action = A::Spawn;
-                        state
+                        None
                     }
-                    Deps::Pending => state,
+                    Deps::Pending => None,
                     Deps::Blocked { name, state: dep } => {
                         if !blocked_said {
                             say(spec.name, "blocked, dependency {} is {}", &[S(name), S(dep)]);
                         }
-                        S::Waiting { blocked_said: true }
+                        Some(S::Waiting { blocked_said: true })
                     }
                 },
                 S::Starting { pid, deadline: Some(d), .. } if now >= d => {
                     say(spec.name, "not ready after {} ms: failed", &[N(spec.ready_timeout_ms)]);
                     action = A::Kill { pid };
-                    S::Failed { ending: Some(pid) }
+                    Some(S::Failed { ending: Some(pid) })
                 }
                 S::Stopping { pid, mut escalation, then_start } => {
                     // After SIGKILL nothing more can be done: its exit comes, or the
@@ -215,110 +216,112 @@ impl Service {
                         say(spec.name, "still running after its grace: SIGKILL", &[]);
                         action = A::Kill { pid };
                     }
-                    S::Stopping { pid, escalation, then_start }
+                    Some(S::Stopping { pid, escalation, then_start })
                 }
                 S::Backoff { until } => {
                     if now >= until {
                         action = A::Spawn;
                     }
-                    state
+                    None
                 }
-                S::Starting { .. } | S::Ready { .. } | S::Stopped | S::Exited(_) | S::Failed { .. } | S::Off => state,
+                S::Starting { .. } | S::Ready { .. } | S::Stopped | S::Exited(_) | S::Failed { .. } | S::Off => None,
             },
 
-            Event::Spawned(pid) => match state {
+            Event::Spawned(pid) => match self.state {
                 S::Waiting { .. } | S::Backoff { .. } => {
                     self.starts = self.starts.saturating_add(1);
                     say(spec.name, "started pid {}", &[N(pid as u64)]);
                     action = A::Watch;
-                    match (spec.oneshot, spec.ready) {
+                    Some(match (spec.oneshot, spec.ready) {
                         // A boot task is "ready" when it exits with 0.
                         (true, _) => S::Starting { pid, since: now, deadline: None },
                         (false, Readiness::Exec) => S::Ready { pid, since: now },
                         (false, Readiness::Fd(_) | Readiness::Notify) => {
                             S::Starting { pid, since: now, deadline: Some(now.plus_millis(spec.ready_timeout_ms)) }
                         }
-                    }
+                    })
                 }
                 S::Starting { .. } | S::Ready { .. } | S::Stopping { .. } | S::Stopped | S::Exited(_) | S::Failed { .. } | S::Off => ignored(spec, "spawned", &self.state),
             },
 
-            Event::SpawnFailed(errno) => match state {
+            Event::SpawnFailed(errno) => match self.state {
                 // Out of memory or processes is worth another try; a missing binary is not.
                 S::Waiting { .. } | S::Backoff { .. } if errno == rustix::io::Errno::AGAIN || errno == rustix::io::Errno::NOMEM => {
-                    self.restart_after(spec, now, 0)
+                    Some(self.restart_after(spec, now, 0))
                 }
-                S::Waiting { .. } | S::Backoff { .. } => S::Failed { ending: None },
+                S::Waiting { .. } | S::Backoff { .. } => Some(S::Failed { ending: None }),
                 S::Starting { .. } | S::Ready { .. } | S::Stopping { .. } | S::Stopped | S::Exited(_) | S::Failed { .. } | S::Off => ignored(spec, "spawn failure", &self.state),
             },
 
-            Event::Exited(status) => match state {
-                S::Starting { since, .. } | S::Ready { since, .. } => self.after_exit(spec, status, since, now, ctx),
+            Event::Exited(status) => match self.state {
+                S::Starting { since, .. } | S::Ready { since, .. } => Some(self.after_exit(spec, status, since, now, ctx)),
                 // A restart starts it again through its dependencies; not once shutting down.
-                S::Stopping { then_start: true, .. } if ctx.shutdown.is_none() => S::Waiting { blocked_said: false },
-                S::Stopping { .. } => S::Stopped,
-                S::Failed { ending: Some(_) } => S::Failed { ending: None },
+                S::Stopping { then_start: true, .. } if ctx.shutdown.is_none() => Some(S::Waiting { blocked_said: false }),
+                S::Stopping { .. } => Some(S::Stopped),
+                S::Failed { ending: Some(_) } => Some(S::Failed { ending: None }),
                 S::Waiting { .. } | S::Backoff { .. } | S::Stopped | S::Exited(_) | S::Failed { ending: None } | S::Off => ignored(spec, "exit", &self.state),
             },
 
-            Event::Ready => match state {
+            Event::Ready => match self.state {
                 S::Starting { pid, since, .. } => {
                     say(spec.name, "ready after {} ms", &[N(now.millis_since(since))]);
                     action = A::Unwatch;
-                    S::Ready { pid, since }
+                    Some(S::Ready { pid, since })
                 }
                 // Already ready, too late, or late news from an earlier run.
-                S::Waiting { .. } | S::Ready { .. } | S::Stopping { .. } | S::Stopped | S::Exited(_) | S::Backoff { .. } | S::Failed { .. } | S::Off => state,
+                S::Waiting { .. } | S::Ready { .. } | S::Stopping { .. } | S::Stopped | S::Exited(_) | S::Backoff { .. } | S::Failed { .. } | S::Off => None,
             },
 
             // Everything is going down: no debug client changes that.
             Event::Control(_) if ctx.shutdown.is_some() => {
                 action = A::Refuse(Refusal::ShuttingDown);
-                state
+                None
             }
-            Event::Control(what) => match state {
-                S::Starting { .. } | S::Ready { .. } if what == Control::Start => state,
+            Event::Control(what) => match self.state {
+                S::Starting { .. } | S::Ready { .. } if what == Control::Start => None,
                 S::Starting { pid, .. } | S::Ready { pid, .. } => {
                     action = A::Stop { pid, signal: spec.stop_signal };
-                    S::Stopping { pid, escalation: Escalation::begin(now, spec.stop_grace_ms), then_start: what == Control::Restart }
+                    Some(S::Stopping { pid, escalation: Escalation::begin(now, spec.stop_grace_ms), then_start: what == Control::Restart })
                 }
                 // Remembered: what was asked last happens once it is down.
-                S::Stopping { pid, escalation, .. } => S::Stopping { pid, escalation, then_start: what != Control::Stop },
+                S::Stopping { pid, escalation, .. } => Some(S::Stopping { pid, escalation, then_start: what != Control::Stop }),
                 S::Failed { ending: Some(_) } => {
                     action = A::Refuse(Refusal::StillEnding);
-                    state
+                    None
                 }
                 // Not running: a stop is immediate; a start goes through the dependencies
                 // with a fresh backoff (an explicit request overrides `keel.svc.NAME=off`).
                 S::Waiting { .. } | S::Backoff { .. } | S::Stopped | S::Exited(_) | S::Failed { ending: None } | S::Off => {
                     if what == Control::Stop {
-                        S::Stopped
+                        Some(S::Stopped)
                     } else {
                         self.backoff = Backoff::new(spec);
-                        S::Waiting { blocked_said: false }
+                        Some(S::Waiting { blocked_said: false })
                     }
                 }
             },
 
-            Event::Shutdown(deadline) => match state {
-                S::Waiting { .. } | S::Backoff { .. } => S::Stopped,
+            Event::Shutdown(deadline) => match self.state {
+                S::Waiting { .. } | S::Backoff { .. } => Some(S::Stopped),
                 // Readiness no longer matters: it stops once its dependents are down.
-                S::Starting { pid, since, .. } => S::Starting { pid, since, deadline: None },
-                S::Stopping { pid, escalation, .. } => S::Stopping { pid, escalation: escalation.cap(deadline), then_start: false },
-                S::Ready { .. } | S::Stopped | S::Exited(_) | S::Failed { .. } | S::Off => state,
+                S::Starting { pid, since, .. } => Some(S::Starting { pid, since, deadline: None }),
+                S::Stopping { pid, escalation, .. } => Some(S::Stopping { pid, escalation: escalation.cap(deadline), then_start: false }),
+                S::Ready { .. } | S::Stopped | S::Exited(_) | S::Failed { .. } | S::Off => None,
             },
 
-            Event::DependentsDown(deadline) => match state {
+            Event::DependentsDown(deadline) => match self.state {
                 S::Starting { pid, .. } | S::Ready { pid, .. } => {
                     action = A::Stop { pid, signal: spec.stop_signal };
-                    S::Stopping { pid, escalation: Escalation::begin(now, spec.stop_grace_ms).cap(deadline), then_start: false }
+                    Some(S::Stopping { pid, escalation: Escalation::begin(now, spec.stop_grace_ms).cap(deadline), then_start: false })
                 }
                 // Already on its way down.
-                S::Stopping { .. } | S::Failed { ending: Some(_) } => state,
+                S::Stopping { .. } | S::Failed { ending: Some(_) } => None,
                 S::Waiting { .. } | S::Backoff { .. } | S::Stopped | S::Exited(_) | S::Failed { ending: None } | S::Off => ignored(spec, "dependents down", &self.state),
             },
         };
-        self.set_state(spec, next);
+        if let Some(next) = next {
+            self.set_state(spec, next);
+        }
         action
     }
 
@@ -366,9 +369,9 @@ impl Service {
 
 /// A pair that cannot happen: said, and nothing changes.
 #[inline(never)]
-fn ignored(spec: &Spec, event: &str, state: &State) -> State {
+fn ignored(spec: &Spec, event: &str, state: &State) -> Option<State> {
     say(spec.name, "{} while {}: ignored", &[S(event), S(state.name())]);
-    *state
+    None
 }
 
 /// What fills a `{}` of a `say` line.

@@ -10,6 +10,7 @@ use super::table::{Effects, Table};
 use crate::clock::Instant;
 use crate::event::{EventLoop, Source};
 use crate::reaper::ExitStatus;
+use keel_proto::ServiceState;
 use rustix::fd::OwnedFd;
 
 pub use super::machine::{Control, State};
@@ -130,14 +131,9 @@ impl<S: Specs> Supervisor<S> {
         self.table.control(i, what, now, &mut Runtime { specs: self.specs, io: &mut self.io, events: None })
     }
 
-    /// The index of the service called `name`.
-    pub fn find(&self, name: &[u8]) -> Option<usize> {
-        self.table.find(name)
-    }
-
-    /// Each service's name, state, pid (0: none) and restart count.
-    pub fn entries(&self) -> impl Iterator<Item = (&'static str, State, i32, u32)> + '_ {
-        self.table.entries().map(|(spec, state, restarts)| (spec.name, state, state.pid().unwrap_or(0), restarts))
+    /// Each service's name, state, pid (0: none) and restart count, as debug clients see them.
+    pub fn entries(&self) -> impl Iterator<Item = (&'static str, ServiceState, i32, u32)> + '_ {
+        self.table.entries().map(|(spec, state, restarts)| (spec.name, state.wire(), state.pid().unwrap_or(0), restarts))
     }
 
     /// The power sequence starts: stop everything, in reverse dependency order, by `deadline`.
@@ -198,9 +194,10 @@ impl<S: Specs> Effects for Runtime<'_, S> {
             }
             Action::Watch => {
                 let events = self.events?;
-                let watch = |fd: &Option<OwnedFd>, source| match fd.as_ref().map(|fd| events.watch(fd, source)) {
-                    Some(Err(e)) => say(spec.name, "cannot watch its descriptor: {}", &[E(e)]),
-                    Some(Ok(())) | None => {}
+                let watch = |fd: &Option<OwnedFd>, source| {
+                    if let Some(Err(e)) = fd.as_ref().map(|fd| events.watch(fd, source)) {
+                        say(spec.name, "cannot watch its descriptor: {}", &[E(e)]);
+                    }
                 };
                 watch(&io.output, Source::Output(i as u8));
                 watch(&io.ready_pipe, Source::ReadyPipe(i as u8));

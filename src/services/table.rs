@@ -39,19 +39,30 @@ impl<S: Specs, const N: usize> Table<S, N> {
         Table { specs, services, shutdown: None }
     }
 
+    /// How many services there was room for. From the specs, not `services.len()`: with the
+    /// compiled table this is a constant the optimizer sees (same value: see `new`).
+    fn len(&self) -> usize {
+        self.specs.all().len().min(N)
+    }
+
     /// The specs of the services there was room for.
     pub fn specs(&self) -> &'static [Spec<'static>] {
         let all = self.specs.all();
-        all.get(..self.services.len()).unwrap_or(all)
+        all.get(..self.len()).unwrap_or(all)
+    }
+
+    /// The services' records (sliced by `len`, for the same reason).
+    fn services(&self) -> &[Service] {
+        self.services.get(..self.len()).unwrap_or(&self.services)
     }
 
     pub fn state(&self, i: usize) -> Option<State> {
-        self.services.get(i).map(|s| s.state)
+        self.services().get(i).map(|s| s.state)
     }
 
     /// Each service's spec, state and restart count.
     pub fn entries(&self) -> impl Iterator<Item = (&'static Spec<'static>, State, u32)> + '_ {
-        self.specs().iter().zip(self.services.iter()).map(|(spec, s)| (spec, s.state, s.restarts()))
+        self.specs().iter().zip(self.services()).map(|(spec, s)| (spec, s.state, s.restarts()))
     }
 
     pub fn find(&self, name: &[u8]) -> Option<usize> {
@@ -60,7 +71,7 @@ impl<S: Specs, const N: usize> Table<S, N> {
 
     /// The service whose process is `pid`.
     pub fn find_pid(&self, pid: i32) -> Option<usize> {
-        self.services.iter().position(|s| s.state.pid() == Some(pid))
+        self.services().iter().position(|s| s.state.pid() == Some(pid))
     }
 
     /// Give service i `event` and do what it asks; a spawn's outcome goes straight back
@@ -86,13 +97,13 @@ impl<S: Specs, const N: usize> Table<S, N> {
     pub fn poll(&mut self, now: Instant, fx: &mut impl Effects) {
         // One service becoming ready (or down, at shutdown) can let another move: repeat
         // until nothing changes.
-        for _ in 0..=self.services.len() {
+        for _ in 0..=self.len() {
             let mut changed = false;
             // What changes others (a start, a stop, an exit seen) comes with an action.
-            for i in 0..self.services.len() {
+            for i in 0..self.len() {
                 changed |= !matches!(self.handle(i, Event::Poll, now, fx), Action::Nothing);
                 if let Some(deadline) = self.shutdown {
-                    if self.services.get(i).is_some_and(|s| s.state.pid().is_some()) && self.dependents_down(i) {
+                    if self.services().get(i).is_some_and(|s| s.state.pid().is_some()) && self.dependents_down(i) {
                         changed |= !matches!(self.handle(i, Event::DependentsDown(deadline), now, fx), Action::Nothing);
                     }
                 }
@@ -123,19 +134,19 @@ impl<S: Specs, const N: usize> Table<S, N> {
     /// The power sequence starts: stop everything, in reverse dependency order, by `deadline`.
     pub fn begin_stop(&mut self, deadline: Instant, now: Instant, fx: &mut impl Effects) {
         self.shutdown = Some(deadline);
-        for i in 0..self.services.len() {
+        for i in 0..self.len() {
             self.handle(i, Event::Shutdown(deadline), now, fx);
         }
     }
 
     /// No service process is left.
     pub fn all_down(&self) -> bool {
-        self.services.iter().all(|s| s.state.pid().is_none())
+        self.services().iter().all(|s| s.state.pid().is_none())
     }
 
     /// The nearest time a service needs attention.
     pub fn poll_at(&self) -> Option<Instant> {
-        self.services.iter().filter_map(|s| s.state.poll_at()).min()
+        self.services().iter().filter_map(|s| s.state.poll_at()).min()
     }
 
     /// Whether service i may start: each dependency ready (a oneshot: exited 0).
@@ -163,7 +174,7 @@ impl<S: Specs, const N: usize> Table<S, N> {
 
     /// Nothing that depends on service i has a process any more.
     pub fn dependents_down(&self, i: usize) -> bool {
-        self.specs().iter().zip(self.services.iter()).all(|(spec, s)| s.state.pid().is_none() || !spec.deps.contains(&(i as u8)))
+        self.specs().iter().zip(self.services()).all(|(spec, s)| s.state.pid().is_none() || !spec.deps.contains(&(i as u8)))
     }
 }
 
