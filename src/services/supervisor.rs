@@ -78,6 +78,11 @@ impl<S: Specs> Supervisor<S> {
     /// so a flooding service cannot starve the loop.
     pub fn on_output(&mut self, i: usize) {
         let (Some(io), Some(spec)) = (self.io.get_mut(i), self.table.specs().get(i)) else { return };
+        // The spec says which descriptors a service has (spawn.rs): checked first, so a
+        // compiled table without such services carries no code for them.
+        if spec.tty.is_some() {
+            return;
+        }
         let Some(fd) = &io.output else { return };
         let mut buf = [0u8; 1024];
         for _ in 0..8 {
@@ -99,7 +104,10 @@ impl<S: Specs> Supervisor<S> {
 
     /// The notification fd: a newline means ready.
     pub fn on_ready_pipe(&mut self, i: usize, now: Instant) {
-        let Some(io) = self.io.get_mut(i) else { return };
+        let (Some(io), Some(spec)) = (self.io.get_mut(i), self.table.specs().get(i)) else { return };
+        if !matches!(spec.ready, Readiness::Fd(_)) {
+            return;
+        }
         let Some(fd) = &io.ready_pipe else { return };
         let mut buf = [0u8; 64];
         match rustix::io::read(fd, &mut buf) {
@@ -111,6 +119,9 @@ impl<S: Specs> Supervisor<S> {
 
     /// sd_notify datagrams: newline-separated assignments; `READY=1` means ready.
     pub fn on_notify(&mut self, i: usize, now: Instant) {
+        if self.table.specs().get(i).is_none_or(|spec| spec.ready != Readiness::Notify) {
+            return;
+        }
         let Some(fd) = self.io.get(i).and_then(|s| s.notify.as_ref()) else { return };
         let mut buf = [0u8; 512];
         let mut ready = false;
@@ -199,8 +210,13 @@ impl<S: Specs> Effects for Runtime<'_, S> {
                         say(spec.name, "cannot watch its descriptor: {}", &[E(e)]);
                     }
                 };
-                watch(&io.output, Source::Output(i as u8));
-                watch(&io.ready_pipe, Source::ReadyPipe(i as u8));
+                // What spawn made for this kind of service (see on_output).
+                if spec.tty.is_none() {
+                    watch(&io.output, Source::Output(i as u8));
+                }
+                if let Readiness::Fd(_) = spec.ready {
+                    watch(&io.ready_pipe, Source::ReadyPipe(i as u8));
+                }
                 None
             }
             Action::Unwatch => {
