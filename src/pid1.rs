@@ -14,7 +14,7 @@ use crate::power::flush::{FlushChild, Megabytes};
 use crate::power::shutdown::{self, Action, End, Facts, Reply, Shutdown};
 use crate::power::signals::{request_for, Request, Signals};
 use crate::sys::{Args, SignalInfo};
-use crate::services::spec::SERVICES;
+use crate::services::spec::Compiled;
 use crate::services::supervisor::{self, Supervisor};
 use crate::{fatal, info, reaper};
 
@@ -65,8 +65,8 @@ pub fn run(args: Args) -> ! {
         }
     }
     let config = &boot.config;
-    let services = Supervisor::new(|i| {
-        supervisor::enabled(&SERVICES[i], config.services_off & 1u128.checked_shl(i as u32).unwrap_or(0) != 0, config.single)
+    let services = Supervisor::new(Compiled, |i, spec| {
+        supervisor::enabled(spec, config.services_off & 1u128.checked_shl(i as u32).unwrap_or(0) != 0, config.single)
     });
     let debug = debug::Server::open(boot.config.debug_channels(), &events);
     let mut init = Init { boot, events, signals, services, debug, shutdown: None, flush: None, ready: Instant::now() };

@@ -16,7 +16,7 @@ use crate::log::{Bytes, Errno, EVENTS, LOGS, NO_SERVICE};
 use crate::power::PowerCmd;
 use keel_proto::{self as proto, ErrorCode, EventKind, LogSource, Message, ReplyBody, Stream, MAX_BODY};
 use crate::services::spec::SERVICES;
-use crate::services::supervisor::{Control, State, Supervisor};
+use crate::services::supervisor::{Control, Supervisor};
 use crate::sys::TryLock;
 use channel::{Channel, Kind};
 use rustix::fd::OwnedFd;
@@ -316,14 +316,14 @@ impl Client {
                 let (mut services, mut failed) = (0u16, 0u16);
                 for (_, state, _, _) in ctx.services.entries() {
                     services += 1;
-                    failed += (state == State::Failed) as u16;
+                    failed += (state == proto::ServiceState::Failed) as u16;
                 }
                 let status = ReplyBody::Status { uptime_ns: Instant::now().0, ready_ns: ctx.ready.0, rss_kib: rss_kib(), services, failed };
                 self.reply(req, status);
             }
             Message::Services => {
                 for (name, state, pid, restarts) in ctx.services.entries() {
-                    self.reply(req, ReplyBody::ServiceEntry { name: name.as_bytes(), state: state.wire(), pid, restarts });
+                    self.reply(req, ReplyBody::ServiceEntry { name: name.as_bytes(), state, pid, restarts });
                 }
                 self.reply(req, ReplyBody::End);
             }

@@ -101,8 +101,9 @@ pub fn spawn(spec: &Spec, notify_socket: Option<&CStr>) -> Result<Spawned, Spawn
         _ => None,
     };
     let setup = || {
-        let Err(e) = child(spec, output.as_ref().map(|p| p.1.as_fd()), ready.as_ref().map(|p| p.1.as_fd()), &argv, &envp);
-        crate::child::Failure { step: e.step as u8, errno: e.errno }
+        let mut step = Step::SignalMask;
+        let Err(errno) = child(spec, output.as_ref().map(|p| p.1.as_fd()), ready.as_ref().map(|p| p.1.as_fd()), &argv, &envp, &mut step);
+        crate::child::Failure { step: step as u8, errno }
     };
     let (pid, failure) = crate::child::spawn(setup, |_| 127).map_err(fail(Step::Fork))?;
     if let Some(f) = failure {
@@ -117,48 +118,60 @@ pub fn spawn(spec: &Spec, notify_socket: Option<&CStr>) -> Result<Spawned, Spawn
     Ok(Spawned { pid, output: output.map(|(r, _)| nonblocking(r)), ready_pipe: ready.map(|(r, _)| nonblocking(r)) })
 }
 
-/// In the child: set up, then exec. Returns only on failure.
+/// In the child: set up, then exec. Returns only on failure, `step` naming where (one
+/// variable rather than a `map_err` per call: this runs in every service's child).
 fn child(
     spec: &Spec,
     output: Option<BorrowedFd>,
     ready: Option<BorrowedFd>,
     argv: &[*const u8],
     envp: &[*const u8],
-) -> Result<core::convert::Infallible, SpawnError> {
-    let at = |step| move |errno| SpawnError { step, errno };
+    step: &mut Step,
+) -> Result<core::convert::Infallible, Errno> {
     // PID 1 blocks the signals it reads from its signalfd; a service starts with none blocked.
-    sys::set_signal_mask_to(sys::SigSet(0)).map_err(at(Step::SignalMask))?;
-    rustix::process::setsid().map_err(at(Step::Session))?;
+    *step = Step::SignalMask;
+    sys::set_signal_mask_to(sys::SigSet(0))?;
+    *step = Step::Session;
+    rustix::process::setsid()?;
     use rustix::fs::{open, Mode, OFlags};
     match (spec.tty, output) {
         (Some(tty), _) => {
+            *step = Step::Tty;
             // Non-blocking open: a serial line without carrier must not hang the child.
-            let fd = open(tty, OFlags::RDWR | OFlags::NOCTTY | OFlags::NONBLOCK, Mode::empty()).map_err(at(Step::Tty))?;
-            rustix::fs::fcntl_setfl(&fd, OFlags::empty()).map_err(at(Step::Tty))?;
+            let fd = open(tty, OFlags::RDWR | OFlags::NOCTTY | OFlags::NONBLOCK, Mode::empty())?;
+            rustix::fs::fcntl_setfl(&fd, OFlags::empty())?;
             // A session leader's first terminal: job control for shells.
-            rustix::process::ioctl_tiocsctty(&fd).map_err(at(Step::Tty))?;
-            dup_stdio(fd.as_fd(), fd.as_fd(), fd.as_fd()).map_err(at(Step::Stdio))?;
+            rustix::process::ioctl_tiocsctty(&fd)?;
+            *step = Step::Stdio;
+            dup_stdio(fd.as_fd(), fd.as_fd(), fd.as_fd())?;
         }
         (None, Some(out)) => {
-            let null = open(c"/dev/null", OFlags::RDWR, Mode::empty()).map_err(at(Step::Stdio))?;
-            dup_stdio(null.as_fd(), out, out).map_err(at(Step::Stdio))?;
+            *step = Step::Stdio;
+            let null = open(c"/dev/null", OFlags::RDWR, Mode::empty())?;
+            dup_stdio(null.as_fd(), out, out)?;
         }
         (None, None) => {}
     }
     if let (Readiness::Fd(n), Some(fd)) = (spec.ready, ready) {
-        sys::dup_to(fd, n as i32).map_err(at(Step::ReadyFd))?;
+        *step = Step::ReadyFd;
+        sys::dup_to(fd, n as i32)?;
     }
-    rustix::process::chdir(spec.cwd).map_err(at(Step::Chdir))?;
+    *step = Step::Chdir;
+    rustix::process::chdir(spec.cwd)?;
     if spec.uid != 0 || spec.gid != 0 {
         use rustix::process::{Gid, Uid};
-        rustix::thread::set_thread_groups(&[]).map_err(at(Step::Groups))?;
+        *step = Step::Groups;
+        rustix::thread::set_thread_groups(&[])?;
         let gid = Gid::from_raw(spec.gid);
         let uid = Uid::from_raw(spec.uid);
-        rustix::thread::set_thread_res_gid(gid, gid, gid).map_err(at(Step::Gid))?;
-        rustix::thread::set_thread_res_uid(uid, uid, uid).map_err(at(Step::Uid))?;
+        *step = Step::Gid;
+        rustix::thread::set_thread_res_gid(gid, gid, gid)?;
+        *step = Step::Uid;
+        rustix::thread::set_thread_res_uid(uid, uid, uid)?;
     }
-    let program = spec.argv.first().ok_or(at(Step::Exec)(Errno::NOENT))?;
-    Err(at(Step::Exec)(sys::execve(program, argv, envp)))
+    *step = Step::Exec;
+    let program = spec.argv.first().ok_or(Errno::NOENT)?;
+    Err(sys::execve(program, argv, envp))
 }
 
 fn dup_stdio(stdin: BorrowedFd, stdout: BorrowedFd, stderr: BorrowedFd) -> Result<(), Errno> {

@@ -1,492 +1,271 @@
-//! The one state machine for every service:
-//! Waiting → Starting → Ready → Stopping → Stopped | Exited | Backoff | Failed (and Off,
-//! disabled on the command line). Every change goes through `set_state`, which logs it.
-//! The loop feeds it events (exits, output, readiness, time) and it acts: spawn, signal.
+//! The supervisor's runtime: the pure table of state machines (table.rs, machine.rs) plus
+//! what they cannot do themselves: fork/exec (spawn.rs), epoll, signals, and reading each
+//! service's output, notification fd and sd_notify socket. Outcomes go back as events.
 
-use super::backoff::{Backoff, Decision};
+use super::machine::{say, Action, Arg::{B, E, N, S}, Event};
 use super::ring::{Ring, ECHO_MAX};
 use super::spawn::{spawn, SpawnError};
-use super::spec::{Readiness, Restart, Spec, SERVICES};
+use super::spec::{Compiled, Readiness, Spec, Specs, SERVICE_COUNT};
+use super::table::{Effects, Table};
 use crate::clock::Instant;
 use crate::event::{EventLoop, Source};
-use crate::info;
-use crate::log::{Bytes, Errno};
 use crate::reaper::ExitStatus;
 use keel_proto::ServiceState;
 use rustix::fd::OwnedFd;
 
-/// The runtime table holds exactly the services of the static one (keel-config/src/compiler.rs
-/// refuses more than 128), so PID 1 carries no room it cannot use.
-const MAX_SERVICES: usize = super::spec::SERVICE_COUNT;
+pub use super::machine::{Control, State};
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum State {
-    Waiting,
-    Starting { deadline: Option<Instant> },
-    Ready,
-    Stopping { kill_at: Instant, killed: bool },
-    Stopped,
-    Exited(ExitStatus),
-    Backoff { until: Instant },
-    Failed,
-    Off,
-}
+/// Room for exactly the services of the compiled table (keel-config refuses more than 128),
+/// so PID 1 carries no slot it cannot use.
+const MAX_SERVICES: usize = SERVICE_COUNT;
 
-impl State {
-    /// The state as the debug protocol numbers and names it.
-    pub fn wire(&self) -> ServiceState {
-        match self {
-            State::Waiting => ServiceState::Waiting,
-            State::Starting { .. } => ServiceState::Starting,
-            State::Ready => ServiceState::Ready,
-            State::Stopping { .. } => ServiceState::Stopping,
-            State::Stopped => ServiceState::Stopped,
-            State::Exited(_) => ServiceState::Exited,
-            State::Backoff { .. } => ServiceState::Backoff,
-            State::Failed => ServiceState::Failed,
-            State::Off => ServiceState::Off,
-        }
-    }
-
-    pub fn name(&self) -> &'static str {
-        self.wire().name().unwrap_or("?")
-    }
-}
-
-struct Service {
-    state: State,
-    pid: i32,
-    started: Instant,
-    backoff: Backoff,
+/// A service's descriptors and output ring.
+struct Io {
     output: Option<OwnedFd>,
     ready_pipe: Option<OwnedFd>,
     notify: Option<OwnedFd>,
     ring: Ring,
-    /// Whether "blocked by a dependency" was already said.
-    blocked_said: bool,
-    /// Starts after the first.
-    restarts: u32,
-    /// Stopped on request, to be started again once down (a restart).
-    then_start: bool,
 }
 
-/// What a debug client may ask of a service.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Control {
-    Start,
-    Stop,
-    Restart,
-}
-
-pub struct Supervisor {
-    services: heapless::Vec<Service, MAX_SERVICES>,
+/// `S`: where the table comes from (spec.rs: the compiled one by default).
+pub struct Supervisor<S: Specs = Compiled> {
+    specs: S,
+    table: Table<S, MAX_SERVICES>,
+    io: heapless::Vec<Io, MAX_SERVICES>,
     /// All output rings, one window each (see `Ring`).
     rings: &'static mut [u8],
-    /// Set once the power sequence asked everything to stop, with its global deadline.
-    stopping: Option<Instant>,
 }
 
-impl Supervisor {
-    /// `enabled(i)` says whether service i may run (`keel.svc.NAME=off`, `keel.single`).
-    pub fn new(enabled: impl Fn(usize) -> bool) -> Supervisor {
-        let mut services = heapless::Vec::new();
+impl<S: Specs> Supervisor<S> {
+    /// `enabled(i, spec)` says whether service i may run (`keel.svc.NAME=off`, `keel.single`).
+    pub fn new(specs: S, enabled: impl Fn(usize, &Spec) -> bool) -> Supervisor<S> {
+        let table = Table::new(specs, enabled);
+        let mut io = heapless::Vec::new();
         let mut base = 0;
-        for (i, spec) in SERVICES.iter().enumerate() {
-            let state = if enabled(i) { State::Waiting } else { State::Off };
-            let service = Service {
-                state,
-                pid: 0,
-                started: Instant(0),
-                backoff: Backoff::new(spec),
-                output: None,
-                ready_pipe: None,
-                notify: None,
-                ring: Ring::new(base, spec.ring),
-                blocked_said: false,
-                restarts: 0,
-                then_start: false,
-            };
+        for spec in table.specs() {
+            // Cannot fail: the table kept as many as there is room for.
+            let _ = io.push(Io { output: None, ready_pipe: None, notify: None, ring: Ring::new(base, spec.ring) });
             base += spec.ring;
-            // Cannot fail: one slot per service.
-            let _ = services.push(service);
         }
-        for (i, s) in services.iter().enumerate() {
-            if s.state == State::Off {
-                info!("svc {}: off (command line)", SERVICES[i].name);
-            }
-        }
-        Supervisor { services, rings: crate::sys::ring_storage(), stopping: None }
+        Supervisor { specs, table, io, rings: crate::sys::ring_storage() }
     }
 
-    fn set_state(&mut self, i: usize, new: State) {
-        let old = self.services[i].state;
-        self.services[i].state = new;
-        if old.name() != new.name() {
-            info!("svc {}: {} -> {}", SERVICES[i].name, old.name(), new.name());
-            crate::log::event(keel_proto::EventKind::ServiceState, SERVICES[i].name.as_bytes(), new.name().as_bytes());
-        }
-    }
-
-    /// Act on time and on what changed: start, time out, stop. Called on every loop pass.
+    /// Act on time and on what changed. Called on every loop pass.
     pub fn poll(&mut self, now: Instant, events: &EventLoop) {
-        // Starting one service can make another startable: repeat until nothing changes.
-        for _ in 0..=SERVICES.len() {
-            let mut changed = false;
-            for i in 0..self.services.len() {
-                changed |= self.poll_one(i, now, events);
-            }
-            if !changed {
-                break;
-            }
-        }
-    }
-
-    fn poll_one(&mut self, i: usize, now: Instant, events: &EventLoop) -> bool {
-        let spec = &SERVICES[i];
-        let svc = &self.services[i];
-        // A stop (on request or at shutdown) that outlived its grace.
-        if let State::Stopping { kill_at, killed: false } = svc.state {
-            if now >= kill_at {
-                info!("svc {}: still running after its grace: SIGKILL", spec.name);
-                signal_group(svc.pid, linux_raw_sys::general::SIGKILL);
-                self.services[i].state = State::Stopping { kill_at, killed: true };
-                return true;
-            }
-        }
-        if let Some(deadline) = self.stopping {
-            return self.poll_stop(i, now, deadline);
-        }
-        match svc.state {
-            State::Waiting => match self.deps_state(i) {
-                DepState::Ready => {
-                    self.start(i, now, events);
-                    true
-                }
-                DepState::Pending => false,
-                DepState::Blocked(dep) => {
-                    if !self.services[i].blocked_said {
-                        self.services[i].blocked_said = true;
-                        info!("svc {}: blocked, dependency {} is {}", spec.name, SERVICES[dep].name, self.services[dep].state.name());
-                    }
-                    false
-                }
-            },
-            State::Backoff { until } if now >= until => {
-                self.start(i, now, events);
-                true
-            }
-            State::Starting { deadline: Some(d) } if now >= d => {
-                info!("svc {}: not ready after {} ms: failed", spec.name, spec.ready_timeout_ms);
-                signal_group(svc.pid, linux_raw_sys::general::SIGKILL);
-                self.set_state(i, State::Failed);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// During shutdown: services stop in reverse dependency order (a service stops once
-    /// everything that depends on it is down), each with its own signal and grace.
-    fn poll_stop(&mut self, i: usize, now: Instant, deadline: Instant) -> bool {
-        let spec = &SERVICES[i];
-        let svc = &self.services[i];
-        match svc.state {
-            State::Stopping { .. } => false,
-            _ if svc.pid != 0 => {
-                if !self.dependents_down(i) {
-                    return false;
-                }
-                signal_group(svc.pid, spec.stop_signal);
-                signal_group(svc.pid, linux_raw_sys::general::SIGCONT);
-                let grace = now.plus_millis(spec.stop_grace_ms);
-                self.set_state(i, State::Stopping { kill_at: if grace < deadline { grace } else { deadline }, killed: false });
-                true
-            }
-            State::Waiting | State::Starting { .. } | State::Ready | State::Backoff { .. } => {
-                self.set_state(i, State::Stopped);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    fn start(&mut self, i: usize, now: Instant, events: &EventLoop) {
-        let spec = &SERVICES[i];
-        let mut env = heapless::Vec::<u8, 64>::new();
-        let notify = if spec.ready == Readiness::Notify {
-            match self.notify_socket(i, events, &mut env) {
-                Ok(var) => Some(var),
-                Err(e) => {
-                    info!("svc {}: notify socket: {}", spec.name, Errno(e));
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        match spawn(spec, notify) {
-            Ok(spawned) => {
-                let svc = &mut self.services[i];
-                if svc.started != Instant(0) {
-                    svc.restarts += 1;
-                }
-                svc.pid = spawned.pid;
-                svc.started = now;
-                svc.blocked_said = false;
-                if let Some(fd) = &spawned.output {
-                    watch(events, fd, Source::Output(i as u8), spec.name);
-                }
-                if let Some(fd) = &spawned.ready_pipe {
-                    watch(events, fd, Source::ReadyPipe(i as u8), spec.name);
-                }
-                svc.output = spawned.output;
-                svc.ready_pipe = spawned.ready_pipe;
-                info!("svc {}: started pid {}", spec.name, spawned.pid);
-                let state = match (spec.oneshot, spec.ready) {
-                    // A boot task is "ready" when it exits with 0.
-                    (true, _) => State::Starting { deadline: None },
-                    (false, Readiness::Exec) => State::Ready,
-                    (false, _) => State::Starting { deadline: Some(now.plus_millis(spec.ready_timeout_ms)) },
-                };
-                self.set_state(i, state);
-            }
-            Err(SpawnError { step, errno }) => {
-                info!("svc {}: {} {}: {}", spec.name, step.name(), Bytes(spec.argv.first().map_or(&b""[..], |p| p.to_bytes())), Errno(errno));
-                // Out of memory or processes is worth another try; a missing binary is not.
-                let transient = errno == rustix::io::Errno::AGAIN || errno == rustix::io::Errno::NOMEM;
-                let next = if transient { self.restart_state(i, now, 0) } else { State::Failed };
-                self.set_state(i, next);
-            }
-        }
-    }
-
-    /// The sd_notify socket of service i, `/run/keel/NAME.notify`, made once. A path, not an
-    /// abstract name: those are shared by everyone in the network namespace (other keels).
-    fn notify_socket<'e>(&mut self, i: usize, events: &EventLoop, env: &'e mut heapless::Vec<u8, 64>) -> Result<&'e core::ffi::CStr, rustix::io::Errno> {
-        use rustix::net::{bind, socket_with, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
-        let too_long = rustix::io::Errno::NAMETOOLONG;
-        env.extend_from_slice(b"NOTIFY_SOCKET=/run/keel/").map_err(|_| too_long)?;
-        env.extend_from_slice(SERVICES[i].name.as_bytes()).map_err(|_| too_long)?;
-        env.extend_from_slice(b".notify\0").map_err(|_| too_long)?;
-        let var = core::ffi::CStr::from_bytes_with_nul(env).map_err(|_| rustix::io::Errno::INVAL)?;
-        if self.services[i].notify.is_none() {
-            let path = &var.to_bytes_with_nul()[b"NOTIFY_SOCKET=".len()..];
-            let path = core::ffi::CStr::from_bytes_with_nul(path).map_err(|_| rustix::io::Errno::INVAL)?;
-            match rustix::fs::mkdir(c"/run/keel", rustix::fs::Mode::from_raw_mode(0o755)) {
-                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-                Err(e) => return Err(e),
-            }
-            let _ = rustix::fs::unlink(path);
-            let sock = socket_with(AddressFamily::UNIX, SocketType::DGRAM, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK, None)?;
-            bind(&sock, &SocketAddrUnix::new(path)?)?;
-            events.watch(&sock, Source::Notify(i as u8))?;
-            self.services[i].notify = Some(sock);
-        }
-        Ok(var)
+        self.table.poll(now, &mut Runtime { specs: self.specs, io: &mut self.io, events: Some(events) });
     }
 
     /// A child exited: if it was a service, decide what comes next. Returns whether it was.
     pub fn on_exit(&mut self, pid: i32, status: ExitStatus, now: Instant) -> bool {
-        let Some(i) = self.services.iter().position(|s| s.pid == pid && pid != 0) else { return false };
-        let spec = &SERVICES[i];
-        self.services[i].pid = 0;
+        let Some(i) = self.table.find_pid(pid) else { return false };
+        let Some(spec) = self.table.specs().get(i) else { return false };
         // What it wrote just before exiting is still in the pipe: show it first.
         self.on_output(i);
-        info!("svc {}: pid {} ended ({})", spec.name, pid, status);
-        let dropped = self.services[i].ring.dropped();
+        let (how, n) = match status {
+            ExitStatus::Exited(code) => ("exit", code),
+            ExitStatus::Signaled(signo) => ("signal", signo),
+        };
+        say(spec.name, "pid {} ended ({} {})", &[N(pid as u64), S(how), N(n as u64)]);
+        let dropped = self.io.get(i).map_or(0, |s| s.ring.dropped());
         if dropped > 0 {
-            info!("svc {}: {} bytes of output overwritten in its ring", spec.name, dropped);
+            say(spec.name, "{} bytes of output overwritten in its ring", &[N(dropped)]);
         }
-        let then_start = core::mem::take(&mut self.services[i].then_start);
-        let next = match self.services[i].state {
-            _ if self.stopping.is_some() => State::Stopped,
-            State::Failed => State::Failed,
-            // Stopped on request: a restart starts it again (through its dependencies).
-            State::Stopping { .. } if then_start => State::Waiting,
-            State::Stopping { .. } => State::Stopped,
-            _ => self.after_exit(i, status, now),
-        };
-        self.set_state(i, next);
+        self.table.on_exit(pid, status, now, &mut Runtime { specs: self.specs, io: &mut self.io, events: None });
         true
-    }
-
-    fn after_exit(&mut self, i: usize, status: ExitStatus, now: Instant) -> State {
-        let spec = &SERVICES[i];
-        let success = status == ExitStatus::Exited(0);
-        let restart = match spec.restart {
-            _ if spec.oneshot && success => false,
-            Restart::Always => true,
-            Restart::OnFailure => !success,
-            Restart::Never => false,
-        };
-        match (restart, success) {
-            (true, _) => self.restart_state(i, now, now.millis_since(self.services[i].started)),
-            (false, true) => State::Exited(status),
-            (false, false) => State::Failed,
-        }
-    }
-
-    fn restart_state(&mut self, i: usize, now: Instant, ran_ms: u64) -> State {
-        let spec = &SERVICES[i];
-        match self.services[i].backoff.after_run(spec, ran_ms) {
-            Decision::RestartIn(ms) => {
-                info!("svc {}: restart in {} ms", spec.name, ms);
-                State::Backoff { until: now.plus_millis(ms) }
-            }
-            Decision::GiveUp => {
-                info!("svc {}: {} quick failures in a row: not restarting", spec.name, spec.max_failures);
-                State::Failed
-            }
-        }
     }
 
     /// Output is readable: into the ring, and echoed line by line. Bounded work per call,
     /// so a flooding service cannot starve the loop.
     pub fn on_output(&mut self, i: usize) {
-        let Some(svc) = self.services.get_mut(i) else { return };
-        let Some(fd) = &svc.output else { return };
+        let (Some(io), Some(spec)) = (self.io.get_mut(i), self.table.specs().get(i)) else { return };
+        // The spec says which descriptors a service has (spawn.rs): checked first, so a
+        // compiled table without such services carries no code for them.
+        if spec.tty.is_some() {
+            return;
+        }
+        let Some(fd) = &io.output else { return };
         let mut buf = [0u8; 1024];
         for _ in 0..8 {
             match rustix::io::read(fd, &mut buf) {
                 Ok(0) => {
-                    svc.output = None; // EOF: closing also removes it from epoll
+                    io.output = None; // EOF: closing also removes it from epoll
                     break;
                 }
-                Ok(n) => svc.ring.write(self.rings, &buf[..n]),
+                Ok(n) => io.ring.write(self.rings, &buf[..n]),
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(_) => break,
             }
         }
         let mut line = [0u8; ECHO_MAX];
-        while let Some(text) = svc.ring.next_echo(self.rings, &mut line) {
-            crate::log::service_line(i, SERVICES[i].name, text, SERVICES[i].echo);
+        while let Some(text) = io.ring.next_echo(self.rings, &mut line) {
+            crate::log::service_line(i, spec.name, text, spec.echo);
         }
     }
 
     /// The notification fd: a newline means ready.
     pub fn on_ready_pipe(&mut self, i: usize, now: Instant) {
-        let Some(fd) = self.services.get(i).and_then(|s| s.ready_pipe.as_ref()) else { return };
+        let (Some(io), Some(spec)) = (self.io.get_mut(i), self.table.specs().get(i)) else { return };
+        if !matches!(spec.ready, Readiness::Fd(_)) {
+            return;
+        }
+        let Some(fd) = &io.ready_pipe else { return };
         let mut buf = [0u8; 64];
         match rustix::io::read(fd, &mut buf) {
-            Ok(0) => self.services[i].ready_pipe = None,
-            Ok(n) if buf[..n].contains(&b'\n') => {
-                self.services[i].ready_pipe = None;
-                self.mark_ready(i, now);
-            }
+            Ok(0) => io.ready_pipe = None,
+            Ok(n) if buf[..n].contains(&b'\n') => self.ready(i, now),
             _ => {}
         }
     }
 
     /// sd_notify datagrams: newline-separated assignments; `READY=1` means ready.
     pub fn on_notify(&mut self, i: usize, now: Instant) {
-        let Some(fd) = self.services.get(i).and_then(|s| s.notify.as_ref()) else { return };
+        if self.table.specs().get(i).is_none_or(|spec| spec.ready != Readiness::Notify) {
+            return;
+        }
+        let Some(fd) = self.io.get(i).and_then(|s| s.notify.as_ref()) else { return };
         let mut buf = [0u8; 512];
         let mut ready = false;
         while let Ok((n, _)) = rustix::net::recv(fd, &mut buf, rustix::net::RecvFlags::DONTWAIT) {
             ready |= buf[..n.min(buf.len())].split(|&b| b == b'\n').any(|l| l == b"READY=1");
         }
         if ready {
-            self.mark_ready(i, now);
+            self.ready(i, now);
         }
     }
 
-    fn mark_ready(&mut self, i: usize, now: Instant) {
-        if let State::Starting { .. } = self.services[i].state {
-            info!("svc {}: ready after {} ms", SERVICES[i].name, now.millis_since(self.services[i].started));
-            self.set_state(i, State::Ready);
-        }
+    fn ready(&mut self, i: usize, now: Instant) {
+        self.table.handle(i, Event::Ready, now, &mut Runtime { specs: self.specs, io: &mut self.io, events: None });
     }
 
     /// A debug client's request. Refused during shutdown.
     pub fn control(&mut self, i: usize, what: Control, now: Instant) -> Result<(), &'static str> {
-        if self.stopping.is_some() {
-            return Err("shutting down");
-        }
-        let spec = SERVICES.get(i).ok_or("no such service")?;
-        let svc = &mut self.services[i];
-        info!("svc {}: {} requested", spec.name, match what { Control::Start => "start", Control::Stop => "stop", Control::Restart => "restart" });
-        match (what, svc.pid != 0) {
-            (Control::Start, true) => {}
-            (Control::Stop | Control::Restart, true) => {
-                svc.then_start = what == Control::Restart;
-                if !matches!(svc.state, State::Stopping { .. }) {
-                    signal_group(svc.pid, spec.stop_signal);
-                    signal_group(svc.pid, linux_raw_sys::general::SIGCONT);
-                    self.set_state(i, State::Stopping { kill_at: now.plus_millis(spec.stop_grace_ms), killed: false });
-                }
-            }
-            (Control::Stop, false) => self.set_state(i, State::Stopped),
-            (Control::Start | Control::Restart, false) => {
-                svc.backoff = Backoff::new(spec);
-                svc.blocked_said = false;
-                self.set_state(i, State::Waiting);
-            }
-        }
-        Ok(())
+        self.table.control(i, what, now, &mut Runtime { specs: self.specs, io: &mut self.io, events: None })
     }
 
-    /// Each service's name, state, pid (0: none) and restart count.
-    pub fn entries(&self) -> impl Iterator<Item = (&'static str, State, i32, u32)> + '_ {
-        SERVICES.iter().zip(self.services.iter()).map(|(spec, s)| (spec.name, s.state, s.pid, s.restarts))
+    /// Each service's name, state, pid (0: none) and restart count, as debug clients see them.
+    pub fn entries(&self) -> impl Iterator<Item = (&'static str, ServiceState, i32, u32)> + '_ {
+        self.table.entries().map(|(spec, state, restarts)| (spec.name, state.wire(), state.pid().unwrap_or(0), restarts))
     }
 
     /// The power sequence starts: stop everything, in reverse dependency order, by `deadline`.
     pub fn begin_stop(&mut self, deadline: Instant) {
-        self.stopping = Some(deadline);
+        self.table.begin_stop(deadline, Instant::now(), &mut Runtime { specs: self.specs, io: &mut self.io, events: None });
     }
 
     /// No service process is left.
     pub fn all_down(&self) -> bool {
-        self.services.iter().all(|s| s.pid == 0)
+        self.table.all_down()
     }
 
     /// The nearest time a service needs attention.
     pub fn poll_at(&self) -> Option<Instant> {
-        self.services
-            .iter()
-            .filter_map(|s| match s.state {
-                State::Backoff { until } => Some(until),
-                State::Starting { deadline } => deadline,
-                State::Stopping { kill_at, killed: false } => Some(kill_at),
-                _ => None,
-            })
-            .min()
-    }
-
-    fn deps_state(&self, i: usize) -> DepState {
-        let mut pending = false;
-        for d in SERVICES[i].deps.iter().map(|&d| d as usize) {
-            match self.services[d].state {
-                State::Ready => {}
-                State::Exited(ExitStatus::Exited(0)) if SERVICES[d].oneshot => {}
-                State::Failed | State::Off | State::Exited(_) => return DepState::Blocked(d),
-                _ => pending = true,
-            }
-        }
-        if pending { DepState::Pending } else { DepState::Ready }
-    }
-
-    fn dependents_down(&self, i: usize) -> bool {
-        SERVICES.iter().zip(self.services.iter()).all(|(spec, svc)| svc.pid == 0 || !spec.deps.contains(&(i as u8)))
+        self.table.poll_at()
     }
 }
 
-enum DepState {
-    Ready,
-    Pending,
-    Blocked(usize),
+/// Does what the state machines ask, with the services' descriptors.
+struct Runtime<'a, S: Specs> {
+    /// Looked up here, not passed in: with the compiled table the optimizer then knows
+    /// each service's kind and drops the code for kinds the table does not have.
+    specs: S,
+    io: &'a mut heapless::Vec<Io, MAX_SERVICES>,
+    /// Only a poll may spawn: elsewhere a start waits for the next pass (they come at once).
+    events: Option<&'a EventLoop>,
+}
+
+impl<S: Specs> Effects for Runtime<'_, S> {
+    fn perform(&mut self, i: usize, action: Action) -> Option<Event> {
+        let (Some(spec), Some(io)) = (self.specs.all().get(i), self.io.get_mut(i)) else { return None };
+        match action {
+            Action::Spawn => {
+                let events = self.events?;
+                let mut env = heapless::Vec::<u8, 64>::new();
+                let notify = match spec.ready {
+                    Readiness::Notify => match notify_socket(io, i, spec, events, &mut env) {
+                        Ok(var) => Some(var),
+                        Err(e) => {
+                            say(spec.name, "notify socket: {}", &[E(e)]);
+                            None
+                        }
+                    },
+                    Readiness::Exec | Readiness::Fd(_) => None,
+                };
+                match spawn(spec, notify) {
+                    Ok(spawned) => {
+                        io.output = spawned.output;
+                        io.ready_pipe = spawned.ready_pipe;
+                        Some(Event::Spawned(spawned.pid))
+                    }
+                    Err(SpawnError { step, errno }) => {
+                        let program = spec.argv.first().map_or(&b""[..], |p| p.to_bytes());
+                        say(spec.name, "{} {}: {}", &[S(step.name()), B(program), E(errno)]);
+                        Some(Event::SpawnFailed(errno))
+                    }
+                }
+            }
+            Action::Watch => {
+                let events = self.events?;
+                let watch = |fd: &Option<OwnedFd>, source| {
+                    if let Some(Err(e)) = fd.as_ref().map(|fd| events.watch(fd, source)) {
+                        say(spec.name, "cannot watch its descriptor: {}", &[E(e)]);
+                    }
+                };
+                // What spawn made for this kind of service (see on_output).
+                if spec.tty.is_none() {
+                    watch(&io.output, Source::Output(i as u8));
+                }
+                if let Readiness::Fd(_) = spec.ready {
+                    watch(&io.ready_pipe, Source::ReadyPipe(i as u8));
+                }
+                None
+            }
+            Action::Unwatch => {
+                io.ready_pipe = None;
+                None
+            }
+            Action::Stop { pid, signal } => {
+                signal_group(pid, signal);
+                signal_group(pid, linux_raw_sys::general::SIGCONT);
+                None
+            }
+            Action::Kill { pid } => {
+                signal_group(pid, linux_raw_sys::general::SIGKILL);
+                None
+            }
+            Action::Nothing | Action::Refuse(_) => None,
+        }
+    }
+}
+
+/// The sd_notify socket of service i, `/run/keel/NAME.notify`, made once. A path, not an
+/// abstract name: those are shared by everyone in the network namespace (other keels).
+fn notify_socket<'e>(io: &mut Io, i: usize, spec: &Spec, events: &EventLoop, env: &'e mut heapless::Vec<u8, 64>) -> Result<&'e core::ffi::CStr, rustix::io::Errno> {
+    use rustix::net::{bind, socket_with, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    let too_long = rustix::io::Errno::NAMETOOLONG;
+    env.extend_from_slice(b"NOTIFY_SOCKET=/run/keel/").map_err(|_| too_long)?;
+    env.extend_from_slice(spec.name.as_bytes()).map_err(|_| too_long)?;
+    env.extend_from_slice(b".notify\0").map_err(|_| too_long)?;
+    let var = core::ffi::CStr::from_bytes_with_nul(env).map_err(|_| rustix::io::Errno::INVAL)?;
+    if io.notify.is_none() {
+        let path = &var.to_bytes_with_nul()[b"NOTIFY_SOCKET=".len()..];
+        let path = core::ffi::CStr::from_bytes_with_nul(path).map_err(|_| rustix::io::Errno::INVAL)?;
+        match rustix::fs::mkdir(c"/run/keel", rustix::fs::Mode::from_raw_mode(0o755)) {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+            Err(e) => return Err(e),
+        }
+        let _ = rustix::fs::unlink(path);
+        let sock = socket_with(AddressFamily::UNIX, SocketType::DGRAM, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK, None)?;
+        bind(&sock, &SocketAddrUnix::new(path)?)?;
+        events.watch(&sock, Source::Notify(i as u8))?;
+        io.notify = Some(sock);
+    }
+    Ok(var)
 }
 
 /// Services run in their own session, so their process group is their pid.
 fn signal_group(pid: i32, signo: u32) {
     if pid > 0 {
         let _ = crate::sys::kill(-pid, signo);
-    }
-}
-
-fn watch(events: &EventLoop, fd: &OwnedFd, source: Source, name: &str) {
-    if let Err(e) = events.watch(fd, source) {
-        info!("svc {}: cannot watch its descriptor: {}", name, Errno(e));
     }
 }
 
