@@ -28,7 +28,6 @@ fn compile_services() {
         std::process::exit(1)
     });
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    std::fs::write(out.join("services.rs"), config::generate(&config)).unwrap();
     // The built-in configuration: the same compiled form a file at boot has, embedded.
     std::fs::write(out.join("builtin.db"), keel_config::db::emit(&config)).unwrap();
     // Nothing at all: what runs if the built-in configuration were ever refused.

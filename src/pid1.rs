@@ -14,7 +14,6 @@ use crate::power::flush::{FlushChild, Megabytes};
 use crate::power::shutdown::{self, Action, End, Facts, Reply, Shutdown};
 use crate::power::signals::{request_for, Request, Signals};
 use crate::sys::{Args, SignalInfo};
-use crate::services::spec::Compiled;
 use crate::services::supervisor::{self, Supervisor};
 use crate::{fatal, info, reaper};
 
@@ -46,7 +45,7 @@ pub fn run(args: Args) -> ! {
             false
         }
     };
-    let mut boot = Boot { args, config: Config::default(), owns_machine, no_console, acpi: None, power_keys: PowerKeys::default() };
+    let mut boot = Boot { args, config: Config::default(), running: None, owns_machine, no_console, acpi: None, power_keys: PowerKeys::default() };
     boot::run(&mut boot);
     let events = EventLoop::new().unwrap_or_else(|e| fatal!("epoll: {}", Errno(e)));
     if let Err(e) = events.watch(&signals.fd, Source::Signals) {
@@ -65,10 +64,11 @@ pub fn run(args: Args) -> ! {
         }
     }
     let config = &boot.config;
-    let services = Supervisor::new(Compiled, |i, spec| {
+    let services = Supervisor::new(crate::services::spec::table(), |i, spec| {
         supervisor::enabled(spec, config.services_off & 1u128.checked_shl(i as u32).unwrap_or(0) != 0, config.single)
     });
-    let debug = debug::Server::open(boot.config.debug_channels(), &events);
+    let configured = boot.running.as_ref().map(|r| r.db.channels());
+    let debug = debug::Server::open(boot.config.debug_channels(configured.into_iter().flatten()), &events);
     let mut init = Init { boot, events, signals, services, debug, shutdown: None, flush: None, ready: Instant::now() };
     info!("ready");
     if cfg!(feature = "test-hooks") && init.boot.config.test_panic {

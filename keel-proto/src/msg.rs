@@ -67,6 +67,8 @@ enum_with_unknown! {
         BootPhase = 1,
         /// A power request arrived (power button, signal, Power message).
         PowerRequest = 2,
+        /// Which configuration runs: `name` is its path (or `built-in`), `detail` says why.
+        Config = 3,
     }
 }
 

@@ -117,6 +117,7 @@ pub fn event_kind_name(k: EventKind) -> Cow<'static, str> {
         EventKind::ServiceState => "service".into(),
         EventKind::BootPhase => "boot".into(),
         EventKind::PowerRequest => "power".into(),
+        EventKind::Config => "config".into(),
         EventKind::Unknown(n) => format!("kind{n}").into(),
     }
 }

@@ -16,6 +16,8 @@ use rustix::mount::MountFlags;
 pub struct Boot {
     pub args: Args,
     pub config: Config,
+    /// The configuration that runs (set by the configuration phase).
+    pub running: Option<crate::config::Running>,
     /// Whether keel runs the machine (and so its mounts), or only a PID namespace.
     pub owns_machine: bool,
     /// The kernel left fds 0-2 closed (no /dev/console in the initramfs): `reserve_stdio`
@@ -67,7 +69,7 @@ pub struct Phase {
 /// ACPI events, evdev.ko makes the input devices).
 pub static PHASES: &[Phase] = &[
     Phase { name: "mount /proc", run: |_| mount(&PROC), fatal: true, machine: false },
-    Phase { name: "kernel command line", run: read_cmdline, fatal: false, machine: false },
+    Phase { name: "configuration", run: configuration, fatal: false, machine: false },
     Phase { name: "mount /sys", run: |_| mount(&SYS), fatal: true, machine: false },
     Phase { name: "mount /dev", run: |_| mount(&DEV), fatal: true, machine: false },
     Phase { name: "console", run: console, fatal: false, machine: false },
@@ -198,12 +200,25 @@ fn console(boot: &mut Boot) -> Result<Outcome, E> {
     Ok(Outcome::Done)
 }
 
-/// `keel.*` words from /proc/cmdline, then argv and envp (where the kernel passes words it
-/// does not know, and where tests in a PID namespace pass theirs). Problems are warnings.
-fn read_cmdline(boot: &mut Boot) -> Result<Outcome, E> {
+/// The configuration that runs (src/config: the compiled file, else the built-in one), then
+/// the `keel.*` words from /proc/cmdline, argv and envp over it (where the kernel passes words
+/// it does not know, and where tests in a PID namespace pass theirs). Problems are warnings.
+fn configuration(boot: &mut Boot) -> Result<Outcome, E> {
     let mut buf = [0u8; 4096];
     let read = crate::file::read_into(c"/proc/cmdline", &mut buf);
     let len = *read.as_ref().unwrap_or(&0);
+    let args = boot.args;
+    let line = &buf[..len];
+    let words = || {
+        let argv = (1..args.len()).filter_map(move |i| args.arg(i)).chain(args.env());
+        cmdline::words(line).chain(argv.map(|w| -> &[u8] { w }))
+    };
+    let mut path_buf = [0u8; cmdline::PATH_MAX];
+    let path = Config::config_path(words(), &mut path_buf).unwrap_or(crate::config::DEFAULT_PATH);
+    let running = crate::config::load(path);
+    crate::services::spec::set_table(crate::config::service_table(&running.db));
+    boot.config = Config::from_file(&running.db);
+    boot.running = Some(running);
     let config = &mut boot.config;
     let mut apply = |word: &[u8]| match config.apply(word) {
         Ok(()) => {}
@@ -212,10 +227,7 @@ fn read_cmdline(boot: &mut Boot) -> Result<Outcome, E> {
             info!("warning: {}={} is not {}; ignored", Bytes(key), Bytes(value), expected)
         }
     };
-    cmdline::words(&buf[..len]).for_each(&mut apply);
-    let args = boot.args;
-    (1..args.len()).filter_map(|i| args.arg(i)).for_each(&mut apply);
-    args.env().for_each(&mut apply);
+    words().for_each(&mut apply);
     fatal::set_policy(boot.config.panic);
     read.map(|_| Outcome::Done)
 }

@@ -1,8 +1,10 @@
 //! The kernel command line: `keel.*` words from /proc/cmdline (and argv/envp, where the
-//! kernel puts words it does not know). Unknown keys and bad values are reported to the
-//! caller, which warns and goes on: the command line is never fatal.
+//! kernel puts words it does not know), applied over what the configuration file sets.
+//! Unknown keys and bad values are reported to the caller, which warns and goes on: the
+//! command line is never fatal. The values' grammar is keel-config's, the file's own.
 
-use crate::power::PowerCmd;
+pub use keel_config::values::{parse_u32, parse_u64, PanicPolicy};
+use keel_config::values::{valid_hostname, valid_module_name};
 
 /// What the command line configures. Every key is documented in README.md.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,7 +28,12 @@ pub struct Config {
     modules: heapless::Vec<u8, MODULES_MAX>,
     /// `keel.debug=SPEC,SPEC`: the debug channels, instead of the configured ones.
     debug: Option<heapless::Vec<u8, DEBUG_MAX>>,
+    /// `keel.config=PATH`: where the compiled configuration is read (read before the rest).
+    config_path: heapless::Vec<u8, PATH_MAX>,
 }
+
+/// Room for `keel.config=` (a path and its NUL).
+pub const PATH_MAX: usize = 128;
 
 /// Room for `keel.debug=`.
 pub const DEBUG_MAX: usize = 256;
@@ -36,26 +43,48 @@ pub const HOSTNAME_MAX: usize = 64;
 /// Room for `keel.modules=` (a few dozen names).
 pub const MODULES_MAX: usize = 512;
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct PanicPolicy {
-    pub action: PowerCmd,
-    /// Seconds to wait before acting (lets a human read the console).
-    pub delay_secs: u32,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Config {
             shutdown_timeout_secs: 10,
             sync_timeout_secs: 30,
-            panic: PanicPolicy { action: PowerCmd::Reboot, delay_secs: 10 },
+            panic: PanicPolicy::DEFAULT,
             test_panic: false,
             services_off: 0,
             single: false,
             hostname: heapless::Vec::new(),
             modules: heapless::Vec::new(),
             debug: None,
+            config_path: heapless::Vec::new(),
         }
+    }
+}
+
+impl Config {
+    /// What the configuration file sets, before the command line's words.
+    pub fn from_file(db: &keel_config::db::Db) -> Config {
+        let sys = db.system();
+        let mut c = Config {
+            shutdown_timeout_secs: sys.shutdown_timeout_ms / 1000,
+            sync_timeout_secs: sys.sync_timeout_ms / 1000,
+            panic: sys.panic,
+            hostname: heapless::Vec::from_slice(sys.hostname).unwrap_or_default(),
+            ..Config::default()
+        };
+        for m in db.modules() {
+            // Cannot overflow: the file holds at most 32 names of at most 55 bytes.
+            if !c.modules.is_empty() {
+                let _ = c.modules.push(b',');
+            }
+            let _ = c.modules.extend_from_slice(m);
+        }
+        c
+    }
+
+    /// `keel.config=PATH` among `words` (the last one wins), as a C string.
+    pub fn config_path<'w>(words: impl Iterator<Item = &'w [u8]>, buf: &mut [u8; PATH_MAX]) -> Option<&core::ffi::CStr> {
+        let path = words.filter_map(|w| w.strip_prefix(b"keel.config=")).map(unquote).last()?;
+        (path.starts_with(b"/")).then(|| crate::file::c_path(&[path], buf)).flatten()
     }
 }
 
@@ -80,7 +109,12 @@ impl Config {
                 self.shutdown_timeout_secs = value.and_then(parse_u32).ok_or(bad("whole seconds"))?;
             }
             b"sync_timeout" => self.sync_timeout_secs = value.and_then(parse_u32).ok_or(bad("whole seconds"))?,
-            b"panic" => self.panic = value.and_then(parse_panic).ok_or(bad("reboot[:SECONDS], halt or poweroff"))?,
+            b"panic" => self.panic = value.and_then(PanicPolicy::parse).ok_or(bad(PanicPolicy::EXPECTED))?,
+            // Read before everything else (`config_path`); checked here for the warning.
+            b"config" => {
+                let path = value.filter(|p| p.starts_with(b"/")).ok_or(bad("an absolute path"))?;
+                self.config_path = heapless::Vec::from_slice(path).map_err(|_| bad("a shorter path"))?;
+            }
             b"test_panic" if cfg!(feature = "test-hooks") => self.test_panic = true,
             b"single" if value.is_none() => self.single = true,
             svc if svc.starts_with(b"svc.") => {
@@ -123,10 +157,9 @@ impl Config {
         Some(&self.hostname[..]).filter(|h| !h.is_empty())
     }
 
-    /// The debug channels: `keel.debug=` if given (even empty: none), else the configured.
-    pub fn debug_channels(&self) -> impl Iterator<Item = &[u8]> {
+    /// The debug channels: `keel.debug=` if given (even empty: none), else `configured`.
+    pub fn debug_channels<'a>(&'a self, configured: impl Iterator<Item = &'a [u8]>) -> impl Iterator<Item = &'a [u8]> {
         let given = self.debug.as_ref().map(|d| d.split(|&b| b == b',').filter(|s| !s.is_empty()));
-        let configured = crate::services::spec::DEBUG_CHANNELS.iter().copied();
         given.into_iter().flatten().chain(configured.filter(move |_| self.debug.is_none()))
     }
 
@@ -134,50 +167,6 @@ impl Config {
     pub fn extra_modules(&self) -> impl Iterator<Item = &[u8]> {
         self.modules.split(|&b| b == b',').filter(|m| !m.is_empty())
     }
-}
-
-fn valid_hostname(name: &[u8]) -> bool {
-    !name.is_empty() && name.len() <= HOSTNAME_MAX && name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-}
-
-fn valid_module_name(name: &[u8]) -> bool {
-    !name.is_empty() && name.len() <= 56 && name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-fn parse_panic(value: &[u8]) -> Option<PanicPolicy> {
-    let (name, delay) = match memchr::memchr(b':', value) {
-        Some(colon) => (&value[..colon], Some(parse_u32(&value[colon + 1..])?)),
-        None => (value, None),
-    };
-    let action = match name {
-        b"reboot" => PowerCmd::Reboot,
-        // A delay only makes sense before a reboot; halt and poweroff act at once.
-        b"halt" if delay.is_none() => PowerCmd::Halt,
-        b"poweroff" if delay.is_none() => PowerCmd::PowerOff,
-        _ => return None,
-    };
-    let default_delay = if action == PowerCmd::Reboot { 10 } else { 0 };
-    Some(PanicPolicy { action, delay_secs: delay.unwrap_or(default_delay) })
-}
-
-/// A decimal u32: digits only, no sign, no overflow.
-pub fn parse_u32(s: &[u8]) -> Option<u32> {
-    parse_u64(s)?.try_into().ok()
-}
-
-/// A decimal u64: digits only, no sign, no overflow.
-pub fn parse_u64(s: &[u8]) -> Option<u64> {
-    if s.is_empty() || s.len() > 20 {
-        return None;
-    }
-    let mut n: u64 = 0;
-    for &b in s {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        n = n.checked_mul(10)?.checked_add((b - b'0') as u64)?;
-    }
-    Some(n)
 }
 
 fn unquote(v: &[u8]) -> &[u8] {
@@ -212,6 +201,8 @@ pub fn words(line: &[u8]) -> impl Iterator<Item = &[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::power::PowerCmd;
+    use crate::services::spec::{example, Spec};
 
     fn parse(line: &str) -> (Config, Vec<String>) {
         let mut c = Config::default();
@@ -310,8 +301,11 @@ mod tests {
 
     #[test]
     fn services_can_be_switched_off_by_name() {
-        // The default configuration has a service called "shell".
+        static TABLE: std::sync::OnceLock<Vec<crate::services::spec::Spec<'static>>> = std::sync::OnceLock::new();
+        let table = TABLE.get_or_init(|| vec![Spec { name: "db", ..example() }, Spec { name: "shell", ..example() }]);
+        crate::services::spec::set_table(table);
         let i = crate::services::spec::find(b"shell").unwrap();
+        assert_eq!(i, 1);
         let (c, p) = parse("keel.svc.shell=off");
         assert!(p.is_empty(), "{p:?}");
         assert_eq!(c.services_off, 1 << i);
@@ -326,15 +320,15 @@ mod tests {
     fn debug_channels() {
         let (c, p) = parse("keel.debug=ttyS1:115200:rw,vsock:1024");
         assert!(p.is_empty(), "{p:?}");
-        let ch: Vec<&[u8]> = c.debug_channels().collect();
-        assert_eq!(ch, [&b"ttyS1:115200:rw"[..], b"vsock:1024"]);
-        assert_eq!(parse("keel.debug=").0.debug_channels().count(), 0, "empty: none");
+        let configured = || [&b"hvc0"[..]].into_iter();
+        let ch: Vec<&[u8]> = c.debug_channels(configured()).collect();
+        assert_eq!(ch, [&b"ttyS1:115200:rw"[..], b"vsock:1024"], "the command line replaces the file's");
+        assert_eq!(parse("keel.debug=").0.debug_channels(configured()).count(), 0, "empty: none");
         let (c, p) = parse("keel.debug=ttyS1:fast");
         assert_eq!(c, Config::default());
         assert_eq!(p.len(), 1);
         let default = Config::default();
-        let configured: Vec<&[u8]> = default.debug_channels().collect();
-        assert_eq!(configured, crate::services::spec::DEBUG_CHANNELS);
+        assert_eq!(default.debug_channels(configured()).collect::<Vec<_>>(), [&b"hvc0"[..]], "else the file's");
     }
 
     #[test]

@@ -20,11 +20,18 @@ pub const DEFAULT_PATH: &CStr = c"/etc/keel/keel.db";
 static BUILTIN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/builtin.db"));
 
 /// The configuration that runs, and where it came from.
-#[derive(Copy, Clone)]
+#[derive(Clone)]
 pub struct Running {
     pub db: Db<'static>,
     /// The file it was read from; None: the built-in one.
-    pub path: Option<&'static [u8]>,
+    pub path: Option<heapless::Vec<u8, { cmdline::PATH_MAX }>>,
+}
+
+impl Running {
+    /// What `keelctl status` and the Config event call it.
+    pub fn name(&self) -> &[u8] {
+        self.path.as_deref().unwrap_or(b"built-in")
+    }
 }
 
 /// Why the file at the path did not run.
@@ -49,7 +56,7 @@ pub fn choose(file: Result<&'static [u8], rustix::io::Errno>, builtin: &'static 
 /// Read the configuration at `path` (it stays in memory for PID 1's life), fall back to the
 /// built-in one, and say which runs. Called once.
 #[cfg(all(not(test), feature = "rt"))]
-pub fn load(path: &'static CStr) -> Running {
+pub fn load(path: &CStr) -> Running {
     let file = match crate::sys::config_file() {
         Some(buf) => crate::file::read_into(path, buf).map(|len| &buf[..len]),
         None => Err(rustix::io::Errno::BUSY),
@@ -77,13 +84,15 @@ pub fn load(path: &'static CStr) -> Running {
         crate::info!("config: the built-in configuration is invalid; no services");
         Db::parse(EMPTY).unwrap_or_else(|_| crate::sys::unreachable_loop())
     });
-    let running = Running { db, path: from_file.then_some(name) };
     let count = db.service_count();
-    match running.path {
-        Some(p) => crate::info!("config {}: {} services", Bytes(p), count),
-        None => crate::info!("config: built-in, {} services", count),
+    if from_file {
+        crate::info!("config {}: {} services", Bytes(name), count);
+    } else {
+        crate::info!("config: built-in, {} services", count);
     }
-    running
+    let detail: &[u8] = if from_file { b"loaded" } else { b"built-in" };
+    crate::log::event(keel_proto::EventKind::Config, name, detail);
+    Running { db, path: from_file.then(|| heapless::Vec::from_slice(name).unwrap_or_default()) }
 }
 
 /// The services of the running configuration as a table PID 1 keeps (decoded once).

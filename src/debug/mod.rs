@@ -15,7 +15,7 @@ use crate::log::journal::Record;
 use crate::log::{Bytes, Errno, EVENTS, LOGS, NO_SERVICE};
 use crate::power::PowerCmd;
 use keel_proto::{self as proto, ErrorCode, EventKind, LogSource, Message, ReplyBody, Stream, MAX_BODY};
-use crate::services::spec::SERVICES;
+use crate::services::spec;
 use crate::services::supervisor::{Control, Supervisor};
 use crate::sys::TryLock;
 use channel::{Channel, Kind};
@@ -490,12 +490,12 @@ fn matches(record: &Record, service: u8) -> bool {
 
 fn log_message(client: &mut Client, record: &Record, _seq: u32) -> bool {
     let (source, service): (LogSource, &[u8]) = match LogSource::from(record.tag) {
-        LogSource::Service => (LogSource::Service, SERVICES.get(record.aux as usize).map_or(&b""[..], |s| s.name.as_bytes())),
+        LogSource::Service => (LogSource::Service, spec::table().get(record.aux as usize).map_or(&b""[..], |s| s.name.as_bytes())),
         LogSource::Kernel => (LogSource::Kernel, b""),
         _ => (LogSource::Keel, b""),
     };
     // On a shared line, services that echo are on the console already.
-    if client.shared && (source == LogSource::Keel || SERVICES.get(record.aux as usize).is_some_and(|s| s.echo)) {
+    if client.shared && (source == LogSource::Keel || spec::table().get(record.aux as usize).is_some_and(|s| s.echo)) {
         return true;
     }
     client.send(&Message::Log { boot_ns: record.boot_ns, source, stream: Stream::Out, service, text: record.text() })

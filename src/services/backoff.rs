@@ -42,10 +42,9 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::spec::SERVICES;
 
     fn spec() -> Spec<'static> {
-        Spec { backoff_initial_ms: 100, backoff_max_ms: 1000, stable_after_ms: 10_000, max_failures: 7, ..SERVICES[0] }
+        Spec { backoff_initial_ms: 100, backoff_max_ms: 1000, stable_after_ms: 10_000, max_failures: 7, ..crate::services::spec::example() }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use super::machine::{say, Action, Arg::{B, E, N, S}, Event};
 use super::ring::{Ring, ECHO_MAX};
 use super::spawn::{spawn, SpawnError};
-use super::spec::{Compiled, Readiness, Spec, Specs, SERVICE_COUNT};
+use super::spec::{Readiness, Spec, Specs};
 use super::table::{Effects, Table};
 use crate::clock::Instant;
 use crate::event::{EventLoop, Source};
@@ -17,7 +17,7 @@ pub use super::machine::{Control, State};
 
 /// Room for exactly the services of the compiled table (keel-config refuses more than 128),
 /// so PID 1 carries no slot it cannot use.
-const MAX_SERVICES: usize = SERVICE_COUNT;
+const MAX_SERVICES: usize = keel_config::db::MAX_SERVICES;
 
 /// A service's descriptors and output ring.
 struct Io {
@@ -28,7 +28,7 @@ struct Io {
 }
 
 /// `S`: where the table comes from (spec.rs: the compiled one by default).
-pub struct Supervisor<S: Specs = Compiled> {
+pub struct Supervisor<S: Specs = &'static [Spec<'static>]> {
     specs: S,
     table: Table<S, MAX_SERVICES>,
     io: heapless::Vec<Io, MAX_SERVICES>,

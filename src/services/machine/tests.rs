@@ -15,28 +15,7 @@ fn at(ms: u64) -> Instant {
 }
 
 fn spec() -> Spec<'static> {
-    Spec {
-        name: "svc",
-        argv: CStrs::new(b"/bin/true\0").unwrap(),
-        env: CStrs::new(b"").unwrap(),
-        cwd: c"/",
-        uid: 0,
-        gid: 0,
-        tty: None,
-        deps: &[],
-        restart: Restart::Always,
-        oneshot: false,
-        ready: Readiness::Exec,
-        ready_timeout_ms: 1000,
-        stop_signal: TERM,
-        stop_grace_ms: 500,
-        ring: 256,
-        echo: true,
-        backoff_initial_ms: 100,
-        backoff_max_ms: 1000,
-        stable_after_ms: 10_000,
-        max_failures: 6,
-    }
+    crate::services::spec::example()
 }
 
 const RUNNING: Ctx = Ctx { deps: Deps::Ready, shutdown: None };

@@ -14,28 +14,7 @@ fn at(ms: u64) -> Instant {
 }
 
 fn spec(name: &'static str, deps: &'static [u8]) -> Spec<'static> {
-    Spec {
-        name,
-        argv: CStrs::new(b"/bin/true\0").unwrap(),
-        env: CStrs::new(b"").unwrap(),
-        cwd: c"/",
-        uid: 0,
-        gid: 0,
-        tty: None,
-        deps,
-        restart: Restart::Always,
-        oneshot: false,
-        ready: Readiness::Exec,
-        ready_timeout_ms: 1000,
-        stop_signal: TERM,
-        stop_grace_ms: 500,
-        ring: 256,
-        echo: true,
-        backoff_initial_ms: 100,
-        backoff_max_ms: 1000,
-        stable_after_ms: 10_000,
-        max_failures: 6,
-    }
+    Spec { name, deps, ..crate::services::spec::example() }
 }
 
 fn leak(specs: Vec<Spec<'static>>) -> &'static [Spec<'static>] {
