@@ -13,6 +13,27 @@ struct Setup {
     ns: Pid1,
     rw: String,
     ro: String,
+    /// Dropped after `ns`: keel's sockets go with it, whatever the test did.
+    _dir: TempDir,
+}
+
+/// A directory of its own under the temp dir, removed when dropped (a failing test too).
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        let id = format!("{}-{:?}", std::process::id(), std::thread::current().id()).replace(['(', ')'], "");
+        let dir = std::env::temp_dir().join(format!("keel-debug-{id}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// keel with the test service table, only `side` and `ticker` running, a read-write and a
@@ -22,10 +43,9 @@ fn start() -> Setup {
 }
 
 fn start_with(more: &[&str]) -> Setup {
-    let dir = std::env::temp_dir();
-    let id = format!("{}-{:?}", std::process::id(), std::thread::current().id()).replace(['(', ')'], "");
-    let rw = dir.join(format!("keel-debug-{id}.sock")).display().to_string();
-    let ro = dir.join(format!("keel-debug-{id}-ro.sock")).display().to_string();
+    let dir = TempDir::new();
+    let rw = dir.0.join("rw.sock").display().to_string();
+    let ro = dir.0.join("ro.sock").display().to_string();
     let config = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/services/services.toml")).unwrap();
     let mut args: Vec<String> = config
         .lines()
@@ -37,7 +57,7 @@ fn start_with(more: &[&str]) -> Setup {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut ns = Pid1::start(&common::keel_services_bin(), &args);
     ns.wait_for("svc ticker: waiting -> ready", 5 * SECOND);
-    Setup { ns, rw, ro }
+    Setup { ns, rw, ro, _dir: dir }
 }
 
 fn keelctl(socket: &str, args: &[&str]) -> Output {

@@ -78,6 +78,17 @@ impl<const N: usize> Journal<N> {
     }
 }
 
+/// The first record number of the last `tail` that match, between `oldest` and `next`.
+pub fn tail_start(oldest: u32, next: u32, tail: u16, matches: impl Fn(u32) -> bool) -> u32 {
+    let mut start = next;
+    let mut found = 0;
+    while start > oldest && found < tail {
+        start -= 1;
+        found += matches(start) as u16;
+    }
+    start
+}
+
 impl<const N: usize> Default for Journal<N> {
     fn default() -> Self {
         Journal::new()
@@ -101,6 +112,15 @@ mod tests {
         assert_eq!(j.get(2).unwrap().text(), b"line 2");
         assert_eq!(j.get(5).unwrap().boot_ns, 5);
         assert!(j.get(6).is_none(), "not written yet");
+    }
+
+    #[test]
+    fn tail_counts_back_matching_records() {
+        assert_eq!(tail_start(0, 10, 3, |_| true), 7);
+        assert_eq!(tail_start(5, 10, 100, |_| true), 5, "not before the oldest held");
+        assert_eq!(tail_start(0, 10, 2, |s| s % 3 == 0), 6, "records 6 and 9 match");
+        assert_eq!(tail_start(0, 0, 5, |_| true), 0);
+        assert_eq!(tail_start(0, 10, 0, |_| true), 10);
     }
 
     #[test]

@@ -1,0 +1,172 @@
+//! The channels keel serves and their clients: listeners accept connections (unix, vsock),
+//! a device channel is one client from the start; every loop pass moves each client's
+//! output along (`pump`).
+
+use super::channel;
+use super::client::Client;
+use super::{MAX_CLIENTS, MAX_LISTENERS};
+use crate::clock::Instant;
+use crate::event::{EventLoop, Source};
+use crate::info;
+use crate::log::{Bytes, Errno};
+use crate::power::PowerCmd;
+use crate::services::supervisor::Supervisor;
+use crate::sys::TryLock;
+use keel_config::channel::{Channel, Kind};
+use rustix::fd::OwnedFd;
+
+struct Listener {
+    fd: OwnedFd,
+    writable: bool,
+}
+
+/// What the server may touch in the rest of PID 1 while answering.
+pub struct Ctx<'a> {
+    pub services: &'a mut Supervisor,
+    /// Set by a Power request: the loop starts the power sequence.
+    pub power: Option<PowerCmd>,
+    pub ready: Instant,
+}
+
+#[derive(Default)]
+pub struct Server {
+    listeners: heapless::Vec<Listener, MAX_LISTENERS>,
+}
+
+/// The clients' state, buffers included, in .bss (an empty heapless::Vec is all zeros):
+/// memory is touched only as clients come, and it is never copied around with the server.
+static CLIENTS: TryLock<heapless::Vec<Client, MAX_CLIENTS>> = TryLock::new(heapless::Vec::new());
+
+/// Run `f` on the clients (None only if called from inside another `with_clients`).
+fn with_clients<R>(f: impl FnOnce(&mut heapless::Vec<Client, MAX_CLIENTS>) -> R) -> Option<R> {
+    CLIENTS.with(f)
+}
+
+fn position(clients: &[Client], slot: usize) -> Option<usize> {
+    clients.iter().position(|c| c.slot as usize == slot)
+}
+
+impl Server {
+    /// Open every channel in `specs`; problems are logged and the channel is skipped.
+    pub fn open<'s>(specs: impl Iterator<Item = &'s [u8]>, events: &EventLoop) -> Server {
+        let mut server = Server::default();
+        for text in specs {
+            let spec = match Channel::parse(text) {
+                Ok(spec) => spec,
+                Err(e) => {
+                    info!("debug channel {}: {}", Bytes(text), e.text());
+                    continue;
+                }
+            };
+            if let Err(e) = server.open_one(&spec, events) {
+                info!("debug channel {}: {}", Bytes(text), Errno(e));
+            } else {
+                let access = match spec.kind {
+                    Kind::Device { shared: true, .. } => "shared line, output only",
+                    _ if spec.writable => "read-write",
+                    _ => "read-only",
+                };
+                info!("debug channel {} ({})", Bytes(text), access);
+            }
+        }
+        server
+    }
+
+    fn open_one(&mut self, spec: &Channel, events: &EventLoop) -> Result<(), rustix::io::Errno> {
+        use rustix::io::Errno as E;
+        if let Kind::Device { name, baud, shared } = spec.kind {
+            let fd = channel::open_device(name, baud)?;
+            let slot = self.free_slot().ok_or(E::MFILE)?;
+            return self.add_client(slot, fd, spec.writable && !shared, shared, events);
+        }
+        let listener = channel::listen(&spec.kind)?;
+        let index = self.listeners.len() as u8;
+        events.watch(&listener, Source::DebugListener(index))?;
+        self.listeners.push(Listener { fd: listener, writable: spec.writable }).map_err(|_| E::MFILE)
+    }
+
+    fn free_slot(&self) -> Option<usize> {
+        with_clients(|clients| (0..MAX_CLIENTS).find(|&slot| position(clients, slot).is_none())).flatten()
+    }
+
+    fn add_client(&mut self, slot: usize, fd: OwnedFd, writable: bool, shared: bool, events: &EventLoop) -> Result<(), rustix::io::Errno> {
+        // A shared line is never read (see the module comment): only its output is watched.
+        if !shared {
+            events.watch(&fd, Source::DebugClient(slot as u8))?;
+        }
+        let client = Client::new(slot as u8, fd, writable, shared);
+        with_clients(|clients| clients.push(client).ok()).flatten().ok_or(rustix::io::Errno::MFILE)
+    }
+
+    /// A listener is readable: take every pending connection.
+    pub fn accept(&mut self, index: usize, events: &EventLoop) {
+        let Some(writable) = self.listeners.get(index).map(|l| l.writable) else { return };
+        let flags = rustix::net::SocketFlags::CLOEXEC | rustix::net::SocketFlags::NONBLOCK;
+        while let Ok(fd) = rustix::net::accept_with(&self.listeners[index].fd, flags) {
+            match self.free_slot() {
+                Some(slot) => {
+                    if let Err(e) = self.add_client(slot, fd, writable, false, events) {
+                        info!("debug client: {}", Errno(e));
+                    }
+                }
+                None => info!("debug client refused: {} clients already", MAX_CLIENTS),
+            }
+        }
+    }
+
+    /// A client's fd is ready: read its requests and answer them.
+    pub fn on_client(&mut self, slot: usize, ctx: &mut Ctx, events: &EventLoop) {
+        with_clients(|clients| {
+            let Some(at) = position(clients, slot) else { return };
+            let client = &mut clients[at];
+            let following_kmsg = client.dmesg.is_some();
+            if !client.read_requests(ctx) {
+                // Dropping the fd also takes it out of epoll.
+                clients.swap_remove(at);
+                return;
+            }
+            // A dmesg follow began: its /dev/kmsg joins the loop (it leaves when closed).
+            if let (false, Some(d)) = (following_kmsg, &client.dmesg) {
+                if d.follow {
+                    let _ = events.watch_edge(&d.fd, Source::Kmsg(slot as u8));
+                }
+            }
+        });
+        self.pump_one(slot, events);
+    }
+
+    /// Send what the followed journals have new, and flush. Called on every loop pass.
+    pub fn pump(&mut self, events: &EventLoop) {
+        for slot in 0..MAX_CLIENTS {
+            self.pump_one(slot, events);
+        }
+    }
+
+    fn pump_one(&mut self, slot: usize, events: &EventLoop) {
+        with_clients(|clients| {
+            let Some(at) = position(clients, slot) else { return };
+            let client = &mut clients[at];
+            // Both stop when the output buffer is full; "more" keeps the wake-ups coming
+            // (through EPOLLOUT) until they are done.
+            let more = client.stream_journals() | client.stream_dmesg();
+            match client.flush() {
+                Err(_) => {
+                    clients.swap_remove(at);
+                }
+                Ok(()) => {
+                    // Wait for room only while something is pending (no busy loop when idle).
+                    let want = !client.tx.is_empty() || more;
+                    if want != client.out_armed && !client.shared {
+                        client.out_armed = want;
+                        let _ = events.rewatch(&client.fd, Source::DebugClient(slot as u8), want);
+                    }
+                }
+            }
+        });
+    }
+
+    /// A followed /dev/kmsg has news.
+    pub fn on_kmsg(&mut self, slot: usize, events: &EventLoop) {
+        self.pump_one(slot, events);
+    }
+}
