@@ -94,9 +94,11 @@ impl EventLoop {
         epoll::add(&self.epoll, fd, epoll::EventData::new_u64(source.token()), epoll::EventFlags::IN | epoll::EventFlags::ET)
     }
 
-    /// Change what `fd` is watched for: readable, and writable too if `out`.
-    pub fn rewatch(&self, fd: impl AsFd, source: Source, out: bool) -> Result<(), Errno> {
-        let flags = if out { epoll::EventFlags::IN | epoll::EventFlags::OUT } else { epoll::EventFlags::IN };
+    /// Change what `fd` is watched for: readable if `read`, writable if `write`.
+    pub fn rewatch(&self, fd: impl AsFd, source: Source, read: bool, write: bool) -> Result<(), Errno> {
+        let mut flags = epoll::EventFlags::empty();
+        flags.set(epoll::EventFlags::IN, read);
+        flags.set(epoll::EventFlags::OUT, write);
         epoll::modify(&self.epoll, fd, epoll::EventData::new_u64(source.token()), flags)
     }
 

@@ -3,7 +3,9 @@
 mod common;
 
 use common::ns::{Pid1, SIGINT};
-use std::io::{BufRead, BufReader};
+use keel_proto::{BinaryDeframer, Message, ReplyBody, MAX_BODY};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -46,10 +48,8 @@ fn start_with(more: &[&str]) -> Setup {
     let dir = TempDir::new();
     let rw = dir.0.join("rw.sock").display().to_string();
     let ro = dir.0.join("ro.sock").display().to_string();
-    let config = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/services/services.toml")).unwrap();
-    let mut args: Vec<String> = config
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("[service.")?.strip_suffix(']').map(str::to_string))
+    let mut args: Vec<String> = service_names()
+        .into_iter()
         .filter(|name| name != "side" && name != "ticker" && !more.contains(&name.as_str()))
         .map(|name| format!("keel.svc.{name}=off"))
         .collect();
@@ -58,6 +58,12 @@ fn start_with(more: &[&str]) -> Setup {
     let mut ns = Pid1::start(&common::keel_services_bin(), &args);
     ns.wait_for("svc ticker: waiting -> ready", 5 * SECOND);
     Setup { ns, rw, ro, _dir: dir }
+}
+
+/// The services of tests/services/services.toml, in table order.
+fn service_names() -> Vec<String> {
+    let config = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/services/services.toml")).unwrap();
+    config.lines().filter_map(|l| l.trim().strip_prefix("[service.")?.strip_suffix(']').map(str::to_string)).collect()
 }
 
 fn keelctl(socket: &str, args: &[&str]) -> Output {
@@ -91,6 +97,23 @@ fn status_services_and_ping() {
     let out = keelctl(&s.ro, &["ping"]);
     assert!(out.status.success(), "{}", text(&out));
     drop(s);
+}
+
+#[test]
+fn services_lists_a_full_table() {
+    // 128 services (the most a configuration may have), most with 32-byte names: many
+    // times what one output buffer holds.
+    let names = service_names();
+    assert_eq!(names.len(), 128);
+    let s = start();
+    let out = keelctl(&s.ro, &["--json", "services"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let listed: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| Some(l.split("\"name\":\"").nth(1)?.split('"').next()?.to_string()))
+        .collect();
+    assert_eq!(listed.len(), names.len(), "entries listed");
+    assert_eq!(listed, names);
 }
 
 #[test]
@@ -192,17 +215,82 @@ fn a_stalled_client_does_not_block_pid1() {
     // The flooding service fills the journal (and so the stalled client's socket) fast.
     let mut s = start_with(&["flood"]);
     // Connect, ask to follow everything, and never read.
-    let mut stalled = std::os::unix::net::UnixStream::connect(&s.rw).unwrap();
-    let mut body = [0u8; 64];
-    let msg = keel_proto::Message::Logs { tail: 1000, follow: true, service: b"" };
-    let len = keel_proto::emit_message(0, &msg, &mut body).unwrap();
-    let mut frame = [0u8; 128];
-    let n = keel_proto::emit_binary(&body[..len], &mut frame).unwrap();
-    std::io::Write::write_all(&mut stalled, &frame[..n]).unwrap();
+    let mut stalled = Raw::connect(&s.rw);
+    stalled.send(1, &Message::Logs { tail: 1000, follow: true, service: b"" });
     std::thread::sleep(2 * SECOND);
     let out = keelctl(&s.rw, &["ping"]);
     assert!(out.status.success(), "{}", text(&out));
     s.ns.signal(12);
     assert_eq!(s.ns.wait_end(10 * SECOND), Some(SIGINT));
     drop(stalled);
+}
+
+#[test]
+fn replies_get_through_a_full_stream() {
+    // A client follows a flood without reading, so its output buffer is full; then it asks
+    // many things at once: every answer comes, among the records.
+    let s = start_with(&["flood"]);
+    let mut client = Raw::connect(&s.rw);
+    client.send(1, &Message::Logs { tail: 1000, follow: true, service: b"" });
+    std::thread::sleep(SECOND);
+    const PINGS: u16 = 40;
+    for n in 0..PINGS {
+        client.send(2 + n, &Message::Ping { nonce: n.into() });
+    }
+    let mut answered = std::collections::BTreeSet::new();
+    while answered.len() < PINGS as usize {
+        let pong = client.until(10 * SECOND, |_, m| matches!(m, Message::Reply { body: ReplyBody::Pong { .. }, .. }));
+        let Some((t, payload)) = pong else { panic!("Pongs for {} of {PINGS} Pings", answered.len()) };
+        if let Ok(Message::Reply { req, body: ReplyBody::Pong { nonce } }) = Message::parse(t, &payload) {
+            assert_eq!(u32::from(req), nonce + 2, "each Pong answers its Ping");
+            answered.insert(nonce);
+        }
+    }
+    client.send(2 + PINGS, &Message::Cancel);
+    let ok = client.until(10 * SECOND, |_, m| matches!(m, Message::Reply { req, body: ReplyBody::Ok } if *req == 2 + PINGS));
+    assert!(ok.is_some(), "no Ok for Cancel");
+}
+
+/// A client speaking the protocol itself, frame by frame.
+struct Raw {
+    stream: UnixStream,
+    rx: BinaryDeframer<MAX_BODY>,
+    input: Vec<u8>,
+}
+
+impl Raw {
+    fn connect(path: &str) -> Raw {
+        Raw { stream: UnixStream::connect(path).unwrap(), rx: BinaryDeframer::new(), input: Vec::new() }
+    }
+
+    fn send(&mut self, seq: u16, msg: &Message) {
+        let mut body = [0u8; MAX_BODY];
+        let len = keel_proto::emit_message(seq, msg, &mut body).unwrap();
+        let mut frame = [0u8; keel_proto::MAX_BINARY_LEN];
+        let n = keel_proto::emit_binary(&body[..len], &mut frame).unwrap();
+        self.stream.write_all(&frame[..n]).unwrap();
+    }
+
+    /// Read frames until `want(seq, message)` holds (Some: that message's type and payload)
+    /// or the peer closes or `timeout` passes (None).
+    fn until(&mut self, timeout: Duration, want: impl Fn(u16, &Message) -> bool) -> Option<(u8, Vec<u8>)> {
+        let until = Instant::now() + timeout;
+        loop {
+            let mut input = &self.input[..];
+            while let Some(f) = self.rx.next(&mut input) {
+                if Message::parse(f.msg_type, f.payload).is_ok_and(|m| want(f.seq, &m)) {
+                    let found = (f.msg_type, f.payload.to_vec());
+                    self.input = input.to_vec();
+                    return Some(found);
+                }
+            }
+            let left = until.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())?;
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            let mut buf = [0u8; 4096];
+            match self.stream.read(&mut buf) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.input = buf[..n].to_vec(),
+            }
+        }
+    }
 }

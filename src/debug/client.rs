@@ -2,7 +2,7 @@
 
 use super::server::Ctx;
 use super::stream::{Dmesg, Follow};
-use super::{kmsg, rss};
+use super::{kmsg, readable, rss, REPLY_ROOM};
 use crate::clock::Instant;
 use crate::log::journal::tail_start;
 use crate::log::{EVENTS, LOGS, NO_SERVICE};
@@ -26,8 +26,12 @@ pub struct Client {
     pub logs: Option<Follow>,
     pub events: Option<Follow>,
     pub dmesg: Option<Dmesg>,
-    /// Whether epoll also waits for the fd to be writable.
-    pub out_armed: bool,
+    /// A Services answer under way: its request and the next entry.
+    pub services: Option<(u16, u8)>,
+    /// What epoll waits for: (readable, writable).
+    pub armed: (bool, bool),
+    /// A reply did not fit (REPLY_ROOM makes that impossible): the session is dropped.
+    pub failed: bool,
 }
 
 impl Client {
@@ -43,7 +47,9 @@ impl Client {
             logs: None,
             events: None,
             dmesg: None,
-            out_armed: false,
+            services: None,
+            armed: (true, false),
+            failed: false,
         };
         client.hello();
         if shared {
@@ -58,7 +64,12 @@ impl Client {
     pub fn read_requests(&mut self, ctx: &mut Ctx) -> bool {
         let mut buf = [0u8; 512];
         for _ in 0..4 {
-            match rustix::io::read(&self.fd, &mut buf) {
+            // No more requests than replies that fit; the rest waits in the fd.
+            let want = readable(self.room()).min(buf.len());
+            if want == 0 {
+                return true;
+            }
+            match rustix::io::read(&self.fd, &mut buf[..want]) {
                 Ok(0) => return false,
                 Ok(n) => {
                     let mut input = &buf[..n];
@@ -83,21 +94,38 @@ impl Client {
         self.send(&msg);
     }
 
-    /// Encode `msg` into the output buffer; false (and nothing queued) if it does not fit.
-    pub fn send(&mut self, msg: &Message) -> bool {
+    /// Free bytes in the output buffer.
+    pub fn room(&self) -> usize {
+        TX_CAP - self.tx.len()
+    }
+
+    /// Encode `msg` into the output buffer if it fits with `keep` bytes to spare; false
+    /// (and nothing queued) if not.
+    fn queue(&mut self, msg: &Message, keep: usize) -> bool {
         let mut body = [0u8; MAX_BODY];
         let Ok(len) = proto::emit_message(self.seq, msg, &mut body) else { return false };
         let mut frame = [0u8; TX_CAP];
         let encoded = if self.shared { proto::emit_apc(&body[..len], &mut frame) } else { proto::emit_binary(&body[..len], &mut frame) };
-        let Ok(n) = encoded else { return false };
-        if self.tx.extend_from_slice(&frame[..n]).is_err() {
-            return false;
+        match encoded {
+            Ok(n) if n + keep <= self.room() && self.tx.extend_from_slice(&frame[..n]).is_ok() => {
+                self.seq = self.seq.wrapping_add(1);
+                true
+            }
+            _ => false,
         }
-        self.seq = self.seq.wrapping_add(1);
-        true
     }
 
-    pub fn reply(&mut self, req: u16, body: ReplyBody) {
+    /// Queue a part of a stream, leaving room for the reply to a request.
+    pub fn send_record(&mut self, msg: &Message) -> bool {
+        self.queue(msg, REPLY_ROOM)
+    }
+
+    /// Queue an immediate reply: it always fits (see `readable`), else the session fails.
+    fn send(&mut self, msg: &Message) {
+        self.failed |= !self.queue(msg, 0);
+    }
+
+    fn reply(&mut self, req: u16, body: ReplyBody) {
         self.send(&Message::Reply { req, body });
     }
 
@@ -126,12 +154,7 @@ impl Client {
                 let status = ReplyBody::Status { uptime_ns: Instant::now().0, ready_ns: ctx.ready.0, rss_kib: rss::rss_kib(), services, failed };
                 self.reply(req, status);
             }
-            Message::Services => {
-                for (name, state, pid, restarts) in ctx.services.entries() {
-                    self.reply(req, ReplyBody::ServiceEntry { name: name.as_bytes(), state: state.wire(), pid, restarts });
-                }
-                self.reply(req, ReplyBody::End);
-            }
+            Message::Services => self.services = Some((req, 0)),
             Message::Start { name } => self.control(req, name, Control::Start, ctx),
             Message::Stop { name } => self.control(req, name, Control::Stop, ctx),
             Message::Restart { name } => self.control(req, name, Control::Restart, ctx),

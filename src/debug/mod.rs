@@ -35,3 +35,59 @@ pub use server::{Ctx, Server};
 pub const MAX_LISTENERS: usize = 4;
 /// Clients of every channel together (a device channel is one).
 pub const MAX_CLIENTS: usize = 4;
+
+/// Room in a client's output buffer for the immediate reply to one request: the largest
+/// (Status; an ErrorReply whose message is at most 48 bytes) in binary form. Streams leave
+/// it free, and requests are read only while their replies fit: a reply is never dropped.
+pub const REPLY_ROOM: usize = 64;
+/// The shortest request on the line: an 8-byte body, COBS-encoded, and its 0x00.
+const MIN_REQUEST: usize = 10;
+
+/// How many bytes of requests may be read with `room` bytes free for replies: no more
+/// requests than replies that fit (one may end in these bytes with most of it read before).
+pub fn readable(room: usize) -> usize {
+    match room / REPLY_ROOM {
+        0 => 0,
+        n => (n - 1) * MIN_REQUEST + 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keel_proto::{emit_binary, emit_message, ErrorCode, Message, ReplyBody, MAX_BINARY_LEN, MAX_BODY};
+
+    fn binary_len(msg: &Message) -> usize {
+        let (mut body, mut line) = ([0u8; MAX_BODY], [0u8; MAX_BINARY_LEN]);
+        let len = emit_message(0xffff, msg, &mut body).unwrap();
+        emit_binary(&body[..len], &mut line).unwrap()
+    }
+
+    #[test]
+    fn the_largest_immediate_replies_fit_the_reply_room() {
+        let status = ReplyBody::Status { uptime_ns: u64::MAX, ready_ns: u64::MAX, rss_kib: u32::MAX, services: 128, failed: 128 };
+        let replies = [
+            Message::Reply { req: 0xffff, body: status },
+            Message::ErrorReply { req: 0xffff, code: ErrorCode::Unsupported, message: &[b'x'; 48] },
+            Message::Hello { proto: keel_proto::PROTO, keel_version: env!("CARGO_PKG_VERSION").as_bytes(), features: u32::MAX },
+        ];
+        for msg in replies {
+            assert!(binary_len(&msg) <= REPLY_ROOM, "{msg:?}: {}", binary_len(&msg));
+        }
+        assert!(binary_len(&replies[1]) > REPLY_ROOM - 4, "the room is not much larger than needed");
+    }
+
+    #[test]
+    fn requests_read_never_outnumber_the_replies_that_fit() {
+        // Frames a read of k bytes can complete: one begun in an earlier read, then one per
+        // MIN_REQUEST bytes.
+        let frames = |k: usize| if k == 0 { 0 } else { 1 + (k - 1) / MIN_REQUEST };
+        for room in 0..4 * REPLY_ROOM * 20 {
+            let k = readable(room);
+            assert!(frames(k) * REPLY_ROOM <= room, "room {room}: {k} bytes");
+            assert!(frames(k + MIN_REQUEST) * REPLY_ROOM > room, "room {room}: {k} is not the most");
+        }
+        assert_eq!(readable(REPLY_ROOM - 1), 0);
+        assert_eq!(readable(REPLY_ROOM), 1);
+    }
+}

@@ -4,7 +4,7 @@
 
 use super::channel;
 use super::client::Client;
-use super::{MAX_CLIENTS, MAX_LISTENERS};
+use super::{readable, MAX_CLIENTS, MAX_LISTENERS};
 use crate::clock::Instant;
 use crate::event::{EventLoop, Source};
 use crate::info;
@@ -132,41 +132,39 @@ impl Server {
                 }
             }
         });
-        self.pump_one(slot, events);
+        self.pump_one(slot, ctx.services, events);
     }
 
-    /// Send what the followed journals have new, and flush. Called on every loop pass.
-    pub fn pump(&mut self, events: &EventLoop) {
+    /// Send what the streams have new, and flush. Called on every loop pass.
+    pub fn pump(&mut self, services: &Supervisor, events: &EventLoop) {
         for slot in 0..MAX_CLIENTS {
-            self.pump_one(slot, events);
+            self.pump_one(slot, services, events);
         }
     }
 
-    fn pump_one(&mut self, slot: usize, events: &EventLoop) {
+    fn pump_one(&mut self, slot: usize, services: &Supervisor, events: &EventLoop) {
         with_clients(|clients| {
             let Some(at) = position(clients, slot) else { return };
             let client = &mut clients[at];
-            // Both stop when the output buffer is full; "more" keeps the wake-ups coming
+            // Streams stop when the output buffer is full; "more" keeps the wake-ups coming
             // (through EPOLLOUT) until they are done.
-            let more = client.stream_journals() | client.stream_dmesg();
-            match client.flush() {
-                Err(_) => {
-                    clients.swap_remove(at);
-                }
-                Ok(()) => {
-                    // Wait for room only while something is pending (no busy loop when idle).
-                    let want = !client.tx.is_empty() || more;
-                    if want != client.out_armed && !client.shared {
-                        client.out_armed = want;
-                        let _ = events.rewatch(&client.fd, Source::DebugClient(slot as u8), want);
-                    }
-                }
+            let more = client.stream_all(services);
+            if client.flush().is_err() || client.failed {
+                clients.swap_remove(at);
+                return;
+            }
+            // Writable: only while something is pending (no busy loop when idle); readable:
+            // only while replies fit (the rest waits in the fd).
+            let armed = (readable(client.room()) > 0, !client.tx.is_empty() || more);
+            if armed != client.armed && !client.shared {
+                client.armed = armed;
+                let _ = events.rewatch(&client.fd, Source::DebugClient(slot as u8), armed.0, armed.1);
             }
         });
     }
 
     /// A followed /dev/kmsg has news.
-    pub fn on_kmsg(&mut self, slot: usize, events: &EventLoop) {
-        self.pump_one(slot, events);
+    pub fn on_kmsg(&mut self, slot: usize, services: &Supervisor, events: &EventLoop) {
+        self.pump_one(slot, services, events);
     }
 }
