@@ -194,6 +194,54 @@ fn answers_larger_than_the_output_buffer_keep_flowing() {
     assert_eq!(n, 60.min(dmesg_records()), "{}", text(&out));
 }
 
+#[test]
+fn long_kernel_records_arrive_whole_or_cut_with_a_marker() {
+    // Three records written to the kernel log (this machine's: keel reads the host's
+    // /dev/kmsg): one whose text (as /dev/kmsg escapes it) is exactly the most a Log message
+    // carries, one longer, then a short one. Non-printable bytes are read back as `\xNN`.
+    const TEXT_MAX: usize = keel_proto::MAX_PAYLOAD - 14;
+    let s = start();
+    let id = format!("keel-test-{}-{:?}", std::process::id(), std::thread::current().id()).replace(['(', ')'], "");
+    let whole_head = format!("{id} whole ");
+    let filler = TEXT_MAX - whole_head.len() - 4 * 100;
+    let mut whole = whole_head.clone().into_bytes();
+    whole.extend([b'\x01'; 100]);
+    whole.extend(vec![b'w'; filler]);
+    let mut long = format!("{id} long ").into_bytes();
+    long.extend([b'\x02'; 300]);
+    long.extend(b"end");
+    let short = format!("{id} after");
+    let mut kmsg = std::fs::OpenOptions::new().write(true).open("/dev/kmsg").unwrap();
+    for record in [&whole[..], &long, short.as_bytes()] {
+        kmsg.write_all(&[b"<6>", record, b"\n"].concat()).unwrap();
+    }
+    let escaped = |raw: &[u8]| -> Vec<u8> {
+        raw.iter().flat_map(|&b| if b < 0x20 { format!("\\x{b:02x}").into_bytes() } else { vec![b] }).collect()
+    };
+
+    let mut client = Raw::connect(&s.ro);
+    client.send(1, &Message::Dmesg { tail: 50, follow: false });
+    let mut ours: Vec<Vec<u8>> = Vec::new();
+    let end = client.until(10 * SECOND, |_, m| {
+        if let Message::Log { text, .. } = m {
+            if text.starts_with(id.as_bytes()) {
+                ours.push(text.to_vec());
+            }
+        }
+        matches!(m, Message::Reply { req: 1, body: ReplyBody::End } | Message::Lost { .. })
+    });
+    let (t, payload) = end.expect("an End");
+    assert_eq!(Message::parse(t, &payload), Ok(Message::Reply { req: 1, body: ReplyBody::End }), "nothing was lost");
+    assert_eq!(ours.len(), 3, "records: {:?}", ours.iter().map(|t| String::from_utf8_lossy(&t[..t.len().min(60)]).into_owned()).collect::<Vec<_>>());
+    assert_eq!(ours[0].len(), TEXT_MAX);
+    assert_eq!(ours[0], escaped(&whole), "the largest text arrives whole");
+    let cut = "…".as_bytes();
+    assert_eq!(ours[1].len(), TEXT_MAX, "a longer one is cut to the most");
+    assert!(ours[1].ends_with(cut), "and ends with the marker");
+    assert_eq!(ours[1][..TEXT_MAX - cut.len()], escaped(&long)[..TEXT_MAX - cut.len()]);
+    assert_eq!(ours[2], short.as_bytes());
+}
+
 /// How many records the kernel log holds (each read of /dev/kmsg is one).
 fn dmesg_records() -> usize {
     Command::new("dmesg").output().map(|o| String::from_utf8_lossy(&o.stdout).lines().count()).unwrap_or(0)
@@ -273,7 +321,7 @@ impl Raw {
 
     /// Read frames until `want(seq, message)` holds (Some: that message's type and payload)
     /// or the peer closes or `timeout` passes (None).
-    fn until(&mut self, timeout: Duration, want: impl Fn(u16, &Message) -> bool) -> Option<(u8, Vec<u8>)> {
+    fn until(&mut self, timeout: Duration, mut want: impl FnMut(u16, &Message) -> bool) -> Option<(u8, Vec<u8>)> {
         let until = Instant::now() + timeout;
         loop {
             let mut input = &self.input[..];

@@ -170,8 +170,8 @@ impl Client {
                 self.logs = Some(Follow { req, cursor, follow, service });
             }
             Message::Events { since, follow } => self.events = Some(Follow { req, cursor: since, follow, service: NO_SERVICE }),
-            Message::Dmesg { tail, follow } => match kmsg::open(tail) {
-                Ok((fd, skip)) => self.dmesg = Some(Dmesg { req, fd, skip, follow }),
+            Message::Dmesg { tail, follow } => match kmsg::Kmsg::open(tail) {
+                Ok(kmsg) => self.dmesg = Some(Dmesg { req, kmsg, follow, lost: 0 }),
                 Err(e) => self.error(req, ErrorCode::Unsupported, kmsg::errno_text(e)),
             },
             Message::Power { cmd } => {

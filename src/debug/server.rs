@@ -128,7 +128,7 @@ impl Server {
             // A dmesg follow began: its /dev/kmsg joins the loop (it leaves when closed).
             if let (false, Some(d)) = (following_kmsg, &client.dmesg) {
                 if d.follow {
-                    let _ = events.watch_edge(&d.fd, Source::Kmsg(slot as u8));
+                    let _ = events.watch_edge(&d.kmsg.fd, Source::Kmsg(slot as u8));
                 }
             }
         });

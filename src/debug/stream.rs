@@ -3,14 +3,15 @@
 //! buffer is full (leaving room for replies) and goes on at the next pass; a record the
 //! journal overwrote meanwhile is counted in a Lost message.
 
-use super::client::{Client, TX_CAP};
-use super::kmsg;
+use super::client::Client;
+use super::kmsg::{self, Kmsg};
+use super::REPLY_ROOM;
 use crate::log::journal::Record;
 use crate::log::{EVENTS, LOGS, NO_SERVICE};
 use crate::services::spec::SERVICES;
 use crate::services::supervisor::Supervisor;
-use keel_proto::{EventKind, LogSource, Message, ReplyBody, Stream};
-use rustix::fd::OwnedFd;
+use keel_proto::{EventKind, LogSource, Message, ReplyBody, Stream, MAX_BINARY_LEN};
+use rustix::io::Errno;
 
 /// A stream of journal records being sent: from `cursor` on, answering request `req`.
 #[derive(Copy, Clone)]
@@ -24,11 +25,14 @@ pub struct Follow {
 
 pub struct Dmesg {
     pub req: u16,
-    pub fd: OwnedFd,
-    /// Records still to skip to reach the requested tail.
-    pub skip: u32,
+    pub kmsg: Kmsg,
     pub follow: bool,
+    /// Records lost and not told yet.
+    pub lost: u64,
 }
+
+/// Room before reading a kernel record: its Log frame, a Lost before it, and REPLY_ROOM.
+const RECORD_ROOM: usize = MAX_BINARY_LEN + 16 + REPLY_ROOM;
 
 impl Client {
     /// Queue what every stream has, while there is room; true if one stopped for lack of it.
@@ -108,39 +112,49 @@ impl Client {
         }
     }
 
-    /// Queue kernel records while there is room; true if it stopped for lack of room.
+    /// Queue kernel records while there is room for the largest; true if it stopped for
+    /// lack of it. Records the kernel dropped before we read them are told as Lost.
     fn stream_dmesg(&mut self) -> bool {
         let Some(mut d) = self.dmesg.take() else { return false };
-        let mut record = [0u8; 1024];
-        let mut more = false;
+        let mut record = [0u8; kmsg::RECORD_MAX];
         loop {
-            if self.tx.len() + 400 > TX_CAP {
-                more = true; // room first; the next pass goes on
-                break;
+            if self.room() < RECORD_ROOM {
+                self.dmesg = Some(d);
+                return true;
             }
-            match rustix::io::read(&d.fd, &mut record) {
-                Ok(n) if d.skip > 0 => {
-                    let _ = n;
-                    d.skip -= 1;
-                }
+            match rustix::io::read(&d.kmsg.fd, &mut record) {
                 Ok(n) => {
-                    let (boot_ns, text) = kmsg::parse(&record[..n]);
-                    let msg = Message::Log { boot_ns, source: LogSource::Kernel, stream: Stream::Out, service: b"", text };
-                    self.send_record(&msg);
+                    let (seq, boot_ns, text) = kmsg::parse(&mut record[..n]);
+                    let (lost, wanted) = seq.map_or((0, true), |seq| d.kmsg.numbers.seen(seq));
+                    d.lost += lost;
+                    if wanted {
+                        self.tell_lost(&mut d.lost);
+                        let msg = Message::Log { boot_ns, source: LogSource::Kernel, stream: Stream::Out, service: b"", text: kmsg::fit(text) };
+                        d.lost += !self.send_record(&msg) as u64;
+                    }
                 }
-                Err(rustix::io::Errno::PIPE) => {
-                    // Records were overwritten while we read: the kernel skips us ahead.
-                    self.send_record(&Message::Lost { records: 1 });
-                }
-                Err(_) if !d.follow => {
-                    self.send_record(&Message::Reply { req: d.req, body: ReplyBody::End });
+                // Too long for RECORD_MAX: the kernel skipped it.
+                Err(Errno::INVAL) => d.lost += d.kmsg.numbers.skipped() as u64,
+                // Overwritten while we read (the next record's number says how many), or a signal.
+                Err(Errno::PIPE | Errno::INTR) => {}
+                // Caught up (EAGAIN), or /dev/kmsg failed.
+                Err(_) => {
+                    self.tell_lost(&mut d.lost);
+                    if d.follow {
+                        self.dmesg = Some(d);
+                    } else {
+                        self.send_record(&Message::Reply { req: d.req, body: ReplyBody::End });
+                    }
                     return false;
                 }
-                Err(_) => break,
             }
         }
-        self.dmesg = Some(d);
-        more
+    }
+
+    fn tell_lost(&mut self, lost: &mut u64) {
+        if *lost > 0 && self.send_record(&Message::Lost { records: (*lost).min(u32::MAX.into()) as u32 }) {
+            *lost = 0;
+        }
     }
 }
 
