@@ -3,7 +3,7 @@
 mod common;
 
 use common::ns::{Pid1, SIGINT};
-use keel_proto::{BinaryDeframer, Message, ReplyBody, MAX_BODY};
+use keel_proto::{BinaryDeframer, ErrorCode, Message, ReplyBody, MAX_BODY};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Output, Stdio};
@@ -299,6 +299,35 @@ fn replies_get_through_a_full_stream() {
     assert!(ok.is_some(), "no Ok for Cancel");
 }
 
+#[test]
+fn a_new_client_always_gets_in() {
+    // Client slots (4, all channels together) filled with clients that follow the logs and
+    // stop reading, and one more: each new one gets in, and the one idle longest is told
+    // why it goes (ErrorReply code 7) and closed.
+    const MAX_CLIENTS: usize = 4;
+    let s = start();
+    let mut stalled: Vec<Raw> = Vec::new();
+    for i in 0..=MAX_CLIENTS {
+        let mut c = Raw::connect(if i % 2 == 0 { &s.rw } else { &s.ro });
+        c.send(1, &Message::Logs { tail: 1, follow: true, service: b"" });
+        let served = c.until(5 * SECOND, |_, m| matches!(m, Message::Log { .. }));
+        assert!(served.is_some(), "client {i} is not served");
+        stalled.push(c);
+    }
+    let evicted = |c: &mut Raw| {
+        let notice = c.until(5 * SECOND, |_, m| matches!(m, Message::ErrorReply { code: ErrorCode::Evicted, .. }));
+        notice.is_some_and(|(t, p)| matches!(Message::parse(t, &p), Ok(Message::ErrorReply { req: 1, .. }))) && c.ended(5 * SECOND)
+    };
+    assert!(evicted(&mut stalled[0]), "the first client is told and closed");
+    for c in &mut stalled[1..] {
+        assert!(!c.ended(SECOND / 10), "the others stay");
+    }
+    let out = keelctl(&s.ro, &["ping"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(evicted(&mut stalled[1]), "then the second");
+    assert!(!stalled[2].ended(SECOND / 10));
+}
+
 /// A client speaking the protocol itself, frame by frame.
 struct Raw {
     stream: UnixStream,
@@ -317,6 +346,22 @@ impl Raw {
         let mut frame = [0u8; keel_proto::MAX_BINARY_LEN];
         let n = keel_proto::emit_binary(&body[..len], &mut frame).unwrap();
         self.stream.write_all(&frame[..n]).unwrap();
+    }
+
+    /// Whether the peer closes the connection within `timeout` (what it sends is dropped).
+    fn ended(&mut self, timeout: Duration) -> bool {
+        let until = Instant::now() + timeout;
+        let mut buf = [0u8; 4096];
+        while let Some(left) = until.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) {
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            match self.stream.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => return false,
+                Err(_) => return true,
+            }
+        }
+        false
     }
 
     /// Read frames until `want(seq, message)` holds (Some: that message's type and payload)

@@ -80,6 +80,8 @@ enum_with_unknown! {
         NoSuchService = 4,
         Busy = 5,
         Unsupported = 6,
+        /// keel closes this connection to let a new client in (every client slot taken).
+        Evicted = 7,
     }
 }
 

@@ -131,6 +131,7 @@ pub fn error_code_name(code: ErrorCode) -> String {
         ErrorCode::NoSuchService => "no_such_service".into(),
         ErrorCode::Busy => "busy".into(),
         ErrorCode::Unsupported => "unsupported".into(),
+        ErrorCode::Evicted => "evicted".into(),
         ErrorCode::Unknown(n) => format!("error{n}"),
     }
 }

@@ -20,6 +20,12 @@ pub struct Client {
     writable: bool,
     /// A shared line: output only, frames in APC strings.
     pub shared: bool,
+    /// A device channel's one client (not a listener's: never evicted).
+    pub device: bool,
+    /// When the client last did something (a count of events, see `Server::tick`).
+    pub active: u64,
+    /// The frame number of its last request.
+    last_req: u16,
     rx: proto::BinaryDeframer<MAX_BODY>,
     pub tx: heapless::Vec<u8, TX_CAP>,
     seq: u16,
@@ -35,12 +41,15 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(slot: u8, fd: OwnedFd, writable: bool, shared: bool) -> Client {
+    pub fn new(slot: u8, fd: OwnedFd, writable: bool, shared: bool, device: bool, active: u64) -> Client {
         let mut client = Client {
             slot,
             fd,
             writable,
             shared,
+            device,
+            active,
+            last_req: 0,
             rx: proto::BinaryDeframer::new(),
             tx: heapless::Vec::new(),
             seq: 0,
@@ -76,6 +85,7 @@ impl Client {
                     while let Some(frame) = self.rx.next(&mut input) {
                         // The frame borrows the deframer; answering needs all of `self`.
                         let (seq, msg_type, len) = (frame.seq, frame.msg_type, frame.payload.len());
+                        self.last_req = seq;
                         let mut payload = [0u8; MAX_BODY];
                         payload[..len].copy_from_slice(frame.payload);
                         self.request(seq, msg_type, &payload[..len], ctx);
@@ -101,6 +111,7 @@ impl Client {
 
     /// Encode `msg` into the output buffer if it fits with `keep` bytes to spare; false
     /// (and nothing queued) if not.
+    #[inline(never)] // one copy: every message goes through here
     fn queue(&mut self, msg: &Message, keep: usize) -> bool {
         let mut body = [0u8; MAX_BODY];
         let Ok(len) = proto::emit_message(self.seq, msg, &mut body) else { return false };
@@ -196,6 +207,16 @@ impl Client {
             Ok(()) => self.reply(req, ReplyBody::Ok),
             Err(why) => self.error(req, ErrorCode::Busy, why),
         }
+    }
+
+    /// Make room for a new client: say why (after a 0x00 that ends a frame cut short), as
+    /// far as the peer takes it, before the connection is closed.
+    pub fn evict(&mut self) {
+        let _ = self.flush();
+        self.tx.clear();
+        let _ = self.tx.push(0);
+        self.error(self.last_req, ErrorCode::Evicted, "evicted: a new client needed the slot");
+        let _ = self.flush();
     }
 
     /// Write what is queued; Err when the peer is gone.

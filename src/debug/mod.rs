@@ -52,6 +52,22 @@ pub fn readable(room: usize) -> usize {
     }
 }
 
+/// Which client goes to let a new one in, of those that may (`Some((stalled, last_active))`:
+/// a listener's, not a device's): the one stalled longest (output waiting that it does not
+/// read), else the one idle longest.
+pub fn victim(clients: impl Iterator<Item = Option<(bool, u64)>>) -> Option<usize> {
+    let mut best = None;
+    for (i, client) in clients.enumerate() {
+        let Some((stalled, active)) = client else { continue };
+        // Stalled first, then by age (a count of events never reaches 2^63).
+        let key = active | (!stalled as u64) << 63;
+        if best.is_none_or(|(k, _)| key < k) {
+            best = Some((key, i));
+        }
+    }
+    best.map(|(_, i)| i)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,6 +91,16 @@ mod tests {
             assert!(binary_len(&msg) <= REPLY_ROOM, "{msg:?}: {}", binary_len(&msg));
         }
         assert!(binary_len(&replies[1]) > REPLY_ROOM - 4, "the room is not much larger than needed");
+    }
+
+    #[test]
+    fn the_client_stalled_or_idle_longest_makes_room() {
+        let pick = |c: &[Option<(bool, u64)>]| victim(c.iter().copied());
+        assert_eq!(pick(&[Some((false, 5)), Some((false, 3)), Some((false, 9))]), Some(1), "idle longest");
+        assert_eq!(pick(&[Some((false, 1)), Some((true, 7)), Some((true, 4))]), Some(2), "stalled first");
+        assert_eq!(pick(&[None, Some((false, 8)), None]), Some(1), "devices stay");
+        assert_eq!(pick(&[None, None]), None);
+        assert_eq!(pick(&[]), None);
     }
 
     #[test]

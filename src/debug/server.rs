@@ -4,7 +4,7 @@
 
 use super::channel;
 use super::client::Client;
-use super::{readable, MAX_CLIENTS, MAX_LISTENERS};
+use super::{readable, victim, MAX_CLIENTS, MAX_LISTENERS};
 use crate::clock::Instant;
 use crate::event::{EventLoop, Source};
 use crate::info;
@@ -31,6 +31,8 @@ pub struct Ctx<'a> {
 #[derive(Default)]
 pub struct Server {
     listeners: heapless::Vec<Listener, MAX_LISTENERS>,
+    /// Events of clients so far: the clock their idleness is measured by.
+    tick: u64,
 }
 
 /// The clients' state, buffers included, in .bss (an empty heapless::Vec is all zeros):
@@ -44,6 +46,19 @@ fn with_clients<R>(f: impl FnOnce(&mut heapless::Vec<Client, MAX_CLIENTS>) -> R)
 
 fn position(clients: &[Client], slot: usize) -> Option<usize> {
     clients.iter().position(|c| c.slot as usize == slot)
+}
+
+/// Close the client stalled or idle longest (see `victim`), telling it why; its slot.
+fn evict() -> Option<usize> {
+    with_clients(|clients| {
+        let at = victim(clients.iter().map(|c| (!c.device).then_some((!c.tx.is_empty(), c.active))))?;
+        let slot = clients[at].slot as usize;
+        clients[at].evict();
+        info!("debug client {} evicted: a new client needed the slot", slot);
+        clients.swap_remove(at);
+        Some(slot)
+    })
+    .flatten()
 }
 
 impl Server {
@@ -77,7 +92,7 @@ impl Server {
         if let Kind::Device { name, baud, shared } = spec.kind {
             let fd = channel::open_device(name, baud)?;
             let slot = self.free_slot().ok_or(E::MFILE)?;
-            return self.add_client(slot, fd, spec.writable && !shared, shared, events);
+            return self.add_client(slot, fd, spec.writable && !shared, shared, true, events);
         }
         let listener = channel::listen(&spec.kind)?;
         let index = self.listeners.len() as u8;
@@ -89,12 +104,13 @@ impl Server {
         with_clients(|clients| (0..MAX_CLIENTS).find(|&slot| position(clients, slot).is_none())).flatten()
     }
 
-    fn add_client(&mut self, slot: usize, fd: OwnedFd, writable: bool, shared: bool, events: &EventLoop) -> Result<(), rustix::io::Errno> {
+    fn add_client(&mut self, slot: usize, fd: OwnedFd, writable: bool, shared: bool, device: bool, events: &EventLoop) -> Result<(), rustix::io::Errno> {
         // A shared line is never read (see the module comment): only its output is watched.
         if !shared {
             events.watch(&fd, Source::DebugClient(slot as u8))?;
         }
-        let client = Client::new(slot as u8, fd, writable, shared);
+        self.tick += 1;
+        let client = Client::new(slot as u8, fd, writable, shared, device, self.tick);
         with_clients(|clients| clients.push(client).ok()).flatten().ok_or(rustix::io::Errno::MFILE)
     }
 
@@ -103,13 +119,14 @@ impl Server {
         let Some(writable) = self.listeners.get(index).map(|l| l.writable) else { return };
         let flags = rustix::net::SocketFlags::CLOEXEC | rustix::net::SocketFlags::NONBLOCK;
         while let Ok(fd) = rustix::net::accept_with(&self.listeners[index].fd, flags) {
-            match self.free_slot() {
+            // A new client always gets in (a stalled one must not lock debugging out).
+            match self.free_slot().or_else(evict) {
                 Some(slot) => {
-                    if let Err(e) = self.add_client(slot, fd, writable, false, events) {
+                    if let Err(e) = self.add_client(slot, fd, writable, false, false, events) {
                         info!("debug client: {}", Errno(e));
                     }
                 }
-                None => info!("debug client refused: {} clients already", MAX_CLIENTS),
+                None => info!("debug client refused: {} device channels", MAX_CLIENTS),
             }
         }
     }
@@ -119,6 +136,8 @@ impl Server {
         with_clients(|clients| {
             let Some(at) = position(clients, slot) else { return };
             let client = &mut clients[at];
+            self.tick += 1;
+            client.active = self.tick;
             let following_kmsg = client.dmesg.is_some();
             if !client.read_requests(ctx) {
                 // Dropping the fd also takes it out of epoll.
