@@ -102,6 +102,15 @@ impl EventLoop {
         epoll::modify(&self.epoll, fd, epoll::EventData::new_u64(source.token()), flags)
     }
 
+    /// Wait for a device whose peer is gone (a lasting POLLHUP, level-triggered it would
+    /// spin the loop) to come back: edge-triggered, readable or writable, so the loop wakes
+    /// only when the device's state changes (a virtio-serial port's host side opens: the
+    /// port turns writable).
+    pub fn watch_comeback(&self, fd: impl AsFd, source: Source) -> Result<(), Errno> {
+        let flags = epoll::EventFlags::IN | epoll::EventFlags::OUT | epoll::EventFlags::ET;
+        epoll::modify(&self.epoll, fd, epoll::EventData::new_u64(source.token()), flags)
+    }
+
     /// Stop watching `fd` (closing it does that too).
     pub fn unwatch(&self, fd: impl AsFd) {
         let _ = epoll::delete(&self.epoll, fd);

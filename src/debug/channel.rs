@@ -23,7 +23,8 @@ pub fn listen(kind: &Kind) -> Result<OwnedFd, Errno> {
     }
 }
 
-/// Open a device channel: non-blocking; a UART goes raw at `baud`.
+/// Open a device channel: non-blocking; a UART goes raw at `baud`, and ignores the modem
+/// lines (CLOCAL): a carrier that drops would hang the tty up for good.
 pub fn open_device(name: &[u8], baud: Option<u32>) -> Result<OwnedFd, Errno> {
     use rustix::fs::{open, Mode, OFlags};
     let mut path = [0u8; 48];
@@ -31,6 +32,7 @@ pub fn open_device(name: &[u8], baud: Option<u32>) -> Result<OwnedFd, Errno> {
     let fd = open(cpath, OFlags::RDWR | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())?;
     if let Ok(mut termios) = rustix::termios::tcgetattr(&fd) {
         termios.make_raw();
+        termios.control_modes |= rustix::termios::ControlModes::CLOCAL;
         if let Some(baud) = baud {
             termios.set_speed(baud)?;
         }

@@ -4,6 +4,7 @@ use super::server::Ctx;
 use super::stream::{Dmesg, Follow};
 use super::{kmsg, readable, rss, REPLY_ROOM};
 use crate::clock::Instant;
+use crate::event::{EventLoop, Source};
 use crate::log::journal::tail_start;
 use crate::log::{EVENTS, LOGS, NO_SERVICE};
 use crate::services::supervisor::{Control, State};
@@ -20,8 +21,10 @@ pub struct Client {
     writable: bool,
     /// A shared line: output only, frames in APC strings.
     pub shared: bool,
-    /// A device channel's one client (not a listener's: never evicted).
+    /// A device channel's one client (not a listener's: never evicted, never closed).
     pub device: bool,
+    /// A device whose peer is gone (hung up): no session until it comes back.
+    pub offline: bool,
     /// When the client last did something (a count of events, see `Server::tick`).
     pub active: u64,
     /// The frame number of its last request.
@@ -48,6 +51,7 @@ impl Client {
             writable,
             shared,
             device,
+            offline: false,
             active,
             last_req: 0,
             rx: proto::BinaryDeframer::new(),
@@ -207,6 +211,34 @@ impl Client {
             Ok(()) => self.reply(req, ReplyBody::Ok),
             Err(why) => self.error(req, ErrorCode::Busy, why),
         }
+    }
+
+    /// A device's peer is gone (EOF or an error: a virtio-serial port's host side closed, a
+    /// tty hung up): forget the session, and wait for the peer without busy-looping.
+    pub fn hang_up(&mut self, events: &EventLoop) {
+        self.rx = proto::BinaryDeframer::new();
+        self.tx.clear();
+        self.seq = 0;
+        (self.logs, self.events, self.dmesg, self.services) = (None, None, None, None);
+        self.failed = false;
+        self.offline = true;
+        let _ = events.watch_comeback(&self.fd, Source::DebugClient(self.slot));
+    }
+
+    /// An offline device changed state: whether its peer is back (no more POLLHUP). Then a
+    /// new session starts, with Hello, watched as usual again.
+    pub fn comes_back(&mut self, events: &EventLoop) -> bool {
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
+        let now = Timespec { tv_sec: 0, tv_nsec: 0 };
+        if poll(&mut fds, Some(&now)).is_err() || fds[0].revents().intersects(PollFlags::HUP | PollFlags::ERR) {
+            return false;
+        }
+        self.offline = false;
+        self.armed = (true, false);
+        let _ = events.rewatch(&self.fd, Source::DebugClient(self.slot), true, false);
+        self.hello();
+        true
     }
 
     /// Make room for a new client: say why (after a 0x00 that ends a frame cut short), as

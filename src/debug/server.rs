@@ -48,6 +48,16 @@ fn position(clients: &[Client], slot: usize) -> Option<usize> {
     clients.iter().position(|c| c.slot as usize == slot)
 }
 
+/// The client at `at` has gone away (or failed): a socket is closed (which takes it out of
+/// epoll too), a device waits for its peer to come back.
+fn gone(clients: &mut heapless::Vec<Client, MAX_CLIENTS>, at: usize, events: &EventLoop) {
+    match clients.get_mut(at) {
+        Some(device) if device.device => device.hang_up(events),
+        Some(_) => drop(clients.swap_remove(at)),
+        None => {}
+    }
+}
+
 /// Close the client stalled or idle longest (see `victim`), telling it why; its slot.
 fn evict() -> Option<usize> {
     with_clients(|clients| {
@@ -138,10 +148,12 @@ impl Server {
             let client = &mut clients[at];
             self.tick += 1;
             client.active = self.tick;
+            if client.offline && !client.comes_back(events) {
+                return;
+            }
             let following_kmsg = client.dmesg.is_some();
             if !client.read_requests(ctx) {
-                // Dropping the fd also takes it out of epoll.
-                clients.swap_remove(at);
+                gone(clients, at, events);
                 return;
             }
             // A dmesg follow began: its /dev/kmsg joins the loop (it leaves when closed).
@@ -165,11 +177,14 @@ impl Server {
         with_clients(|clients| {
             let Some(at) = position(clients, slot) else { return };
             let client = &mut clients[at];
+            if client.offline {
+                return;
+            }
             // Streams stop when the output buffer is full; "more" keeps the wake-ups coming
             // (through EPOLLOUT) until they are done.
             let more = client.stream_all(services);
             if client.flush().is_err() || client.failed {
-                clients.swap_remove(at);
+                gone(clients, at, events);
                 return;
             }
             // Writable: only while something is pending (no busy loop when idle); readable:
