@@ -184,7 +184,10 @@ impl Client {
                 let cursor = LOGS.with(|j| tail_start(j.oldest(), j.next_seq(), tail, |seq| j.get(seq).is_some_and(|r| super::stream::matches(r, service)))).unwrap_or(0);
                 self.logs = Some(Follow { req, cursor, follow, service });
             }
-            Message::Events { since, follow } => self.events = Some(Follow { req, cursor: since, follow, service: NO_SERVICE }),
+            Message::Events { since, follow } => {
+                let cursor = EVENTS.with(|j| j.widen(since)).unwrap_or(0);
+                self.events = Some(Follow { req, cursor, follow, service: NO_SERVICE });
+            }
             Message::Dmesg { tail, follow } => match kmsg::Kmsg::open(tail) {
                 Ok(kmsg) => self.dmesg = Some(Dmesg { req, kmsg, follow, lost: 0 }),
                 Err(e) => self.error(req, ErrorCode::Unsupported, kmsg::errno_text(e)),

@@ -17,7 +17,7 @@ use rustix::io::Errno;
 #[derive(Copy, Clone)]
 pub struct Follow {
     pub req: u16,
-    pub cursor: u32,
+    pub cursor: u64,
     pub follow: bool,
     /// Logs: only this service (NO_SERVICE: all).
     pub service: u8,
@@ -75,14 +75,14 @@ impl Client {
     fn stream(
         &mut self,
         f: &mut Follow,
-        oldest: u32,
-        next: u32,
-        get: impl Fn(u32) -> Option<Record>,
-        send: fn(&mut Client, &Record, u32) -> bool,
+        oldest: u64,
+        next: u64,
+        get: impl Fn(u64) -> Option<Record>,
+        send: fn(&mut Client, &Record, u64) -> bool,
     ) -> bool {
         if f.cursor < oldest {
             // Overwritten before this client read them.
-            if self.send_record(&Message::Lost { records: oldest - f.cursor }) {
+            if self.send_record(&Message::Lost { records: (oldest - f.cursor).min(u32::MAX.into()) as u32 }) {
                 f.cursor = oldest;
             } else {
                 return false;
@@ -162,7 +162,7 @@ pub fn matches(record: &Record, service: u8) -> bool {
     service == NO_SERVICE || (LogSource::from(record.tag) == LogSource::Service && record.aux == service)
 }
 
-fn log_message(client: &mut Client, record: &Record, _seq: u32) -> bool {
+fn log_message(client: &mut Client, record: &Record, _seq: u64) -> bool {
     let (source, service): (LogSource, &[u8]) = match LogSource::from(record.tag) {
         LogSource::Service => (LogSource::Service, SERVICES.get(record.aux as usize).map_or(&b""[..], |s| s.name.as_bytes())),
         LogSource::Kernel => (LogSource::Kernel, b""),
@@ -175,8 +175,9 @@ fn log_message(client: &mut Client, record: &Record, _seq: u32) -> bool {
     client.send_record(&Message::Log { boot_ns: record.boot_ns, source, stream: Stream::Out, service, text: record.text() })
 }
 
-fn event_message(client: &mut Client, record: &Record, seq: u32) -> bool {
+fn event_message(client: &mut Client, record: &Record, seq: u64) -> bool {
     let (name, detail) = record.name_detail();
     let kind = EventKind::from(record.tag);
-    client.send_record(&Message::Event { boot_ns: record.boot_ns, event_seq: seq, kind, name, detail })
+    // Its low 32 bits (Journal::widen reads them back).
+    client.send_record(&Message::Event { boot_ns: record.boot_ns, event_seq: seq as u32, kind, name, detail })
 }
