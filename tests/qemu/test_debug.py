@@ -3,6 +3,7 @@
 console), frames travel in APC strings that a terminal hides, between the kernel's text."""
 
 import base64
+import json
 import os
 import re
 import shutil
@@ -32,6 +33,13 @@ class Debug(VmTest):
         out = keelctl(vm.console_path, "status")
         self.assertEqual(out.returncode, 0, f"{out.stdout}{out.stderr}; log: {vm.log_path}")
         self.assertIn("uptime", out.stdout)
+        # The resident size is the kernel's exact one (6.1's VmRSS lags far behind).
+        out = keelctl(vm.console_path, "--json", "status")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        rss = json.loads(out.stdout)["rss_kib"]
+        exact = int(re.search(r"^Rss:\s+(\d+) kB", vm.shell("cat /proc/1/smaps_rollup"), re.M).group(1))
+        self.report(f"keelctl status: rss {rss} KiB; /proc/1/smaps_rollup: {exact} kB")
+        self.assertLessEqual(abs(rss - exact), 16, f"status says {rss} KiB, smaps_rollup {exact} kB")
         out = keelctl(vm.console_path, "services")
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertRegex(out.stdout, r"shell\s+ready")
