@@ -25,6 +25,7 @@ pub fn listen(kind: &Kind) -> Result<OwnedFd, Errno> {
 
 /// Open a device channel: non-blocking; a UART goes raw at `baud`, and ignores the modem
 /// lines (CLOCAL): a carrier that drops would hang the tty up for good.
+#[inline(never)] // smaller out of line (`just size`)
 pub fn open_device(name: &[u8], baud: Option<u32>) -> Result<OwnedFd, Errno> {
     use rustix::fs::{open, Mode, OFlags};
     let mut path = [0u8; 48];

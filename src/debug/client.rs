@@ -74,6 +74,7 @@ impl Client {
     }
 
     /// Read what the client sent and answer each request; false when it has gone away.
+    #[inline(never)] // smaller out of line (`just size`)
     pub fn read_requests(&mut self, ctx: &mut Ctx) -> bool {
         let mut buf = [0u8; 512];
         for _ in 0..4 {
@@ -115,7 +116,6 @@ impl Client {
 
     /// Encode `msg` into the output buffer if it fits with `keep` bytes to spare; false
     /// (and nothing queued) if not.
-    #[inline(never)] // one copy: every message goes through here
     fn queue(&mut self, msg: &Message, keep: usize) -> bool {
         let mut body = [0u8; MAX_BODY];
         let Ok(len) = proto::emit_message(self.seq, msg, &mut body) else { return false };
@@ -148,6 +148,7 @@ impl Client {
         self.send(&Message::ErrorReply { req, code, message: message.as_bytes() });
     }
 
+    #[inline(never)] // smaller out of line (`just size`)
     fn request(&mut self, req: u16, msg_type: u8, payload: &[u8], ctx: &mut Ctx) {
         let msg = match Message::parse(msg_type, payload) {
             Ok(msg) => msg,
@@ -181,7 +182,11 @@ impl Client {
                         None => return self.error(req, ErrorCode::NoSuchService, "no such service"),
                     },
                 };
-                let cursor = LOGS.with(|j| tail_start(j.oldest(), j.next_seq(), tail, |seq| j.get(seq).is_some_and(|r| super::stream::matches(r, service)))).unwrap_or(0);
+                let cursor = LOGS.with(|j| {
+                    let j = j.view();
+                    tail_start(j.oldest(), j.next, tail, |seq| j.get(seq).is_some_and(|r| super::stream::matches(r, service)))
+                });
+                let cursor = cursor.unwrap_or(0);
                 self.logs = Some(Follow { req, cursor, follow, service });
             }
             Message::Events { since, follow } => {
@@ -219,7 +224,7 @@ impl Client {
     /// A device's peer is gone (EOF or an error: a virtio-serial port's host side closed, a
     /// tty hung up): forget the session, and wait for the peer without busy-looping.
     pub fn hang_up(&mut self, events: &EventLoop) {
-        self.rx = proto::BinaryDeframer::new();
+        // (A frame the old peer left half-sent ends at the new one's first 0x00.)
         self.tx.clear();
         self.seq = 0;
         (self.logs, self.events, self.dmesg, self.services) = (None, None, None, None);
@@ -228,26 +233,19 @@ impl Client {
         let _ = events.watch_comeback(&self.fd, Source::DebugClient(self.slot));
     }
 
-    /// An offline device changed state: whether its peer is back (no more POLLHUP). Then a
-    /// new session starts, with Hello, watched as usual again.
-    pub fn comes_back(&mut self, events: &EventLoop) -> bool {
-        use rustix::event::{poll, PollFd, PollFlags, Timespec};
-        let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
-        let now = Timespec { tv_sec: 0, tv_nsec: 0 };
-        if poll(&mut fds, Some(&now)).is_err() || fds[0].revents().intersects(PollFlags::HUP | PollFlags::ERR) {
-            return false;
-        }
+    /// An offline device changed state: its peer may be back (then read(2) no longer says
+    /// end of file). A new session starts with Hello, watched as usual again.
+    pub fn comes_back(&mut self, events: &EventLoop) {
         self.offline = false;
         self.armed = (true, false);
         let _ = events.rewatch(&self.fd, Source::DebugClient(self.slot), true, false);
         self.hello();
-        true
     }
 
-    /// Make room for a new client: say why (after a 0x00 that ends a frame cut short), as
-    /// far as the peer takes it, before the connection is closed.
+    /// Make room for a new client: say why (after a 0x00 that ends a frame cut short, in
+    /// place of output it did not take), as far as the peer takes it, before the
+    /// connection is closed.
     pub fn evict(&mut self) {
-        let _ = self.flush();
         self.tx.clear();
         let _ = self.tx.push(0);
         self.error(self.last_req, ErrorCode::Evicted, "evicted: a new client needed the slot");

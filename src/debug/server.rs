@@ -59,6 +59,7 @@ fn gone(clients: &mut heapless::Vec<Client, MAX_CLIENTS>, at: usize, events: &Ev
 }
 
 /// Close the client stalled or idle longest (see `victim`), telling it why; its slot.
+#[inline(never)] // smaller out of line (`just size`)
 fn evict() -> Option<usize> {
     with_clients(|clients| {
         let at = victim(clients.iter().map(|c| (!c.device).then_some((!c.tx.is_empty(), c.active))))?;
@@ -148,13 +149,16 @@ impl Server {
             let client = &mut clients[at];
             self.tick += 1;
             client.active = self.tick;
-            if client.offline && !client.comes_back(events) {
-                return;
-            }
             let following_kmsg = client.dmesg.is_some();
             if !client.read_requests(ctx) {
-                gone(clients, at, events);
+                // Still hung up, or gone now.
+                if !client.offline {
+                    gone(clients, at, events);
+                }
                 return;
+            }
+            if client.offline {
+                client.comes_back(events);
             }
             // A dmesg follow began: its /dev/kmsg joins the loop (it leaves when closed).
             if let (false, Some(d)) = (following_kmsg, &client.dmesg) {

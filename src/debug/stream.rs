@@ -6,7 +6,7 @@
 use super::client::Client;
 use super::kmsg::{self, Kmsg};
 use super::REPLY_ROOM;
-use crate::log::journal::Record;
+use crate::log::journal::{Record, View};
 use crate::log::{EVENTS, LOGS, NO_SERVICE};
 use crate::services::spec::SERVICES;
 use crate::services::supervisor::Supervisor;
@@ -61,25 +61,19 @@ impl Client {
     fn stream_journals(&mut self) -> bool {
         let mut more = false;
         if let Some(mut f) = self.logs {
-            let done = LOGS.with(|j| self.stream(&mut f, j.oldest(), j.next_seq(), |seq| j.get(seq).copied(), log_message));
+            let done = LOGS.with(|j| self.stream(&mut f, j.view(), log_message));
             self.logs = self.finish(f, done, &mut more);
         }
         if let Some(mut f) = self.events {
-            let done = EVENTS.with(|j| self.stream(&mut f, j.oldest(), j.next_seq(), |seq| j.get(seq).copied(), event_message));
+            let done = EVENTS.with(|j| self.stream(&mut f, j.view(), event_message));
             self.events = self.finish(f, done, &mut more);
         }
         more
     }
 
-    /// Send records from `f.cursor` to `next`; Some(true) when caught up.
-    fn stream(
-        &mut self,
-        f: &mut Follow,
-        oldest: u64,
-        next: u64,
-        get: impl Fn(u64) -> Option<Record>,
-        send: fn(&mut Client, &Record, u64) -> bool,
-    ) -> bool {
+    /// Send records from `f.cursor` on; true when caught up.
+    fn stream(&mut self, f: &mut Follow, journal: View, send: fn(&mut Client, &Record, u64) -> bool) -> bool {
+        let oldest = journal.oldest();
         if f.cursor < oldest {
             // Overwritten before this client read them.
             if self.send_record(&Message::Lost { records: (oldest - f.cursor).min(u32::MAX.into()) as u32 }) {
@@ -88,9 +82,9 @@ impl Client {
                 return false;
             }
         }
-        while f.cursor < next {
-            if let Some(record) = get(f.cursor) {
-                if matches(&record, f.service) && !send(self, &record, f.cursor) {
+        while f.cursor < journal.next {
+            if let Some(record) = journal.get(f.cursor) {
+                if matches(record, f.service) && !send(self, record, f.cursor) {
                     return false;
                 }
             }
@@ -114,6 +108,7 @@ impl Client {
 
     /// Queue kernel records while there is room for the largest; true if it stopped for
     /// lack of it. Records the kernel dropped before we read them are told as Lost.
+    #[inline(never)] // smaller out of line (`just size`)
     fn stream_dmesg(&mut self) -> bool {
         let Some(mut d) = self.dmesg.take() else { return false };
         let mut record = [0u8; kmsg::RECORD_MAX];

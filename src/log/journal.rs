@@ -67,19 +67,46 @@ impl<const N: usize> Journal<N> {
         seq
     }
 
+    /// The journal for readers: one copy of their code for journals of any size.
+    pub fn view(&self) -> View<'_> {
+        View { slots: &self.slots, next: self.next }
+    }
+
     /// The number the next record will get.
     pub fn next_seq(&self) -> u64 {
         self.next
     }
 
+    pub fn oldest(&self) -> u64 {
+        self.view().oldest()
+    }
+
+    pub fn get(&self, seq: u64) -> Option<&Record> {
+        self.view().get(seq)
+    }
+
+    pub fn widen(&self, low: u32) -> u64 {
+        self.view().widen(low)
+    }
+}
+
+/// A journal's records, its capacity out of the type.
+#[derive(Copy, Clone)]
+pub struct View<'a> {
+    slots: &'a [Record],
+    pub next: u64,
+}
+
+impl<'a> View<'a> {
     /// The oldest record still held.
     pub fn oldest(&self) -> u64 {
-        self.next.saturating_sub(N as u64)
+        self.next.saturating_sub(self.slots.len() as u64)
     }
 
     /// Record `seq`, if still held (the last N records are, each in its own slot).
-    pub fn get(&self, seq: u64) -> Option<&Record> {
-        (self.oldest()..self.next).contains(&seq).then(|| &self.slots[(seq % N as u64) as usize])
+    pub fn get(&self, seq: u64) -> Option<&'a Record> {
+        let slot = self.slots.get((seq % self.slots.len().max(1) as u64) as usize)?;
+        (self.oldest()..self.next).contains(&seq).then_some(slot)
     }
 
     /// The record number whose low 32 bits are `low` (numbers travel in 32 bits: Event,
