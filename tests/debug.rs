@@ -124,7 +124,15 @@ fn read_only_channels_refuse_changes() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("denied"), "{}", text(&out));
     let out = keelctl(&s.rw, &["stop", "nosuch"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(!s.ns.log().contains("svc side: ready -> stopping"));
+    // The answers themselves, and side untouched.
+    let mut ro = Raw::connect(&s.ro);
+    ro.send(1, &Message::Stop { name: b"side" });
+    let denied = ro.until(5 * SECOND, |_, m| matches!(m, Message::ErrorReply { req: 1, code: ErrorCode::Denied, .. }));
+    assert!(denied.is_some(), "ErrorReply code 3 (denied)");
+    let out = keelctl(&s.ro, &["--json", "services"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let side = stdout.lines().find(|l| l.contains("\"side\"")).unwrap_or_else(|| panic!("{}", text(&out)));
+    assert!(side.contains("\"state\":\"ready\"") && side.contains("\"restarts\":0"), "{side}");
 }
 
 #[test]

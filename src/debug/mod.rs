@@ -1,18 +1,20 @@
 //! The debug protocol server (wire format: `keel_proto`, docs/protocol.md). Read in order:
 //! - `server`: the channels keel serves, listeners (unix, vsock: several clients each) and
-//!   devices (a UART, a virtio-console port: one peer); accepting clients; the pass that
-//!   moves every client's output along;
+//!   devices (a UART, a virtio-console port: one peer, kept across its reconnections);
+//!   accepting clients, evicting one when every slot is taken; the pass that moves every
+//!   client's output along;
 //! - `client`: one client session: its fixed buffers, reading requests and answering them;
-//! - `stream`: answers that go on, sent at the client's pace: journal records (logs,
-//!   events) and kernel records;
+//! - `stream`: answers of many parts, sent at the client's pace: service entries, journal
+//!   records (logs, events) and kernel records;
 //! - `channel`: opening channels (sockets, devices in raw mode);
-//! - `kmsg`: reading and parsing /dev/kmsg; `rss`: keel's resident memory for Status.
+//! - `kmsg`: reading and parsing /dev/kmsg; `rss`: keel's resident memory for Status;
+//! - this file: the rules the server keeps (room for replies, who is evicted).
 //!
 //! Every client has fixed buffers; a slow one loses records (counted, and told with a Lost
-//! message), it never blocks PID 1. Requests that change something (start/stop/restart,
-//! power) are refused on read-only channels. A shared line (kernel console) only carries
-//! output, in APC strings: its input belongs to whoever reads the console (a shell), so
-//! keel does not read it.
+//! message), it never blocks PID 1; every reply arrives whole. Requests that change
+//! something (start/stop/restart, power) are refused on read-only channels. A shared line
+//! (kernel console) only carries output, in APC strings: its input belongs to whoever reads
+//! the console (a shell), so keel does not read it.
 //!
 //! `server`, `client`, `stream` and `channel` drive the supervisor and the event loop: they
 //! are PID 1 only. The rest is pure enough to be unit-tested on the host.
