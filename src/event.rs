@@ -94,9 +94,20 @@ impl EventLoop {
         epoll::add(&self.epoll, fd, epoll::EventData::new_u64(source.token()), epoll::EventFlags::IN | epoll::EventFlags::ET)
     }
 
-    /// Change what `fd` is watched for: readable, and writable too if `out`.
-    pub fn rewatch(&self, fd: impl AsFd, source: Source, out: bool) -> Result<(), Errno> {
-        let flags = if out { epoll::EventFlags::IN | epoll::EventFlags::OUT } else { epoll::EventFlags::IN };
+    /// Change what `fd` is watched for: readable if `read`, writable if `write`.
+    pub fn rewatch(&self, fd: impl AsFd, source: Source, read: bool, write: bool) -> Result<(), Errno> {
+        let mut flags = epoll::EventFlags::empty();
+        flags.set(epoll::EventFlags::IN, read);
+        flags.set(epoll::EventFlags::OUT, write);
+        epoll::modify(&self.epoll, fd, epoll::EventData::new_u64(source.token()), flags)
+    }
+
+    /// Wait for a device whose peer is gone (a lasting POLLHUP, level-triggered it would
+    /// spin the loop) to come back: edge-triggered, readable or writable, so the loop wakes
+    /// only when the device's state changes (a virtio-serial port's host side opens: the
+    /// port turns writable).
+    pub fn watch_comeback(&self, fd: impl AsFd, source: Source) -> Result<(), Errno> {
+        let flags = epoll::EventFlags::IN | epoll::EventFlags::OUT | epoll::EventFlags::ET;
         epoll::modify(&self.epoll, fd, epoll::EventData::new_u64(source.token()), flags)
     }
 

@@ -25,7 +25,6 @@ pub mod child;
 pub mod clock;
 pub mod config;
 pub mod container;
-#[cfg(all(not(test), feature = "rt"))]
 pub mod debug;
 pub mod devices;
 pub mod escalate;

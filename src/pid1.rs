@@ -103,7 +103,7 @@ impl Init {
                     Source::Notify(i) => self.services.on_notify(i as usize, now),
                     Source::DebugListener(i) => self.debug.accept(i as usize, &self.events),
                     Source::DebugClient(i) => self.on_debug_client(i as usize),
-                    Source::Kmsg(i) => self.debug.on_kmsg(i as usize, &self.events),
+                    Source::Kmsg(i) => self.debug.on_kmsg(i as usize, &self.services, &self.events),
                 }
             }
             self.advance();
@@ -178,7 +178,7 @@ impl Init {
     fn advance(&mut self) {
         let mut children_left = reap(&mut self.services, &mut self.flush);
         self.services.poll(Instant::now(), &self.events);
-        self.debug.pump(&self.events);
+        self.debug.pump(&self.services, &self.events);
         let Some(sd) = self.shutdown.as_mut() else { return };
         loop {
             // Only the flush needs /proc/meminfo and the child's steps.

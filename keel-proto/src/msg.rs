@@ -82,6 +82,8 @@ enum_with_unknown! {
         NoSuchService = 4,
         Busy = 5,
         Unsupported = 6,
+        /// keel closes this connection to let a new client in (every client slot taken).
+        Evicted = 7,
     }
 }
 
@@ -188,7 +190,8 @@ pub enum Message<'a> {
     Hello { proto: u8, keel_version: &'a [u8], features: u32 },
     /// 0x02: one log record. `service` is empty unless `source` is `Service`.
     Log { boot_ns: u64, source: LogSource, stream: Stream, service: &'a [u8], text: &'a [u8] },
-    /// 0x03: something happened; `event_seq` numbers events for `Events { since }`.
+    /// 0x03: something happened; `event_seq` numbers events for `Events { since }` (the low
+    /// 32 bits of keel's number; `since` is read by serial-number arithmetic).
     Event { boot_ns: u64, event_seq: u32, kind: EventKind, name: &'a [u8], detail: &'a [u8] },
     /// 0x04: an answer to the request frame `req`.
     Reply { req: u16, body: ReplyBody<'a> },

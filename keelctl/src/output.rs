@@ -135,6 +135,7 @@ pub fn error_code_name(code: ErrorCode) -> Cow<'static, str> {
         ErrorCode::NoSuchService => "no_such_service".into(),
         ErrorCode::Busy => "busy".into(),
         ErrorCode::Unsupported => "unsupported".into(),
+        ErrorCode::Evicted => "evicted".into(),
         ErrorCode::Unknown(n) => format!("error{n}").into(),
     }
 }

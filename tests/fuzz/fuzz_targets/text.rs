@@ -1,10 +1,12 @@
 //! keel's text parsers: /proc/self/mountinfo lines (src/power/unmount.rs), /proc/meminfo's
-//! Dirty + Writeback (src/power/meminfo.rs), kernel command-line
-//! words and keys (src/config/cmdline.rs) and debug channel specs (keel-config/src/channel.rs). No input
-//! may panic them, and what they accept stays consistent.
+//! Dirty + Writeback (src/power/meminfo.rs), kernel command-line words and keys
+//! (src/config/cmdline.rs), debug channel specs (keel-config/src/channel.rs), /dev/kmsg
+//! records (src/debug/kmsg.rs) and `Key: N kB` lines of /proc (src/debug/rss.rs).
+//! No input may panic them, and what they accept stays consistent.
 #![no_main]
 
 use keel::config::cmdline::{self, Config};
+use keel::debug::{kmsg, rss};
 use keel_config::channel::Channel;
 use keel::power::meminfo;
 use keel::power::unmount as mounts;
@@ -35,4 +37,11 @@ fuzz_target!(|data: &[u8]| {
             assert!(spec.starts_with(b"vsock:"), "port {port}");
         }
     }
+    let mut record = data.to_vec();
+    let (_, _, text) = kmsg::parse(&mut record);
+    let whole = text.len();
+    let text = kmsg::fit(text);
+    assert!(text.len() <= kmsg::TEXT_MAX && (whole <= kmsg::TEXT_MAX) == (text.len() == whole));
+    assert!(whole <= kmsg::TEXT_MAX || text.ends_with(kmsg::CUT));
+    let _ = rss::kib_field(data, b"Rss:");
 });

@@ -1,0 +1,43 @@
+//! Opening the channels of `keel.debug=` (keel_config::channel): listening sockets, and
+//! devices put in raw mode.
+
+use keel_config::channel::Kind;
+use rustix::fd::OwnedFd;
+use rustix::io::Errno;
+
+/// A listening socket for a unix or vsock channel, non-blocking.
+pub fn listen(kind: &Kind) -> Result<OwnedFd, Errno> {
+    match *kind {
+        Kind::Unix(path) => {
+            use rustix::net::{bind, listen, socket_with, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+            let mut buf = [0u8; 112];
+            let cpath = crate::file::c_path(&[path], &mut buf).ok_or(Errno::NAMETOOLONG)?;
+            let _ = rustix::fs::unlink(cpath);
+            let fd = socket_with(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK, None)?;
+            bind(&fd, &SocketAddrUnix::new(cpath)?)?;
+            listen(&fd, 4)?;
+            Ok(fd)
+        }
+        Kind::Vsock(port) => crate::sys::vsock_listen(port),
+        Kind::Device { .. } => Err(Errno::INVAL),
+    }
+}
+
+/// Open a device channel: non-blocking; a UART goes raw at `baud`, and ignores the modem
+/// lines (CLOCAL): a carrier that drops would hang the tty up for good.
+#[inline(never)] // smaller out of line (`just size`)
+pub fn open_device(name: &[u8], baud: Option<u32>) -> Result<OwnedFd, Errno> {
+    use rustix::fs::{open, Mode, OFlags};
+    let mut path = [0u8; 48];
+    let cpath = crate::file::c_path(&[b"/dev/", name], &mut path).ok_or(Errno::NAMETOOLONG)?;
+    let fd = open(cpath, OFlags::RDWR | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())?;
+    if let Ok(mut termios) = rustix::termios::tcgetattr(&fd) {
+        termios.make_raw();
+        termios.control_modes |= rustix::termios::ControlModes::CLOCAL;
+        if let Some(baud) = baud {
+            termios.set_speed(baud)?;
+        }
+        rustix::termios::tcsetattr(&fd, rustix::termios::OptionalActions::Now, &termios)?;
+    }
+    Ok(fd)
+}
