@@ -8,7 +8,8 @@ use crate::clock::Instant;
 use crate::config::cmdline::Config;
 use crate::debug;
 use crate::event::{EventLoop, Source, EVENTS_PER_WAIT};
-use crate::log::Errno;
+use crate::log::orphans::Orphans;
+use crate::log::{console, Errno};
 use crate::power::PowerCmd;
 use crate::power::shutdown::{self, Action, Shutdown};
 use crate::power::signals::{request_for, Request, Signals};
@@ -24,11 +25,14 @@ pub struct Init {
     services: Supervisor,
     debug: debug::Server,
     shutdown: Option<Shutdown>,
+    orphans: Orphans,
     ready: Instant,
 }
 
 pub fn run(args: Args) -> ! {
     fatal::enter_pid1(Config::default().panic);
+    // From the first line on, the console never blocks PID 1.
+    console::take_over();
     info!("version {} starting as PID 1", env!("CARGO_PKG_VERSION"));
     // First, so that no request is lost while booting: blocked signals wait in the signalfd.
     let signals = Signals::open().unwrap_or_else(|e| fatal!("signalfd: {}", Errno(e)));
@@ -64,7 +68,7 @@ pub fn run(args: Args) -> ! {
         supervisor::enabled(&SERVICES[i], config.services_off & 1u128.checked_shl(i as u32).unwrap_or(0) != 0, config.single)
     });
     let debug = debug::Server::open(boot.config.debug_channels(), &events);
-    let mut init = Init { boot, events, signals, services, debug, shutdown: None, ready: Instant::now() };
+    let mut init = Init { boot, events, signals, services, debug, shutdown: None, orphans: Orphans::new(), ready: Instant::now() };
     info!("ready");
     if cfg!(feature = "test-hooks") && init.boot.config.test_panic {
         panic!("keel.test_panic");
@@ -78,6 +82,7 @@ impl Init {
         // Start what can start before waiting for the first event.
         self.advance();
         loop {
+            console::watch(&self.events);
             // A PID 1 that cannot wait for events cannot do its job: the panic policy decides.
             if let Err(e) = self.events.arm(self.poll_at()) {
                 fatal!("timerfd: {}", Errno(e));
@@ -99,6 +104,7 @@ impl Init {
                     Source::DebugListener(i) => self.debug.accept(i as usize, &self.events),
                     Source::DebugClient(i) => self.on_debug_client(i as usize),
                     Source::Kmsg(i) => self.debug.on_kmsg(i as usize, &self.events),
+                    Source::Console => console::on_writable(),
                 }
             }
             self.advance();
@@ -107,12 +113,12 @@ impl Init {
 
     /// The nearest deadline any state machine has.
     fn poll_at(&self) -> Option<Instant> {
-        let shutdown = self.shutdown.as_ref().and_then(Shutdown::poll_at);
-        let services = self.services.poll_at();
-        match (shutdown, services) {
+        let earliest = |a: Option<Instant>, b: Option<Instant>| match (a, b) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
-        }
+        };
+        let shutdown = self.shutdown.as_ref().and_then(Shutdown::poll_at);
+        earliest(earliest(shutdown, self.services.poll_at()), self.orphans.due())
     }
 
     fn on_signals(&mut self) {
@@ -169,7 +175,8 @@ impl Init {
 
     /// Reap, then let the state machines act on what changed.
     fn advance(&mut self) {
-        let mut children_left = reap(&mut self.services);
+        let mut children_left = reap(&mut self.services, &mut self.orphans);
+        self.orphans.tick(Some(Instant::now()));
         self.services.poll(Instant::now(), &self.events);
         self.debug.pump(&self.events);
         let Some(sd) = self.shutdown.as_mut() else { return };
@@ -177,10 +184,13 @@ impl Init {
             match sd.step(Instant::now(), children_left, self.services.all_down()) {
                 Action::TermAll => shutdown::term_all(),
                 Action::KillAll => shutdown::kill_all(),
-                Action::Finish => shutdown::finish(sd, self.boot.owns_machine),
+                Action::Finish => {
+                    self.orphans.tick(None);
+                    shutdown::finish(sd, self.boot.owns_machine)
+                }
                 Action::Wait => return,
             }
-            children_left = reap(&mut self.services);
+            children_left = reap(&mut self.services, &mut self.orphans);
         }
     }
 
@@ -218,10 +228,11 @@ impl ufmt::uDisplay for Origin {
 }
 
 /// Every exited child goes to the supervisor; the rest are orphans, just logged.
-fn reap(services: &mut Supervisor) -> bool {
+fn reap(services: &mut Supervisor, orphans: &mut Orphans) -> bool {
     reaper::reap_all(|pid, status| {
-        if !services.on_exit(pid, status, Instant::now()) {
-            info!("reaped pid {} ({})", pid, status)
+        let now = Instant::now();
+        if !services.on_exit(pid, status, now) {
+            orphans.reaped(pid, status, now)
         }
     })
 }
