@@ -29,6 +29,8 @@ pub enum Source {
     DebugClient(u8),
     /// The /dev/kmsg a debug client follows (same index).
     Kmsg(u8),
+    /// keel's console descriptor, watched for EPOLLOUT only while lines wait for it.
+    Console,
 }
 
 impl Source {
@@ -44,6 +46,7 @@ impl Source {
             Source::DebugListener(i) => (7, i),
             Source::DebugClient(i) => (8, i),
             Source::Kmsg(i) => (9, i),
+            Source::Console => (10, 0),
         };
         kind << 8 | index as u64
     }
@@ -61,6 +64,7 @@ impl Source {
             7 => Source::DebugListener(index),
             8 => Source::DebugClient(index),
             9 => Source::Kmsg(index),
+            10 => Source::Console,
             _ => return None,
         })
     }
@@ -92,6 +96,11 @@ impl EventLoop {
     /// drained at the reader's pace, like /dev/kmsg for a slow client).
     pub fn watch_edge(&self, fd: impl AsFd, source: Source) -> Result<(), Errno> {
         epoll::add(&self.epoll, fd, epoll::EventData::new_u64(source.token()), epoll::EventFlags::IN | epoll::EventFlags::ET)
+    }
+
+    /// Watch `fd` for room to write only (level-triggered).
+    pub fn watch_writable(&self, fd: impl AsFd, source: Source) -> Result<(), Errno> {
+        epoll::add(&self.epoll, fd, epoll::EventData::new_u64(source.token()), epoll::EventFlags::OUT)
     }
 
     /// Change what `fd` is watched for: readable if `read`, writable if `write`.
@@ -164,7 +173,8 @@ mod tests {
             assert_eq!(Source::from_token(s.token()), Some(s));
         }
         assert_eq!(Source::from_token(Source::Kmsg(1).token()), Some(Source::Kmsg(1)));
-        assert_eq!(Source::from_token(10 << 8), None);
+        assert_eq!(Source::from_token(Source::Console.token()), Some(Source::Console));
+        assert_eq!(Source::from_token(11 << 8), None);
         assert_eq!(Source::from_token(u64::MAX), None);
     }
 }

@@ -26,7 +26,9 @@ pub fn set_policy(policy: PanicPolicy) {
 
 /// A fatal error (use the `fatal!` macro): print the line, then act.
 pub fn die(reason: Line) -> ! {
-    crate::log::emit(reason);
+    crate::log::emit_urgent(reason);
+    // Bounded: a console nobody reads must not keep PID 1 from its panic policy.
+    crate::log::console::flush(crate::log::console::FLUSH_MS);
     act()
 }
 

@@ -8,7 +8,8 @@ use crate::clock::Instant;
 use crate::config::cmdline::Config;
 use crate::debug;
 use crate::event::{EventLoop, Source, EVENTS_PER_WAIT};
-use crate::log::Errno;
+use crate::log::orphans::Orphans;
+use crate::log::{console, Errno};
 use crate::power::PowerCmd;
 use crate::power::flush::{FlushChild, Megabytes};
 use crate::power::shutdown::{self, Action, End, Facts, Reply, Shutdown};
@@ -26,6 +27,7 @@ pub struct Init {
     shutdown: Option<Shutdown>,
     /// The flush child, once the power sequence has started it.
     flush: Option<FlushChild>,
+    orphans: Orphans,
     ready: Instant,
 }
 
@@ -33,6 +35,8 @@ pub fn run(args: Args) -> ! {
     // Before any descriptor is opened: fds 0-2 the kernel left closed get a stand-in.
     let no_console = boot::reserve_stdio();
     fatal::enter_pid1(Config::default().panic);
+    // From the first line on, the console never blocks PID 1.
+    console::take_over();
     info!("version {} starting as PID 1", env!("CARGO_PKG_VERSION"));
     // First, so that no request is lost while booting: blocked signals wait in the signalfd.
     let signals = Signals::open().unwrap_or_else(|e| fatal!("signalfd: {}", Errno(e)));
@@ -69,7 +73,7 @@ pub fn run(args: Args) -> ! {
     });
     let configured = boot.running.as_ref().map(|r| r.db.channels());
     let debug = debug::Server::open(boot.config.debug_channels(configured.into_iter().flatten()), &events);
-    let mut init = Init { boot, events, signals, services, debug, shutdown: None, flush: None, ready: Instant::now() };
+    let mut init = Init { boot, events, signals, services, debug, shutdown: None, flush: None, orphans: Orphans::new(), ready: Instant::now() };
     info!("ready");
     if cfg!(feature = "test-hooks") && init.boot.config.test_panic {
         panic!("keel.test_panic");
@@ -83,6 +87,7 @@ impl Init {
         // Start what can start before waiting for the first event.
         self.advance();
         loop {
+            console::watch(&self.events);
             // A PID 1 that cannot wait for events cannot do its job: the panic policy decides.
             if let Err(e) = self.events.arm(self.poll_at()) {
                 fatal!("timerfd: {}", Errno(e));
@@ -104,6 +109,7 @@ impl Init {
                     Source::DebugListener(i) => self.debug.accept(i as usize, &self.events),
                     Source::DebugClient(i) => self.on_debug_client(i as usize),
                     Source::Kmsg(i) => self.debug.on_kmsg(i as usize, &self.services, &self.events),
+                    Source::Console => console::on_writable(),
                 }
             }
             self.advance();
@@ -112,12 +118,12 @@ impl Init {
 
     /// The nearest deadline any state machine has.
     fn poll_at(&self) -> Option<Instant> {
-        let shutdown = self.shutdown.as_ref().and_then(Shutdown::poll_at);
-        let services = self.services.poll_at();
-        match (shutdown, services) {
+        let earliest = |a: Option<Instant>, b: Option<Instant>| match (a, b) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
-        }
+        };
+        let shutdown = self.shutdown.as_ref().and_then(Shutdown::poll_at);
+        earliest(earliest(shutdown, self.services.poll_at()), self.orphans.due())
     }
 
     fn on_signals(&mut self) {
@@ -176,7 +182,8 @@ impl Init {
 
     /// Reap, then let the state machines act on what changed.
     fn advance(&mut self) {
-        let mut children_left = reap(&mut self.services, &mut self.flush);
+        let mut children_left = reap(&mut self.services, &mut self.flush, &mut self.orphans);
+        self.orphans.tick(Some(Instant::now()));
         self.services.poll(Instant::now(), &self.events);
         self.debug.pump(&self.services, &self.events);
         let Some(sd) = self.shutdown.as_mut() else { return };
@@ -199,11 +206,12 @@ impl Init {
                     if let (Some(f), false) = (&self.flush, end == End::Flushed) {
                         f.abandon(end.reason(), pending_kib);
                     }
+                    self.orphans.tick(None);
                     shutdown::power_off_now(sd.cmd)
                 }
                 Action::Wait => return,
             }
-            children_left = reap(&mut self.services, &mut self.flush);
+            children_left = reap(&mut self.services, &mut self.flush, &mut self.orphans);
         }
     }
 
@@ -241,11 +249,14 @@ impl ufmt::uDisplay for Origin {
 }
 
 /// Every exited child goes to the supervisor, or is the flush child; the rest are
-/// orphans, just logged.
-fn reap(services: &mut Supervisor, flush: &mut Option<FlushChild>) -> bool {
-    reaper::reap_all(|pid, status| match flush {
-        Some(f) if f.pid == pid => f.exited = true,
-        _ if services.on_exit(pid, status, Instant::now()) => {}
-        _ => info!("reaped pid {} ({})", pid, status),
+/// orphans (src/log/orphans.rs: every one in the journal, summarized on the console).
+fn reap(services: &mut Supervisor, flush: &mut Option<FlushChild>, orphans: &mut Orphans) -> bool {
+    reaper::reap_all(|pid, status| {
+        let now = Instant::now();
+        match flush {
+            Some(f) if f.pid == pid => f.exited = true,
+            _ if services.on_exit(pid, status, now) => {}
+            _ => orphans.reaped(pid, status, now),
+        }
     })
 }

@@ -73,6 +73,7 @@ pub static PHASES: &[Phase] = &[
     Phase { name: "mount /sys", run: |_| mount(&SYS), fatal: true, machine: false },
     Phase { name: "mount /dev", run: |_| mount(&DEV), fatal: true, machine: false },
     Phase { name: "console", run: console, fatal: false, machine: false },
+    Phase { name: "kernel log", run: |_| kernel_log(), fatal: false, machine: true },
     Phase { name: "mount /dev/pts", run: |_| mount(&DEV_PTS), fatal: false, machine: false },
     Phase { name: "mount /dev/shm", run: |_| mount(&DEV_SHM), fatal: false, machine: false },
     Phase { name: "mount /run", run: |_| mount(&RUN), fatal: false, machine: false },
@@ -197,6 +198,14 @@ fn console(boot: &mut Boot) -> Result<Outcome, E> {
     rustix::stdio::dup2_stdin(&console)?;
     rustix::stdio::dup2_stdout(&console)?;
     rustix::stdio::dup2_stderr(&console)?;
+    Ok(Outcome::Done)
+}
+
+/// keel's lines into /dev/kmsg too, for dmesg and pstore (log::console).
+fn kernel_log() -> Result<Outcome, E> {
+    if !crate::log::console::attach_kmsg()? {
+        info!("kernel log: printk_devkmsg not set to on (printk.devkmsg= on the command line?)");
+    }
     Ok(Outcome::Done)
 }
 

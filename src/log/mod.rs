@@ -1,7 +1,9 @@
 //! Console lines: `[    1.234567] keel: text`, formatted with ufmt into one stack buffer and
-//! written with a single write(2) so lines from different paths never interleave.
-//! All of keel's human-readable output goes through here, and each line is also kept as a
-//! record in the `LOGS` journal for debug clients; events go to `EVENTS`.
+//! handed on whole, so lines from different paths never interleave. All of keel's
+//! human-readable output goes through here, and each line is also kept as a record in the
+//! `LOGS` journal for debug clients; events go to `EVENTS`. In PID 1 mode the console is
+//! written without ever blocking (`console`), keel's lines are copied to the kernel log
+//! too, and reaped orphans are summarized on the console (`orphans`).
 
 use crate::clock::{Instant, NANOS_PER_SEC};
 use crate::log::journal::Journal;
@@ -9,7 +11,9 @@ use keel_proto::{EventKind, LogSource};
 use crate::sys::TryLock;
 use ufmt::uWrite;
 
+pub mod console;
 pub mod journal;
+pub mod orphans;
 
 /// Longest console line; longer text is cut (and marked with `...`).
 pub const LINE_CAPACITY: usize = 240;
@@ -53,6 +57,11 @@ impl Line {
 
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf
+    }
+
+    /// The text after the stamp and `keel: `.
+    fn body(&self) -> &[u8] {
+        &self.buf[self.body.min(self.buf.len())..]
     }
 }
 
@@ -125,11 +134,25 @@ pub static LOGS: TryLock<Journal<48>> = TryLock::new(Journal::new());
 /// Events kept for debug clients.
 pub static EVENTS: TryLock<Journal<32>> = TryLock::new(Journal::new());
 
-/// Finish a line: into the journal, and to the console.
+/// Finish a line: into the journal and the kernel log, and to the console.
 pub fn emit(line: Line) {
-    let body = &line.buf[line.body.min(line.buf.len())..];
-    LOGS.with(|j| j.push(Instant::now().0, LogSource::Keel.into(), NO_SERVICE, &[body]));
-    write_console(&line.finish());
+    emit_as(line, false)
+}
+
+/// The same for a fatal error's line: the console takes it even while it drops others.
+pub fn emit_urgent(line: Line) {
+    emit_as(line, true)
+}
+
+fn emit_as(line: Line, urgent: bool) {
+    keep(&line);
+    console::kmsg(line.body());
+    console::line(&line.finish(), urgent);
+}
+
+/// Into the journal only (the console gets a summary instead).
+pub fn keep(line: &Line) {
+    LOGS.with(|j| j.push(Instant::now().0, LogSource::Keel.into(), NO_SERVICE, &[line.body()]));
 }
 
 /// `aux` of a log record that is not a service's.
@@ -143,7 +166,7 @@ pub fn service_line(index: usize, name: &str, text: &[u8], echo: bool) {
         let mut line = Line::new();
         push_stamp(&mut line, Instant::now());
         let _ = ufmt::uwrite!(line, "{}| {}", name, Bytes(text));
-        write_console(&line.finish());
+        console::line(&line.finish(), false);
     }
 }
 
@@ -153,7 +176,8 @@ pub fn event(kind: EventKind, name: &[u8], detail: &[u8]) {
     EVENTS.with(|j| j.push(Instant::now().0, kind.into(), name.len() as u8, &[name, detail]));
 }
 
-/// Write all of `bytes` to the console (fd 2), giving up on errors: logging never fails PID 1.
+/// Write all of `bytes` to fd 2, blocking, giving up on errors: an ordinary program's
+/// stderr (container mode, the applets). PID 1's lines go through `console` instead.
 pub fn write_console(bytes: &[u8]) {
     write_all(crate::sys::stderr(), bytes)
 }

@@ -229,11 +229,13 @@ pub fn kill_all() {
 /// reboot(2) with `cmd`; if the kernel refuses, say so and stay alive forever.
 pub fn power_off_now(cmd: PowerCmd) -> ! {
     info!("{}", cmd);
+    crate::log::console::flush(crate::log::console::FLUSH_MS);
     let err = match rustix::system::reboot(crate::power::reboot_command(cmd)) {
         Ok(()) => rustix::io::Errno::INVAL, // reboot(2) does not return on success
         Err(e) => e,
     };
     info!("reboot(2) {} failed: {}; sleeping forever", cmd, Errno(err));
+    crate::log::console::flush(crate::log::console::FLUSH_MS);
     crate::sys::unreachable_loop()
 }
 

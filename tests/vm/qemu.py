@@ -25,6 +25,9 @@ the initramfs, the serial port as the console, -no-reboot (a guest reboot ends Q
 tests see it). q35 and pc boot equally fast here and both deliver the ACPI power button
 (ICH9 / PIIX4 PM); q35 is the current PC.
 
+`Vm(serial="pipe:PATH")`: the console elsewhere than on QEMU's stdout (any -serial
+value); `text`, `wait_for` and `shell` then see nothing.
+
 `Vm(vsock_backend=True)`: the guest's vsock (CID `vsock_cid`, default 3) is
 vhost-user-vsock-pci served by rust-vmm's vhost-device-vsock, started before QEMU and
 stopped after it, its sockets in the Vm's temp dir; the host side is the hybrid-vsock unix
@@ -194,6 +197,7 @@ class Vm:
         vsock_backend=False,
         memory=None,
         machine=None,
+        serial="stdio",
         extra_args=(),
         max_runtime=180.0,
         log_dir=LOG_DIR,
@@ -235,7 +239,7 @@ class Vm:
             "-kernel", str(self.kernel),
             "-initrd", str(self.initrd),
             "-append", self.append,
-            "-serial", "stdio",
+            "-serial", serial,
             "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
         ]  # fmt: skip
         if disk:
