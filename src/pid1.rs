@@ -138,7 +138,8 @@ impl Init {
     }
 
     fn on_debug_client(&mut self, slot: usize) {
-        let mut ctx = debug::Ctx { services: &mut self.services, power: None, ready: self.ready };
+        let config = self.boot.running.as_ref().map_or(&b"built-in"[..], |r| r.name());
+        let mut ctx = debug::Ctx { services: &mut self.services, power: None, ready: self.ready, config };
         self.debug.on_client(slot, &mut ctx, &self.events);
         if let Some(cmd) = ctx.power {
             self.on_power_request(cmd, Origin::Debug);

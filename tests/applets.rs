@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// A `name` → keel symlink in a directory of its own (tests run in parallel), removed with
 /// the returned guard.
-struct Applet(common::TempDir, PathBuf);
+struct Applet(#[allow(dead_code)] common::TempDir, PathBuf);
 
 impl std::ops::Deref for Applet {
     type Target = std::path::Path;

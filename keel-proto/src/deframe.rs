@@ -336,6 +336,7 @@ mod tests {
             rss_kib: 1234,
             services: 5,
             failed: 1,
+            config: b"",
         };
         Message::Reply { req: 8, body }
     }

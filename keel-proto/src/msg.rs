@@ -236,8 +236,10 @@ pub enum ReplyBody<'a> {
     End,
     /// 2
     Pong { nonce: u32 },
-    /// 3: times since boot, in ns (`ready_ns` 0: not ready yet); init's resident memory.
-    Status { uptime_ns: u64, ready_ns: u64, rss_kib: u32, services: u16, failed: u16 },
+    /// 3: times since boot, in ns (`ready_ns` 0: not ready yet); init's resident memory;
+    /// the configuration that runs (its path, or `built-in`; appended in keel 0.1: empty
+    /// from a keel that does not send it).
+    Status { uptime_ns: u64, ready_ns: u64, rss_kib: u32, services: u16, failed: u16, config: &'a [u8] },
     /// 4: one service; `pid` 0 when not running.
     ServiceEntry { name: &'a [u8], state: ServiceState, pid: i32, restarts: u32 },
 }
@@ -499,6 +501,7 @@ impl<'a> ReplyBody<'a> {
                 rss_kib: r.u32()?,
                 services: r.u16()?,
                 failed: r.u16()?,
+                config: if r.0.is_empty() { b"" } else { r.bytes()? },
             },
             SERVICE_ENTRY => {
                 ReplyBody::ServiceEntry { state: r.u8()?.into(), pid: r.u32()? as i32, restarts: r.u32()?, name: r.name()? }
@@ -516,13 +519,17 @@ impl<'a> ReplyBody<'a> {
                 w.u8(PONG);
                 w.u32(nonce);
             }
-            ReplyBody::Status { uptime_ns, ready_ns, rss_kib, services, failed } => {
+            ReplyBody::Status { uptime_ns, ready_ns, rss_kib, services, failed, config } => {
                 w.u8(STATUS);
                 w.u64(uptime_ns);
                 w.u64(ready_ns);
                 w.u32(rss_kib);
                 w.u16(services);
                 w.u16(failed);
+                // Appended: absent (an older keel, or none to say) reads as empty.
+                if !config.is_empty() {
+                    w.bytes(config);
+                }
             }
             ReplyBody::ServiceEntry { name, state, pid, restarts } => {
                 w.u8(SERVICE_ENTRY);
@@ -582,10 +589,11 @@ mod tests {
                         rss_kib: 1234,
                         services: 5,
                         failed: 1,
+                        config: b"built-in",
                     },
                 },
                 0x04,
-                "08 00 03 35 1c dc df 02 00 00 00 00 80 84 1e 00 00 00 00 d2 04 00 00 05 00 01 00",
+                "08 00 03 35 1c dc df 02 00 00 00 00 80 84 1e 00 00 00 00 d2 04 00 00 05 00 01 00 08 00 62 75 69 6c 74 2d 69 6e",
             ),
             (
                 M::Reply { req: 5, body: R::ServiceEntry { name: b"sshd", state: ServiceState::Ready, pid: 317, restarts: 1 } },
@@ -641,7 +649,19 @@ mod tests {
     fn truncated_payloads_are_errors() {
         for (m, t, payload) in examples() {
             for cut in 0..payload.len() {
-                assert_eq!(Message::parse(t, &payload[..cut]), Err(Error::Truncated), "{m:?} cut at {cut}");
+                let parsed = Message::parse(t, &payload[..cut]);
+                // Status's appended `config` may be absent altogether (an older keel).
+                if let (Message::Reply { req, body: ReplyBody::Status { config, .. } }, Ok(Message::Reply { body: b, .. })) = (m, parsed) {
+                    let without = match m {
+                        Message::Reply { body: ReplyBody::Status { uptime_ns, ready_ns, rss_kib, services, failed, .. }, .. } => {
+                            ReplyBody::Status { uptime_ns, ready_ns, rss_kib, services, failed, config: b"" }
+                        }
+                        _ => unreachable!(),
+                    };
+                    assert_eq!((b, cut), (without, payload.len() - 2 - config.len()), "{req}: only without the whole field");
+                    continue;
+                }
+                assert_eq!(parsed, Err(Error::Truncated), "{m:?} cut at {cut}");
             }
         }
     }
@@ -685,6 +705,15 @@ mod tests {
             assert_eq!(u8::from(ErrorCode::from(v)), v);
             assert_eq!(u8::from(ServiceState::from(v)), v);
             assert_eq!(PowerCmd::from_code(v).map(|c| c as u8), (v < 3).then_some(v));
+        }
+    }
+
+    #[test]
+    fn a_status_without_the_appended_config_parses() {
+        let old = hex("08 00 03 35 1c dc df 02 00 00 00 00 80 84 1e 00 00 00 00 d2 04 00 00 05 00 01 00");
+        match Message::parse(0x04, &old) {
+            Ok(Message::Reply { body: ReplyBody::Status { config, services: 5, .. }, .. }) => assert_eq!(config, b""),
+            other => panic!("{other:?}"),
         }
     }
 

@@ -258,8 +258,8 @@ fn reply(
             s.print(&line);
             Some(OK)
         }
-        (Command::Status, ReplyBody::Status { uptime_ns, ready_ns, rss_kib, services, failed }) => {
-            let st = StatusInfo { version, uptime_ns, ready_ns, rss_kib, services, failed };
+        (Command::Status, ReplyBody::Status { uptime_ns, ready_ns, rss_kib, services, failed, config }) => {
+            let st = StatusInfo { version, uptime_ns, ready_ns, rss_kib, services, failed, config };
             if s.json {
                 s.print(&output::status_json(&st));
             } else {

@@ -20,6 +20,7 @@ pub enum JsonLine<'a> {
         rss_kib: u32,
         services: u16,
         failed: u16,
+        config: Cow<'a, str>,
     },
     Service {
         name: Cow<'a, str>,
@@ -211,6 +212,8 @@ pub struct StatusInfo<'a> {
     pub rss_kib: u32,
     pub services: u16,
     pub failed: u16,
+    /// The configuration that runs (empty from an older keel).
+    pub config: &'a [u8],
 }
 
 /// Aligned `key: value` lines, each ending in a newline.
@@ -223,6 +226,7 @@ pub fn status_lines(s: &StatusInfo) -> String {
         ("rss", format!("{} KiB", s.rss_kib)),
         ("services", s.services.to_string()),
         ("failed", s.failed.to_string()),
+        ("config", if s.config.is_empty() { "?".to_string() } else { clean(s.config) }),
     ];
     rows.iter().map(|(k, v)| format!("{:<10}{v}\n", format!("{k}:"))).collect()
 }
@@ -235,6 +239,7 @@ pub fn status_json(s: &StatusInfo) -> String {
         rss_kib: s.rss_kib,
         services: s.services,
         failed: s.failed,
+        config: lossy(s.config),
     }
     .to_line()
 }
@@ -344,10 +349,11 @@ mod tests {
             rss_kib: u32::MAX,
             services: u16::MAX,
             failed: 0,
+            config: "/etc/keel/keel.db".into(),
         };
         assert_eq!(
             status.to_line(),
-            r#"{"type":"status","version":"v","uptime_ns":18446744073709551615,"ready_ns":0,"rss_kib":4294967295,"services":65535,"failed":0}"#
+            r#"{"type":"status","version":"v","uptime_ns":18446744073709551615,"ready_ns":0,"rss_kib":4294967295,"services":65535,"failed":0,"config":"/etc/keel/keel.db"}"#
         );
         for x in [f64::NAN, f64::INFINITY] {
             let pong = JsonLine::Pong { version: "v".into(), rtt_ms: x };
@@ -440,15 +446,17 @@ mod tests {
             rss_kib: 1234,
             services: 5,
             failed: 1,
+            config: b"built-in",
         };
         assert_eq!(
             status_lines(&s),
-            "version:  0.1.0\nuptime:   12.345 s\nready:    0.512 s\nrss:      1234 KiB\nservices: 5\nfailed:   1\n"
+            "version:  0.1.0\nuptime:   12.345 s\nready:    0.512 s\nrss:      1234 KiB\nservices: 5\nfailed:   1\nconfig:   built-in\n"
         );
         assert_eq!(
             status_json(&s),
-            r#"{"type":"status","version":"0.1.0","uptime_ns":12345678901,"ready_ns":512000000,"rss_kib":1234,"services":5,"failed":1}"#
+            r#"{"type":"status","version":"0.1.0","uptime_ns":12345678901,"ready_ns":512000000,"rss_kib":1234,"services":5,"failed":1,"config":"built-in"}"#
         );
+        assert!(status_lines(&StatusInfo { config: b"", ..s }).ends_with("config:   ?\n"), "an older keel");
         let s = StatusInfo { ready_ns: 0, ..s };
         assert!(status_lines(&s).contains("\nready:    not yet\n"));
     }

@@ -345,6 +345,7 @@ fn status_reply(req: u16) -> Message<'static> {
             rss_kib: 88,
             services: 3,
             failed: 1,
+            config: b"/etc/keel/keel.db",
         },
     }
 }
@@ -356,6 +357,7 @@ ready:    0.512 s
 rss:      88 KiB
 services: 3
 failed:   1
+config:   /etc/keel/keel.db
 ";
 
 #[test]
@@ -389,7 +391,7 @@ fn status_json_and_verbose_notes() {
     let out = against(f, &["--json", "-v", "status"]);
     assert_eq!(
         out.stdout,
-        "{\"type\":\"status\",\"version\":\"0.1.0\",\"uptime_ns\":12345678901,\"ready_ns\":512000000,\"rss_kib\":88,\"services\":3,\"failed\":1}\n"
+        "{\"type\":\"status\",\"version\":\"0.1.0\",\"uptime_ns\":12345678901,\"ready_ns\":512000000,\"rss_kib\":88,\"services\":3,\"failed\":1,\"config\":\"/etc/keel/keel.db\"}\n"
     );
     assert!(out.stderr.contains("keelctl: connected to keel 0.1.0 on "), "{}", out.stderr);
     assert!(out.stderr.contains("keelctl: dropped 1 malformed frame\n"), "{}", out.stderr);
@@ -789,7 +791,7 @@ fn serial_line_set_raw_then_status() {
         // Bytes a cooked line would change (\r, \n, Ctrl-C, Ctrl-S) come through as they are.
         p.send(&Message::Reply {
             req: req.seq,
-            body: ReplyBody::Status { uptime_ns: 0x0a0d_0313, ready_ns: 0, rss_kib: 0x11_13, services: 3, failed: 0 },
+            body: ReplyBody::Status { uptime_ns: 0x0a0d_0313, ready_ns: 0, rss_kib: 0x11_13, services: 3, failed: 0, config: b"" },
         });
     });
     let out = keelctl(&["--serial", slave.to_str().unwrap(), "--baud", "57600", "--json", "status"]);
@@ -798,7 +800,7 @@ fn serial_line_set_raw_then_status() {
     }
     assert_eq!(
         out.stdout,
-        "{\"type\":\"status\",\"version\":\"0.1.0\",\"uptime_ns\":168624915,\"ready_ns\":0,\"rss_kib\":4371,\"services\":3,\"failed\":0}\n"
+        "{\"type\":\"status\",\"version\":\"0.1.0\",\"uptime_ns\":168624915,\"ready_ns\":0,\"rss_kib\":4371,\"services\":3,\"failed\":0,\"config\":\"\"}\n"
     );
     assert_eq!((out.stderr.as_str(), out.code), ("", 0));
 }

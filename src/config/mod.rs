@@ -8,15 +8,18 @@
 
 pub mod cmdline;
 
+#[cfg(all(not(test), feature = "rt"))]
 use crate::log::{Bytes, Errno};
 use core::ffi::CStr;
 use keel_config::db::{self, Db};
+#[cfg(all(not(test), feature = "rt"))]
 use keel_config::spec::Spec;
 
 /// Where the compiled configuration is looked for.
 pub const DEFAULT_PATH: &CStr = c"/etc/keel/keel.db";
 
 /// The built-in configuration, compiled by build.rs.
+#[cfg_attr(not(all(not(test), feature = "rt")), allow(dead_code))]
 static BUILTIN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/builtin.db"));
 
 /// The configuration that runs, and where it came from.
@@ -68,15 +71,15 @@ pub fn load(path: &CStr) -> Running {
         None => {}
         // No file is the usual case for an image built with the built-in table.
         Some(Refused::Unreadable(rustix::io::Errno::NOENT)) if path == DEFAULT_PATH => {}
-        Some(Refused::Unreadable(e)) => crate::info!("config {}: {}; the built-in configuration runs", Bytes(name), Errno(e)),
+        Some(Refused::Unreadable(e)) => crate::info!("config {}: {}; the built-in table runs", Bytes(name), Errno(e)),
         Some(Refused::Invalid(e)) => match e {
             db::Error::BadValue { service: Some(i), .. } => {
-                crate::info!("config {}: service {}: bad {}; the built-in configuration runs instead", Bytes(name), i, e.text())
+                crate::info!("config {}: service {}: bad {}; the built-in table runs instead", Bytes(name), i, e.text())
             }
             db::Error::Version(v) => {
-                crate::info!("config {}: format version {}, {}; the built-in configuration runs instead", Bytes(name), v, e.text())
+                crate::info!("config {}: format version {}, {}; the built-in table runs instead", Bytes(name), v, e.text())
             }
-            _ => crate::info!("config {}: {}; the built-in configuration runs instead", Bytes(name), e.text()),
+            _ => crate::info!("config {}: {}; the built-in table runs instead", Bytes(name), e.text()),
         },
     }
     let db = db.unwrap_or_else(|| {

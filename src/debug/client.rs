@@ -167,7 +167,7 @@ impl Client {
                     services += 1;
                     failed += (state == keel_proto::ServiceState::Failed) as u16;
                 }
-                let status = ReplyBody::Status { uptime_ns: Instant::now().0, ready_ns: ctx.ready.0, rss_kib: rss::rss_kib(), services, failed };
+                let status = ReplyBody::Status { uptime_ns: Instant::now().0, ready_ns: ctx.ready.0, rss_kib: rss::rss_kib(), services, failed, config: ctx.config };
                 self.reply(req, status);
             }
             Message::Services => self.services = Some((req, 0)),

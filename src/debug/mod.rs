@@ -39,9 +39,10 @@ pub const MAX_LISTENERS: usize = 4;
 pub const MAX_CLIENTS: usize = 4;
 
 /// Room in a client's output buffer for the immediate reply to one request: the largest
-/// (Status; an ErrorReply whose message is at most 48 bytes) in binary form. Streams leave
-/// it free, and requests are read only while their replies fit: a reply is never dropped.
-pub const REPLY_ROOM: usize = 64;
+/// (Status, with a configuration path of up to 128 bytes; an ErrorReply whose message is at
+/// most 48 bytes) in binary form. Streams leave it free, and requests are read only while
+/// their replies fit: a reply is never dropped.
+pub const REPLY_ROOM: usize = 168;
 /// The shortest request on the line: an 8-byte body, COBS-encoded, and its 0x00.
 const MIN_REQUEST: usize = 10;
 
@@ -83,7 +84,7 @@ mod tests {
 
     #[test]
     fn the_largest_immediate_replies_fit_the_reply_room() {
-        let status = ReplyBody::Status { uptime_ns: u64::MAX, ready_ns: u64::MAX, rss_kib: u32::MAX, services: 128, failed: 128 };
+        let status = ReplyBody::Status { uptime_ns: u64::MAX, ready_ns: u64::MAX, rss_kib: u32::MAX, services: 128, failed: 128, config: &[b'x'; 128] };
         let replies = [
             Message::Reply { req: 0xffff, body: status },
             Message::ErrorReply { req: 0xffff, code: ErrorCode::Unsupported, message: &[b'x'; 48] },
@@ -92,7 +93,7 @@ mod tests {
         for msg in replies {
             assert!(binary_len(&msg) <= REPLY_ROOM, "{msg:?}: {}", binary_len(&msg));
         }
-        assert!(binary_len(&replies[1]) > REPLY_ROOM - 4, "the room is not much larger than needed");
+        assert!(binary_len(&replies[0]) > REPLY_ROOM - 4, "the room is not much larger than needed");
     }
 
     #[test]

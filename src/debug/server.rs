@@ -26,6 +26,8 @@ pub struct Ctx<'a> {
     /// Set by a Power request: the loop starts the power sequence.
     pub power: Option<PowerCmd>,
     pub ready: Instant,
+    /// Which configuration runs (its path, or `built-in`), for Status.
+    pub config: &'a [u8],
 }
 
 #[derive(Default)]

@@ -43,6 +43,7 @@ pub unsafe fn syscall5(n: usize, a1: usize, a2: usize, a3: usize, a4: usize, a5:
 
 /// clone(SIGCHLD, NULL, NULL, NULL, 0): x86_64 argument order is flags, stack, ptid, ctid, tls.
 #[inline(always)]
+#[cfg(all(not(test), feature = "rt"))]
 pub unsafe fn clone_sigchld() -> isize {
     syscall5(linux_raw_sys::general::__NR_clone as usize, linux_raw_sys::general::SIGCHLD as usize, 0, 0, 0, 0)
 }

@@ -3,7 +3,6 @@
 
 use super::*;
 use crate::escalate::KILL_WAIT_MS;
-use crate::services::spec::CStrs;
 use rustix::io::Errno;
 
 const T0: Instant = Instant(7_000_000_000);

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::services::machine::Refusal;
-use crate::services::spec::{CStrs, Readiness, Restart};
+use crate::services::spec::Restart;
 use rustix::io::Errno;
 
 const T0: Instant = Instant(7_000_000_000);
