@@ -198,6 +198,7 @@ fn console(boot: &mut Boot) -> Result<Outcome, E> {
     rustix::stdio::dup2_stdin(&console)?;
     rustix::stdio::dup2_stdout(&console)?;
     rustix::stdio::dup2_stderr(&console)?;
+    crate::log::console::reopen();
     Ok(Outcome::Done)
 }
 

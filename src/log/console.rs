@@ -164,6 +164,15 @@ pub fn take_over() {
     with(|c, _| c.taken = true);
 }
 
+/// fd 2 has become another file (the console phase put /dev/console there): let go of
+/// keel's descriptor of the old one, so the next line opens the new one.
+pub fn reopen() {
+    with(|c, fds| {
+        fds.console = None;
+        c.failed = false;
+    });
+}
+
 /// One finished console line.
 pub fn line(bytes: &[u8], urgent: bool) {
     let taken = with(|c, fds| {
