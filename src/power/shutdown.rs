@@ -180,9 +180,12 @@ impl Shutdown {
                     (Stage::Off, Action::PowerOff(End::Cap))
                 } else if now >= fl.progress_at.plus_millis(NO_PROGRESS_MS) {
                     (Stage::Off, Action::PowerOff(End::Stalled))
-                } else if now >= fl.report_at && pending != u64::MAX {
+                } else if now >= fl.report_at {
+                    // Unreadable meminfo: nothing to say, but the next report is still a
+                    // second away (a report_at in the past would spin the loop).
                     fl.report_at = now.plus_millis(REPORT_EVERY_MS);
-                    (Stage::Flush(fl), Action::Report(pending))
+                    let action = if pending == u64::MAX { Action::Wait } else { Action::Report(pending) };
+                    (Stage::Flush(fl), action)
                 } else {
                     (Stage::Flush(fl), Action::Wait)
                 }
@@ -345,8 +348,9 @@ mod tests {
         assert_eq!(sd.step(flushing(1_000, 700)), Action::Report(700));
         assert_eq!(sd.step(flushing(1_500, 600)), Action::Wait);
         assert_eq!(sd.step(flushing(2_000, 500)), Action::Report(500));
-        // meminfo unreadable: no report, the timers still run.
+        // meminfo unreadable: no report, the timers still run, and none is in the past.
         assert_eq!(sd.step(Facts { pending_kib: None, ..flushing(3_000, 0) }), Action::Wait);
+        assert_eq!(sd.poll_at(), Some(at_ms(4_000)));
     }
 
     #[test]
