@@ -2,7 +2,9 @@
 //! kernel puts words it does not know). Unknown keys and bad values are reported to the
 //! caller, which warns and goes on: the command line is never fatal.
 
-use crate::power::PowerCmd;
+// One grammar for the file and the command line (keel-config's values).
+pub use keel_config::values::{parse_u32, parse_u64, PanicPolicy};
+use keel_config::values::{valid_hostname, valid_module_name};
 
 /// What the command line configures. Every key is documented in README.md.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,6 +18,15 @@ pub struct Config {
     pub panic: PanicPolicy,
     /// `keel.test_panic`: panic once the loop runs (only with the `test-hooks` feature).
     pub test_panic: bool,
+    /// `keel.test_hang`: PID 1 sleeps for good once ready, so nothing pets the watchdog;
+    /// `keel.test_hang_shutdown`: it does so in the power sequence (`test-hooks` only).
+    pub test_hang: bool,
+    pub test_hang_shutdown: bool,
+    /// `keel.watchdog=DEVICE[:SECONDS]`: the hardware watchdog keel pets.
+    pub watchdog: Option<Watchdog>,
+    /// `keel.poweroff=reboot`: every poweroff ends with a reboot (Firecracker on x86 ends
+    /// the VM only when the guest reboots).
+    pub poweroff_reboots: bool,
     /// `keel.svc.NAME=off`: bit i set = service i may not run.
     pub services_off: u128,
     /// `keel.single`: only the console shells (services with a tty).
@@ -32,15 +43,23 @@ pub struct Config {
 pub const DEBUG_MAX: usize = 256;
 
 /// The kernel's HOST_NAME_MAX.
-pub const HOSTNAME_MAX: usize = 64;
+pub use keel_config::values::HOSTNAME_MAX;
 /// Room for `keel.modules=` (a few dozen names).
 pub const MODULES_MAX: usize = 512;
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct PanicPolicy {
-    pub action: PowerCmd,
-    /// Seconds to wait before acting (lets a human read the console).
-    pub delay_secs: u32,
+/// A hardware watchdog: the name under /dev and the timeout asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Watchdog {
+    pub device: heapless::Vec<u8, 32>,
+    pub timeout_secs: u32,
+}
+
+impl Watchdog {
+    /// The grammar's value (from the command line or the `[system]` file), copied: the
+    /// command line is read into a buffer that does not outlive boot.
+    pub fn from_value(w: keel_config::values::Watchdog) -> Option<Watchdog> {
+        Some(Watchdog { device: heapless::Vec::from_slice(w.device).ok()?, timeout_secs: w.timeout_secs })
+    }
 }
 
 impl Default for Config {
@@ -48,8 +67,12 @@ impl Default for Config {
         Config {
             shutdown_timeout_secs: 10,
             sync_timeout_secs: 30,
-            panic: PanicPolicy { action: PowerCmd::Reboot, delay_secs: 10 },
+            panic: PanicPolicy::DEFAULT,
             test_panic: false,
+            test_hang: false,
+            test_hang_shutdown: false,
+            watchdog: None,
+            poweroff_reboots: false,
             services_off: 0,
             single: false,
             hostname: heapless::Vec::new(),
@@ -80,8 +103,21 @@ impl Config {
                 self.shutdown_timeout_secs = value.and_then(parse_u32).ok_or(bad("whole seconds"))?;
             }
             b"sync_timeout" => self.sync_timeout_secs = value.and_then(parse_u32).ok_or(bad("whole seconds"))?,
-            b"panic" => self.panic = value.and_then(parse_panic).ok_or(bad("reboot[:SECONDS], halt or poweroff"))?,
+            b"panic" => self.panic = value.and_then(PanicPolicy::parse).ok_or(bad("reboot[:SECONDS], halt or poweroff"))?,
             b"test_panic" if cfg!(feature = "test-hooks") => self.test_panic = true,
+            b"test_hang" if cfg!(feature = "test-hooks") => self.test_hang = true,
+            b"test_hang_shutdown" if cfg!(feature = "test-hooks") => self.test_hang_shutdown = true,
+            b"watchdog" => {
+                let w = value.and_then(keel_config::values::Watchdog::parse).and_then(Watchdog::from_value);
+                self.watchdog = Some(w.ok_or(bad("DEVICE[:SECONDS]"))?);
+            }
+            b"poweroff" => {
+                self.poweroff_reboots = match value {
+                    Some(b"reboot") => true,
+                    Some(b"poweroff") => false,
+                    _ => return Err(bad("reboot or poweroff")),
+                }
+            }
             b"single" if value.is_none() => self.single = true,
             svc if svc.starts_with(b"svc.") => {
                 let Some(i) = crate::services::spec::find(&svc[4..]) else { return Err(Problem::UnknownKey(key)) };
@@ -136,50 +172,6 @@ impl Config {
     }
 }
 
-fn valid_hostname(name: &[u8]) -> bool {
-    !name.is_empty() && name.len() <= HOSTNAME_MAX && name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-}
-
-fn valid_module_name(name: &[u8]) -> bool {
-    !name.is_empty() && name.len() <= 56 && name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-fn parse_panic(value: &[u8]) -> Option<PanicPolicy> {
-    let (name, delay) = match memchr::memchr(b':', value) {
-        Some(colon) => (&value[..colon], Some(parse_u32(&value[colon + 1..])?)),
-        None => (value, None),
-    };
-    let action = match name {
-        b"reboot" => PowerCmd::Reboot,
-        // A delay only makes sense before a reboot; halt and poweroff act at once.
-        b"halt" if delay.is_none() => PowerCmd::Halt,
-        b"poweroff" if delay.is_none() => PowerCmd::PowerOff,
-        _ => return None,
-    };
-    let default_delay = if action == PowerCmd::Reboot { 10 } else { 0 };
-    Some(PanicPolicy { action, delay_secs: delay.unwrap_or(default_delay) })
-}
-
-/// A decimal u32: digits only, no sign, no overflow.
-pub fn parse_u32(s: &[u8]) -> Option<u32> {
-    parse_u64(s)?.try_into().ok()
-}
-
-/// A decimal u64: digits only, no sign, no overflow.
-pub fn parse_u64(s: &[u8]) -> Option<u64> {
-    if s.is_empty() || s.len() > 20 {
-        return None;
-    }
-    let mut n: u64 = 0;
-    for &b in s {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        n = n.checked_mul(10)?.checked_add((b - b'0') as u64)?;
-    }
-    Some(n)
-}
-
 fn unquote(v: &[u8]) -> &[u8] {
     match v {
         [b'"', inner @ .., b'"'] => inner,
@@ -212,6 +204,7 @@ pub fn words(line: &[u8]) -> impl Iterator<Item = &[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::power::PowerCmd;
 
     fn parse(line: &str) -> (Config, Vec<String>) {
         let mut c = Config::default();
@@ -335,6 +328,35 @@ mod tests {
         let default = Config::default();
         let configured: Vec<&[u8]> = default.debug_channels().collect();
         assert_eq!(configured, crate::services::spec::DEBUG_CHANNELS);
+    }
+
+    #[test]
+    fn watchdog_and_poweroff() {
+        let (c, p) = parse("keel.watchdog=watchdog0:3 keel.poweroff=reboot");
+        assert!(p.is_empty(), "{p:?}");
+        let w = c.watchdog.unwrap();
+        assert_eq!((&w.device[..], w.timeout_secs), (&b"watchdog0"[..], 3));
+        assert!(c.poweroff_reboots);
+        let w = parse("keel.watchdog=/dev/watchdog1").0.watchdog.unwrap();
+        assert_eq!((&w.device[..], w.timeout_secs), (&b"watchdog1"[..], 30), "the grammar's default");
+        assert!(!parse("keel.poweroff=reboot keel.poweroff=poweroff").0.poweroff_reboots, "the last word counts");
+        for bad in ["keel.watchdog", "keel.watchdog=", "keel.watchdog=watchdog0:1", "keel.watchdog=../x", "keel.poweroff", "keel.poweroff=halt"] {
+            let (c, p) = parse(bad);
+            assert_eq!(c, Config::default(), "{bad}");
+            assert_eq!(p.len(), 1, "{bad}");
+            assert!(p[0].starts_with("BadValue"), "{bad}: {p:?}");
+        }
+    }
+
+    #[test]
+    fn test_hooks_exist_only_in_test_builds() {
+        let (c, p) = parse("keel.test_hang keel.test_hang_shutdown");
+        if cfg!(feature = "test-hooks") {
+            assert!(p.is_empty() && c.test_hang && c.test_hang_shutdown, "{p:?}");
+        } else {
+            assert_eq!(p.len(), 2, "{p:?}");
+            assert_eq!(c, Config::default());
+        }
     }
 
     #[test]

@@ -196,6 +196,12 @@ impl Shutdown {
         action
     }
 
+    /// The latest the sequence ends by its own bounds: the deadline, the wait after
+    /// SIGKILL, then the whole flush cap (what a hardware watchdog must allow it).
+    pub fn ends_by(&self) -> Instant {
+        self.deadline.plus_millis(escalate::KILL_WAIT_MS + self.sync_timeout_ms)
+    }
+
     /// When the loop must wake even if nothing happens.
     pub fn poll_at(&self) -> Option<Instant> {
         match self.stage {
@@ -414,6 +420,23 @@ mod tests {
         assert_eq!(sd.request(PowerCmd::PowerOff, at_ms(SAME_PRESS_MS - 1)), Reply::UnderWay);
         assert!(!sd.hurry);
         assert_eq!(sd.step(flushing(2, 100)), Action::Wait);
+    }
+
+    #[test]
+    fn ends_by_bounds_the_slowest_sequence() {
+        // Services that never stop, processes that never die, a flush that always progresses:
+        // each stage takes all it may, and the sequence still ends at ends_by().
+        let mut sd = Shutdown::begin(PowerCmd::PowerOff, T0, 10, 30);
+        assert_eq!(sd.ends_by(), at_ms(10_000 + KILL_WAIT_MS + 30_000));
+        let mut ms = 0;
+        for _ in 0..100 {
+            if let Action::PowerOff(end) = sd.step(Facts { stepped: true, ..facts(ms, true, false) }) {
+                assert_eq!((end, at_ms(ms)), (End::Cap, sd.ends_by()));
+                return;
+            }
+            ms = sd.poll_at().unwrap().millis_since(T0);
+        }
+        panic!("no end after 100 steps: {sd:?}");
     }
 
     #[test]
