@@ -76,7 +76,12 @@ bench-boot-arm: (_vm-packages "aarch64") initramfs-arm
     tests/vm/qemu.py bench --arch aarch64 --runs 5
 
 # Benchmarks, a report (not a test): size, boot and power button, services, container mode.
-bench: size size-breakdown bench-boot bench-services bench-debug bench-container
+bench: size size-breakdown bench-boot bench-services bench-debug bench-container bench-wakeups
+
+# PID 1 wakeups in BENCH_IDLE_SECS (default 60) of idle, in QEMU: none without a watchdog,
+# one per pet with one (keel.watchdog=watchdog0:30 on i6300esb: every 10 s).
+bench-wakeups: _vm-packages build kernel
+    python3 -B tests/bench/wakeups.py
 
 # Code size by module (an unstripped twin of the release binary, symbols summed).
 size-breakdown:

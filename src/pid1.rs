@@ -14,6 +14,7 @@ use crate::power::PowerCmd;
 use crate::power::flush::{FlushChild, Megabytes};
 use crate::power::shutdown::{self, Action, End, Facts, Reply, Shutdown};
 use crate::power::signals::{request_for, Request, Signals};
+use crate::power::watchdog::Watchdog;
 use crate::sys::{Args, SignalInfo};
 use crate::services::supervisor::{self, Supervisor};
 use crate::{fatal, info, reaper};
@@ -49,7 +50,7 @@ pub fn run(args: Args) -> ! {
             false
         }
     };
-    let mut boot = Boot { args, config: Config::default(), running: None, owns_machine, no_console, acpi: None, power_keys: PowerKeys::default() };
+    let mut boot = Boot { args, config: Config::default(), running: None, owns_machine, no_console, acpi: None, power_keys: PowerKeys::default(), watchdog: None };
     boot::run(&mut boot);
     let events = EventLoop::new().unwrap_or_else(|e| fatal!("epoll: {}", Errno(e)));
     if let Err(e) = events.watch(&signals.fd, Source::Signals) {
@@ -77,6 +78,10 @@ pub fn run(args: Args) -> ! {
     info!("ready");
     if cfg!(feature = "test-hooks") && init.boot.config.test_panic {
         panic!("keel.test_panic");
+    }
+    if cfg!(feature = "test-hooks") && init.boot.config.test_hang {
+        info!("keel.test_hang: sleeping for good");
+        crate::sys::unreachable_loop();
     }
     init.run()
 }
@@ -118,12 +123,9 @@ impl Init {
 
     /// The nearest deadline any state machine has.
     fn poll_at(&self) -> Option<Instant> {
-        let earliest = |a: Option<Instant>, b: Option<Instant>| match (a, b) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
         let shutdown = self.shutdown.as_ref().and_then(Shutdown::poll_at);
-        earliest(earliest(shutdown, self.services.poll_at()), self.orphans.due())
+        let watchdog = self.boot.watchdog.as_ref().and_then(Watchdog::poll_at);
+        earliest(earliest(earliest(shutdown, self.services.poll_at()), watchdog), self.orphans.due())
     }
 
     fn on_signals(&mut self) {
@@ -169,7 +171,15 @@ impl Init {
         let Some(sd) = self.shutdown.as_mut() else {
             info!("{} requested ({})", cmd, by);
             let config = &self.boot.config;
-            let sd = Shutdown::begin(cmd, Instant::now(), config.shutdown_timeout_secs, config.sync_timeout_secs);
+            let now = Instant::now();
+            let sd = Shutdown::begin(cmd, now, config.shutdown_timeout_secs, config.sync_timeout_secs);
+            if let Some(w) = self.boot.watchdog.as_mut() {
+                w.bound_shutdown(now, sd.ends_by());
+            }
+            if cfg!(feature = "test-hooks") && config.test_hang_shutdown {
+                info!("keel.test_hang_shutdown: sleeping for good");
+                crate::sys::unreachable_loop();
+            }
             self.services.begin_stop(sd.deadline);
             self.shutdown = Some(sd);
             return;
@@ -185,6 +195,9 @@ impl Init {
     fn advance(&mut self) {
         let mut children_left = reap(&mut self.services, &mut self.flush, &mut self.orphans);
         self.orphans.tick(Some(Instant::now()));
+        if let Some(w) = self.boot.watchdog.as_mut() {
+            w.poll(Instant::now());
+        }
         self.services.poll(Instant::now(), &self.events);
         self.debug.pump(&self.services, &self.events);
         let Some(sd) = self.shutdown.as_mut() else { return };
@@ -208,7 +221,11 @@ impl Init {
                         f.abandon(end.reason(), pending_kib);
                     }
                     self.orphans.tick(None);
-                    shutdown::power_off_now(sd.cmd)
+                    let cmd = crate::power::final_command(sd.cmd, self.boot.config.poweroff_reboots);
+                    if cmd != sd.cmd {
+                        info!("poweroff as reboot (keel.poweroff=reboot)");
+                    }
+                    shutdown::power_off_now(cmd)
                 }
                 Action::Wait => return,
             }
@@ -216,6 +233,13 @@ impl Init {
         }
     }
 
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// Who asked for a power command.

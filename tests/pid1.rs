@@ -39,6 +39,27 @@ fn every_signal_of_the_table_issues_its_reboot_command() {
 }
 
 #[test]
+fn poweroff_as_reboot_restarts_and_halt_stays_halt() {
+    // Firecracker's x86 VMM ends only on a guest reboot: keel.poweroff=reboot.
+    let mut ns = Pid1::start(&common::keel_bin(), &["keel.poweroff=reboot"]);
+    ns.signal(SIGUSR2);
+    let ended_by = ns.wait_end(5 * SECOND);
+    let log = ns.log();
+    assert_eq!(ended_by, Some(SIGHUP), "reboot(2) RESTART, not POWER_OFF; log:\n{log}");
+    assert!(log.contains("keel: poweroff requested (signal 12 "), "log:\n{log}");
+    let said = log.find("keel: poweroff as reboot (keel.poweroff=reboot)\n");
+    assert!(said.is_some_and(|at| log[at..].contains("keel: reboot\n")), "log:\n{log}");
+    let mut ns = Pid1::start(&common::keel_bin(), &["keel.poweroff=reboot"]);
+    ns.signal(SIGUSR1);
+    assert_eq!(ns.wait_end(5 * SECOND), Some(SIGINT), "log:\n{}", ns.log());
+    assert!(!ns.log().contains("as reboot"), "log:\n{}", ns.log());
+    // The default: a poweroff is a poweroff.
+    let mut ns = Pid1::start(&common::keel_bin(), &["keel.poweroff=poweroff"]);
+    ns.signal(SIGUSR2);
+    assert_eq!(ns.wait_end(5 * SECOND), Some(SIGINT), "log:\n{}", ns.log());
+}
+
+#[test]
 fn signals_outside_the_table_do_not_stop_pid1() {
     let mut ns = Pid1::start(&common::keel_bin(), &[]);
     ns.signal(1); // SIGHUP: not a power request

@@ -1,6 +1,8 @@
 //! The boot sequence: the static phase table (`phases`: mounts, console, command line,
-//! hostname, loopback, modules, power button listeners) and kernel module loading (`modules`).
+//! clock floor, hostname, loopback, modules, watchdog, power button listeners), kernel module
+//! loading (`modules`) and the clock floor's decision (`clock`).
 
+pub mod clock;
 pub mod modules;
 #[cfg(all(not(test), feature = "rt"))]
 mod phases;

@@ -9,6 +9,7 @@ use crate::sys::Args;
 use crate::{fatal, info};
 use crate::power::acpi::AcpiEvents;
 use crate::power::evdev::PowerKeys;
+use crate::power::watchdog::Watchdog;
 use rustix::io::Errno as E;
 use rustix::mount::MountFlags;
 
@@ -26,6 +27,8 @@ pub struct Boot {
     /// Sources for the event loop, opened by their phases.
     pub acpi: Option<AcpiEvents>,
     pub power_keys: PowerKeys,
+    /// The hardware watchdog, petted by the loop.
+    pub watchdog: Option<Watchdog>,
 }
 
 /// Kernel modules loaded at boot (with their dependencies, from modules.dep), in order;
@@ -78,9 +81,11 @@ pub static PHASES: &[Phase] = &[
     Phase { name: "mount /dev/shm", run: |_| mount(&DEV_SHM), fatal: false, machine: false },
     Phase { name: "mount /run", run: |_| mount(&RUN), fatal: false, machine: false },
     Phase { name: "mount /sys/fs/cgroup", run: |_| mount(&CGROUP), fatal: false, machine: false },
+    Phase { name: "clock floor", run: clock_floor, fatal: false, machine: true },
     Phase { name: "hostname", run: hostname, fatal: false, machine: true },
     Phase { name: "loopback up", run: |_| crate::sys::interface_up(c"lo").map(|()| Outcome::Done), fatal: false, machine: true },
     Phase { name: "kernel modules", run: modules, fatal: false, machine: true },
+    Phase { name: "watchdog", run: watchdog, fatal: false, machine: true },
     Phase { name: "ACPI power button", run: acpi_listener, fatal: false, machine: true },
     Phase { name: "power keys", run: power_keys, fatal: false, machine: true },
 ];
@@ -253,6 +258,25 @@ fn modules(boot: &mut Boot) -> Result<Outcome, E> {
     let uname = rustix::system::uname();
     let summary = crate::boot::modules::load(MODULES.iter().copied().chain(boot.config.extra_modules()), uname.release());
     info!("modules: {}", summary);
+    Ok(Outcome::Done)
+}
+
+/// A board without a real-time clock boots in 1970, and TLS then fails: a clock earlier
+/// than keel's build is raised to it. A later clock is never moved back.
+fn clock_floor(_: &mut Boot) -> Result<Outcome, E> {
+    use rustix::time::{clock_gettime, clock_settime, ClockId, Timespec};
+    let now = clock_gettime(ClockId::Realtime).tv_sec.max(0) as u64;
+    let Some(to) = crate::boot::clock::raised(now, crate::boot::clock::BUILD_TIME) else {
+        return Ok(Outcome::Skipped("not before keel's build"));
+    };
+    clock_settime(ClockId::Realtime, Timespec { tv_sec: to as _, tv_nsec: 0 })?;
+    info!("clock {} raised to keel's build time {}", now, to);
+    Ok(Outcome::Done)
+}
+
+fn watchdog(boot: &mut Boot) -> Result<Outcome, E> {
+    let Some(config) = &boot.config.watchdog else { return Ok(Outcome::Skipped("no keel.watchdog=")) };
+    boot.watchdog = Some(Watchdog::open(config)?);
     Ok(Outcome::Done)
 }
 

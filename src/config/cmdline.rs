@@ -3,6 +3,7 @@
 //! Unknown keys and bad values are reported to the caller, which warns and goes on: the
 //! command line is never fatal. The values' grammar is keel-config's, the file's own.
 
+// One grammar for the file and the command line (keel-config's values).
 pub use keel_config::values::{parse_u32, parse_u64, PanicPolicy};
 use keel_config::values::{valid_hostname, valid_module_name};
 
@@ -18,6 +19,15 @@ pub struct Config {
     pub panic: PanicPolicy,
     /// `keel.test_panic`: panic once the loop runs (only with the `test-hooks` feature).
     pub test_panic: bool,
+    /// `keel.test_hang`: PID 1 sleeps for good once ready, so nothing pets the watchdog;
+    /// `keel.test_hang_shutdown`: it does so in the power sequence (`test-hooks` only).
+    pub test_hang: bool,
+    pub test_hang_shutdown: bool,
+    /// `keel.watchdog=DEVICE[:SECONDS]`: the hardware watchdog keel pets.
+    pub watchdog: Option<Watchdog>,
+    /// `keel.poweroff=reboot`: every poweroff ends with a reboot (Firecracker on x86 ends
+    /// the VM only when the guest reboots).
+    pub poweroff_reboots: bool,
     /// `keel.svc.NAME=off`: bit i set = service i may not run.
     pub services_off: u128,
     /// `keel.single`: only the console shells (services with a tty).
@@ -39,9 +49,24 @@ pub const PATH_MAX: usize = 128;
 pub const DEBUG_MAX: usize = 256;
 
 /// The kernel's HOST_NAME_MAX.
-pub const HOSTNAME_MAX: usize = 64;
+pub use keel_config::values::HOSTNAME_MAX;
 /// Room for `keel.modules=` (a few dozen names).
 pub const MODULES_MAX: usize = 512;
+
+/// A hardware watchdog: the name under /dev and the timeout asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Watchdog {
+    pub device: heapless::Vec<u8, 32>,
+    pub timeout_secs: u32,
+}
+
+impl Watchdog {
+    /// The grammar's value (from the command line or the `[system]` file), copied: the
+    /// command line is read into a buffer that does not outlive boot.
+    pub fn from_value(w: keel_config::values::Watchdog) -> Option<Watchdog> {
+        Some(Watchdog { device: heapless::Vec::from_slice(w.device).ok()?, timeout_secs: w.timeout_secs })
+    }
+}
 
 impl Default for Config {
     fn default() -> Self {
@@ -50,6 +75,10 @@ impl Default for Config {
             sync_timeout_secs: 30,
             panic: PanicPolicy::DEFAULT,
             test_panic: false,
+            test_hang: false,
+            test_hang_shutdown: false,
+            watchdog: None,
+            poweroff_reboots: false,
             services_off: 0,
             single: false,
             hostname: heapless::Vec::new(),
@@ -69,6 +98,8 @@ impl Config {
             sync_timeout_secs: sys.sync_timeout_ms / 1000,
             panic: sys.panic,
             hostname: heapless::Vec::from_slice(sys.hostname).unwrap_or_default(),
+            watchdog: sys.watchdog.and_then(Watchdog::from_value),
+            poweroff_reboots: sys.poweroff_reboots,
             ..Config::default()
         };
         for m in db.modules() {
@@ -116,6 +147,19 @@ impl Config {
                 self.config_path = heapless::Vec::from_slice(path).map_err(|_| bad("a shorter path"))?;
             }
             b"test_panic" if cfg!(feature = "test-hooks") => self.test_panic = true,
+            b"test_hang" if cfg!(feature = "test-hooks") => self.test_hang = true,
+            b"test_hang_shutdown" if cfg!(feature = "test-hooks") => self.test_hang_shutdown = true,
+            b"watchdog" => {
+                let w = value.and_then(keel_config::values::Watchdog::parse).and_then(Watchdog::from_value);
+                self.watchdog = Some(w.ok_or(bad("DEVICE[:SECONDS]"))?);
+            }
+            b"poweroff" => {
+                self.poweroff_reboots = match value {
+                    Some(b"reboot") => true,
+                    Some(b"poweroff") => false,
+                    _ => return Err(bad("reboot or poweroff")),
+                }
+            }
             b"single" if value.is_none() => self.single = true,
             svc if svc.starts_with(b"svc.") => {
                 let Some(i) = crate::services::spec::find(&svc[4..]) else { return Err(Problem::UnknownKey(key)) };
@@ -329,6 +373,53 @@ mod tests {
         assert_eq!(p.len(), 1);
         let default = Config::default();
         assert_eq!(default.debug_channels(configured()).collect::<Vec<_>>(), [&b"hvc0"[..]], "else the file's");
+    }
+
+    #[test]
+    fn watchdog_and_poweroff() {
+        let (c, p) = parse("keel.watchdog=watchdog0:3 keel.poweroff=reboot");
+        assert!(p.is_empty(), "{p:?}");
+        let w = c.watchdog.unwrap();
+        assert_eq!((&w.device[..], w.timeout_secs), (&b"watchdog0"[..], 3));
+        assert!(c.poweroff_reboots);
+        let w = parse("keel.watchdog=/dev/watchdog1").0.watchdog.unwrap();
+        assert_eq!((&w.device[..], w.timeout_secs), (&b"watchdog1"[..], 30), "the grammar's default");
+        assert!(!parse("keel.poweroff=reboot keel.poweroff=poweroff").0.poweroff_reboots, "the last word counts");
+        for bad in ["keel.watchdog", "keel.watchdog=", "keel.watchdog=watchdog0:1", "keel.watchdog=../x", "keel.poweroff", "keel.poweroff=halt"] {
+            let (c, p) = parse(bad);
+            assert_eq!(c, Config::default(), "{bad}");
+            assert_eq!(p.len(), 1, "{bad}");
+            assert!(p[0].starts_with("BadValue"), "{bad}: {p:?}");
+        }
+    }
+
+    #[test]
+    fn test_hooks_exist_only_in_test_builds() {
+        let (c, p) = parse("keel.test_hang keel.test_hang_shutdown");
+        if cfg!(feature = "test-hooks") {
+            assert!(p.is_empty() && c.test_hang && c.test_hang_shutdown, "{p:?}");
+        } else {
+            assert_eq!(p.len(), 2, "{p:?}");
+            assert_eq!(c, Config::default());
+        }
+    }
+
+    #[test]
+    fn the_file_sets_the_defaults_and_the_command_line_wins() {
+        let text = "[system]\nhostname = \"box\"\nmodules = [\"9p\"]\nshutdown_timeout = \"7s\"\nsync_timeout = \"5s\"\n\
+                    panic = \"halt\"\nwatchdog = \"watchdog1:20\"\npoweroff = \"reboot\"\n";
+        let bytes = keel_config::db::emit(&keel_config::compiler::compile(text).unwrap());
+        let db = keel_config::db::Db::parse(&bytes).unwrap();
+        let mut c = Config::from_file(&db);
+        assert_eq!((c.hostname(), c.shutdown_timeout_secs, c.sync_timeout_secs), (Some(&b"box"[..]), 7, 5));
+        assert_eq!(c.panic, PanicPolicy { action: PowerCmd::Halt, delay_secs: 0 });
+        assert_eq!(c.watchdog.as_ref().map(|w| (&w.device[..], w.timeout_secs)), Some((&b"watchdog1"[..], 20)));
+        assert!(c.poweroff_reboots);
+        for word in ["keel.shutdown_timeout=3", "keel.hostname=other", "keel.modules=fuse", "keel.poweroff=poweroff"] {
+            c.apply(word.as_bytes()).unwrap();
+        }
+        assert_eq!((c.shutdown_timeout_secs, c.hostname(), c.poweroff_reboots), (3, Some(&b"other"[..]), false));
+        assert_eq!(c.extra_modules().collect::<Vec<_>>(), [&b"9p"[..], b"fuse"], "module lists add up");
     }
 
     #[test]

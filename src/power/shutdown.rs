@@ -180,9 +180,12 @@ impl Shutdown {
                     (Stage::Off, Action::PowerOff(End::Cap))
                 } else if now >= fl.progress_at.plus_millis(NO_PROGRESS_MS) {
                     (Stage::Off, Action::PowerOff(End::Stalled))
-                } else if now >= fl.report_at && pending != u64::MAX {
+                } else if now >= fl.report_at {
+                    // Unreadable meminfo: nothing to say, but the next report is still a
+                    // second away (a report_at in the past would spin the loop).
                     fl.report_at = now.plus_millis(REPORT_EVERY_MS);
-                    (Stage::Flush(fl), Action::Report(pending))
+                    let action = if pending == u64::MAX { Action::Wait } else { Action::Report(pending) };
+                    (Stage::Flush(fl), action)
                 } else {
                     (Stage::Flush(fl), Action::Wait)
                 }
@@ -191,6 +194,12 @@ impl Shutdown {
         };
         self.stage = stage;
         action
+    }
+
+    /// The latest the sequence ends by its own bounds: the deadline, the wait after
+    /// SIGKILL, then the whole flush cap (what a hardware watchdog must allow it).
+    pub fn ends_by(&self) -> Instant {
+        self.deadline.plus_millis(escalate::KILL_WAIT_MS + self.sync_timeout_ms)
     }
 
     /// When the loop must wake even if nothing happens.
@@ -347,8 +356,9 @@ mod tests {
         assert_eq!(sd.step(flushing(1_000, 700)), Action::Report(700));
         assert_eq!(sd.step(flushing(1_500, 600)), Action::Wait);
         assert_eq!(sd.step(flushing(2_000, 500)), Action::Report(500));
-        // meminfo unreadable: no report, the timers still run.
+        // meminfo unreadable: no report, the timers still run, and none is in the past.
         assert_eq!(sd.step(Facts { pending_kib: None, ..flushing(3_000, 0) }), Action::Wait);
+        assert_eq!(sd.poll_at(), Some(at_ms(4_000)));
     }
 
     #[test]
@@ -412,6 +422,23 @@ mod tests {
         assert_eq!(sd.request(PowerCmd::PowerOff, at_ms(SAME_PRESS_MS - 1)), Reply::UnderWay);
         assert!(!sd.hurry);
         assert_eq!(sd.step(flushing(2, 100)), Action::Wait);
+    }
+
+    #[test]
+    fn ends_by_bounds_the_slowest_sequence() {
+        // Services that never stop, processes that never die, a flush that always progresses:
+        // each stage takes all it may, and the sequence still ends at ends_by().
+        let mut sd = Shutdown::begin(PowerCmd::PowerOff, T0, 10, 30);
+        assert_eq!(sd.ends_by(), at_ms(10_000 + KILL_WAIT_MS + 30_000));
+        let mut ms = 0;
+        for _ in 0..100 {
+            if let Action::PowerOff(end) = sd.step(Facts { stepped: true, ..facts(ms, true, false) }) {
+                assert_eq!((end, at_ms(ms)), (End::Cap, sd.ends_by()));
+                return;
+            }
+            ms = sd.poll_at().unwrap().millis_since(T0);
+        }
+        panic!("no end after 100 steps: {sd:?}");
     }
 
     #[test]

@@ -300,6 +300,28 @@ pub fn illegal_instruction() -> ! {
     }
 }
 
+/// The watchdog ioctls keel uses (linux/watchdog.h).
+#[derive(Copy, Clone)]
+pub enum WatchdogRequest {
+    KeepAlive = linux_raw_sys::ioctl::WDIOC_KEEPALIVE as isize,
+    /// Reads the int, and writes back the timeout the driver chose.
+    SetTimeout = linux_raw_sys::ioctl::WDIOC_SETTIMEOUT as isize,
+    GetTimeout = linux_raw_sys::ioctl::WDIOC_GETTIMEOUT as isize,
+}
+
+/// One watchdog ioctl with its int argument; returns the int as the kernel left it. rustix
+/// has no watchdog calls.
+pub fn watchdog_ioctl(fd: BorrowedFd<'_>, request: WatchdogRequest, value: i32) -> Result<i32, Errno> {
+    use rustix::fd::AsRawFd;
+    let mut value = value;
+    // SAFETY: each of the three requests reads and/or writes one int through the pointer,
+    // which points to a live i32 for the call.
+    let ret = unsafe {
+        arch::syscall3(k::__NR_ioctl as usize, fd.as_raw_fd() as usize, request as usize, &mut value as *mut i32 as usize)
+    };
+    check(ret).map(|_| value)
+}
+
 /// argv from index `first` on, NULL included: a ready argv array for execve.
 #[cfg(all(not(test), feature = "rt"))]
 pub fn argv_from(args: &Args, first: usize) -> &'static [*const u8] {
