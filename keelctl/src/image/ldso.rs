@@ -253,7 +253,7 @@ pub fn expand(dir: &str, object: &str, arch: Arch) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::test_dir;
+    use crate::image::{test_arch, test_dir};
 
     #[test]
     fn conf_grammar() {
@@ -298,7 +298,7 @@ mod tests {
         // Debian: /etc/ld.so.conf includes ld.so.conf.d/*.conf, whose libc.conf names /usr/local/lib.
         let dirs = conf_dirs(&Root::host()).unwrap();
         assert!(dirs.contains(&"/usr/local/lib".to_string()), "{dirs:?}");
-        assert!(dirs.contains(&format!("/lib/{}", Arch::host().unwrap().triple())), "{dirs:?}");
+        assert!(dirs.contains(&format!("/lib/{}", test_arch().triple())), "{dirs:?}");
     }
 
     #[test]
@@ -328,7 +328,7 @@ mod tests {
     #[test]
     fn host_programs_resolve_as_ldd_says() {
         let root = Root::host();
-        let arch = Arch::host().unwrap();
+        let arch = test_arch();
         let r = Resolver::new(&root, arch).unwrap();
         for program in ["/usr/bin/env", "/bin/sleep", "/usr/bin/python3"] {
             let e = elf::parse(&std::fs::read(program).unwrap()).unwrap();
@@ -360,7 +360,7 @@ mod tests {
         // Real host objects arranged in a sysroot: the program's DT_NEEDED are libc.so.6
         // and the loader; copy them where a sysroot's loader would look.
         let dir = test_dir("sysroot");
-        let arch = Arch::host().unwrap();
+        let arch = test_arch();
         let env = std::fs::read("/usr/bin/env").unwrap();
         let e = elf::parse(&env).unwrap();
         let interp = e.interp.clone().unwrap();

@@ -56,9 +56,10 @@ impl Arch {
         }
     }
 
-    /// This host's, if keel runs on it.
+    /// This host's, if keel runs on it: the machine the kernel reports (uname -m), so an
+    /// i686 keelctl on an x86_64 kernel means x86_64.
     pub fn host() -> Option<Arch> {
-        Arch::parse(std::env::consts::ARCH)
+        Arch::parse(&rustix::system::uname().machine().to_string_lossy())
     }
 
     pub fn name(self) -> &'static str {
@@ -159,7 +160,10 @@ impl<'a> Builder<'a> {
     fn new(o: &'a Options) -> Result<Builder<'a>, String> {
         let arch = match o.arch.or_else(Arch::host) {
             Some(a) => a,
-            None => return Err(format!("no keel for this host's machine ({}): give --arch x86_64 or aarch64", std::env::consts::ARCH)),
+            None => {
+                let machine = rustix::system::uname().machine().to_string_lossy().into_owned();
+                return Err(format!("no keel for this host's machine ({machine}): give --arch x86_64 or aarch64"));
+            }
         };
         let root = match &o.sysroot {
             Some(dir) if !dir.is_dir() => return Err(format!("--sysroot {}: not a directory", dir.display())),
@@ -502,6 +506,12 @@ pub fn test_dir(tag: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// The architecture of this machine's own programs, which the tests pack.
+#[cfg(test)]
+pub fn test_arch() -> Arch {
+    Arch::host().expect("the tests run on an x86_64 or aarch64 machine")
 }
 
 #[cfg(test)]
