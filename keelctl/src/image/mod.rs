@@ -498,11 +498,13 @@ pub fn run(o: &Options) -> i32 {
     0
 }
 
-/// A fresh directory for one test (under the system's temp dir, named for the test and
-/// this process).
+/// A fresh directory for one test: named for it, this process and a count (tests run in
+/// parallel, and one may make several).
 #[cfg(test)]
 pub fn test_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("keelctl-test-{tag}-{}", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("keelctl-test-{tag}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
