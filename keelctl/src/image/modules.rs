@@ -288,7 +288,8 @@ pub(crate) mod tests {
         out
     }
 
-    fn tree(files: &[(&str, Vec<u8>)], config: Option<&str>) -> PathBuf {
+    /// A tree under a fresh root: (the root, its lib/modules/6.1.0-test).
+    fn tree(files: &[(&str, Vec<u8>)], config: Option<&str>) -> (PathBuf, PathBuf) {
         let base = test_dir("modtree");
         let dir = base.join("lib/modules/6.1.0-test");
         for (path, data) in files {
@@ -301,7 +302,7 @@ pub(crate) mod tests {
             std::fs::create_dir_all(base.join("boot")).unwrap();
             std::fs::write(base.join("boot/config-6.1.0-test"), c).unwrap();
         }
-        dir
+        (base, dir)
     }
 
     fn want(names: &[&str]) -> Vec<Want> {
@@ -315,7 +316,7 @@ pub(crate) mod tests {
     #[test]
     fn closure_modules_dep_and_aliases() {
         let m = |deps: &str, extra: &str| fake_module(62, &format!("license=GPL\ndepends={deps}\n{extra}"));
-        let dir = tree(
+        let (base, dir) = tree(
             &[
                 ("kernel/fs/ext4/ext4.ko", m("mbcache,jbd2", "alias=fs-ext4\nalias=ext3")),
                 ("kernel/fs/jbd2/jbd2.ko", m("", "")),
@@ -363,7 +364,7 @@ pub(crate) mod tests {
         std::fs::write(dir.join("kernel/fs/mbcache.ko"), m("gone", "")).unwrap();
         let e = pack(&t, &want(&["ext4"]), &[], 62).unwrap_err();
         assert_eq!(e, format!("a module depends on gone, which is not in {}", dir.display()));
-        std::fs::remove_dir_all(dir.join("../../..")).unwrap();
+        std::fs::remove_dir_all(base).unwrap();
     }
 
     #[test]
@@ -373,7 +374,7 @@ pub(crate) mod tests {
         let zst = crate::image::compress::Compress::Zstd.apply(plain.clone());
         let files = [("kernel/a.ko.gz", gz.clone()), ("kernel/b.ko.zst", zst.clone())];
         let check = |config: Option<&str>, stored_plain: bool, note: &str| {
-            let dir = tree(&files, config);
+            let (base, dir) = tree(&files, config);
             let p = pack(&Tree::open(&dir).unwrap(), &want(&["a", "b"]), &[], 62).unwrap();
             let got: BTreeMap<&str, &[u8]> = p.files.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
             if stored_plain {
@@ -384,7 +385,7 @@ pub(crate) mod tests {
                 assert_eq!(text(&p, "modules.dep"), "kernel/a.ko.gz:\nkernel/b.ko.zst:\n");
             }
             assert_eq!(p.notes.join("; "), note);
-            std::fs::remove_dir_all(dir.join("../../..")).unwrap();
+            std::fs::remove_dir_all(base).unwrap();
         };
         check(Some("CONFIG_MODULES=y\nCONFIG_MODULE_DECOMPRESS=y\n"), false, "");
         check(
