@@ -4,6 +4,10 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 target := "x86_64-unknown-linux-musl"
 bin := "target/" + target + "/release/keel"
 arm_bin := "target/aarch64-unknown-linux-musl/release/keel"
+# A config for the VM's image (docs/image.md): `just vm CONFIG=my.toml`. Empty: none in the
+# image, so keel's built-in table (a shell on the console) runs.
+CONFIG := ""
+config_arg := if CONFIG == "" { "" } else { "--config " + quote(join(invocation_directory(), CONFIG)) }
 
 # Build the static PID 1 binary (x86_64 musl, no libc).
 build:
@@ -44,18 +48,29 @@ kernel:
 kernel-arm:
     @tests/vm/fetch-kernel arm64 >/dev/null
 
-# target/initramfs.cpio: keel as /init, busybox, and the default kernel modules.
-initramfs: build kernel
-    tests/vm/mkinitramfs --init {{bin}} --out target/initramfs.cpio --busybox
+# target/initramfs.cpio: keel as /init, busybox, the default kernel modules and CONFIG if
+# set, packed by `keelctl image` (tests/vm/mkinitramfs fills in the repository's defaults).
+initramfs: build kernel keelctl
+    tests/vm/mkinitramfs --init {{bin}} --out target/initramfs.cpio --busybox {{config_arg}}
 
 # target/initramfs-arm64.cpio: the same for aarch64 (arm64 keel, busybox and modules).
-initramfs-arm: build-arm kernel-arm
-    tests/vm/mkinitramfs --arch aarch64 --init {{arm_bin}} --out target/initramfs-arm64.cpio --busybox
+initramfs-arm: build-arm kernel-arm keelctl
+    tests/vm/mkinitramfs --arch aarch64 --init {{arm_bin}} --out target/initramfs-arm64.cpio --busybox {{config_arg}}
 
-# Boot keel in QEMU, a shell on the serial console (Ctrl-A X quits). `just vm --disk FILE`.
+# Boot keel in QEMU, a shell on the serial console (Ctrl-A X quits). `just vm --disk FILE`;
+# `just vm CONFIG=my.toml` boots that config (compiled into the image's /etc/keel/keel.db).
 [positional-arguments]
-vm *ARGS: _vm-packages initramfs
-    tests/vm/qemu.py vm "$@"
+vm *ARGS: _vm-packages
+    #!/usr/bin/env bash
+    set -euo pipefail
+    config={{quote(CONFIG)}}
+    args=()
+    for a in "$@"; do
+        case $a in CONFIG=*) config=${a#CONFIG=} ;; *) args+=("$a") ;; esac
+    done
+    [[ -z $config || $config == /* ]] || config={{quote(invocation_directory())}}/$config
+    {{quote(just_executable())}} --justfile {{quote(justfile())}} CONFIG="$config" initramfs
+    exec tests/vm/qemu.py vm "${args[@]}"
 
 # The same on aarch64: QEMU virt, cortex-a57 (TCG), Debian's arm64 kernel.
 [positional-arguments]

@@ -5,7 +5,11 @@
 //! -f` and `keelctl logs -f --unix S` are the same. Long options take their value as the
 //! next word or after `=`, short ones also glued (`-n20`, `-n=20`); short flags combine
 //! (`-vf`). `--` ends the options.
+//!
+//! `check`, `compile` and `image` work on files here and need no connection: the
+//! connection options do not go with them, nor their options with the others.
 
+use crate::image::{self, compress::Compress, Arch};
 use keel_proto::{PowerCmd, MAX_NAME};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,6 +20,11 @@ pub const USAGE: &str = "\
 usage: keelctl [--unix PATH | --serial DEV [--baud N] | --vsock CID:PORT |
                 --vsock-unix PATH:PORT] [--shared] [--json] [--timeout SECS] [-v]
                COMMAND [ARGS]
+       keelctl check FILE
+       keelctl compile FILE -o OUT
+       keelctl image -o OUT [--config FILE] [--modules-from DIR] [--busybox PATH]
+               [--add HOST:GUEST]... [--sysroot DIR] [--keel PATH] [--arch ARCH]
+               [--compress none|gzip|zstd] [-v]
 
 Talks to keel (PID 1) over its debug protocol. More: docs/keelctl.md.
 
@@ -44,7 +53,24 @@ commands:
   console                    the shared line, live: text and records out, keystrokes in
                              (implies --shared; Ctrl-] quits)
 
-exit status: 0 done, 1 the request failed, 2 usage, 3 no connection or no answer
+files (no connection; docs/image.md):
+  check FILE                 validate a config file: every error as FILE:LINE: message
+  compile FILE -o OUT        its compiled form, what keel reads at /etc/keel/keel.db
+  image -o OUT               a bootable initramfs: keel as /init, the compiled --config,
+                             the programs its services name and their libraries,
+                             --busybox, --add files, kernel modules from --modules-from
+    --config FILE            the system's config (none: keel's built-in table runs)
+    --modules-from DIR       a module tree, /lib/modules/RELEASE (host's or a package's)
+    --busybox PATH           busybox and its applet links in /bin
+    --add HOST:GUEST         one more file (repeatable; mode kept)
+    --sysroot DIR            programs, libraries and ld.so.conf from DIR, not /
+    --keel PATH              keel (default: next to keelctl, else on PATH)
+    --arch x86_64|aarch64    the guest's (default: this host's); every ELF is checked
+    --compress none|gzip|zstd  (default none)
+    --modules LIST           instead of keel's own modules (a,b); --omit-module NAME
+
+exit status: 0 done, 1 the request failed (check, compile, image: the input has errors),
+2 usage, 3 no connection or no answer
 ";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,9 +160,18 @@ pub struct Options {
     pub command: Command,
 }
 
+/// The commands that work on files, with no connection.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Local {
+    Check(PathBuf),
+    Compile { file: PathBuf, out: PathBuf },
+    Image(image::Options),
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Parsed {
     Run(Options),
+    Local(Local),
     Help,
     Version,
 }
@@ -164,6 +199,58 @@ struct Words {
     tail: Option<String>,
     since: Option<String>,
     positional: Vec<String>,
+    // check, compile, image
+    output: Option<String>,
+    config: Option<String>,
+    modules_from: Option<String>,
+    modules: Option<String>,
+    omit_module: Vec<String>,
+    busybox: Option<String>,
+    add: Vec<String>,
+    sysroot: Option<String>,
+    keel: Option<String>,
+    arch: Option<String>,
+    compress: Option<String>,
+}
+
+impl Words {
+    /// The first connection or conversation option given, by name.
+    fn protocol_option(&self) -> Option<&'static str> {
+        [
+            (!self.unix.is_empty(), "--unix"),
+            (!self.serial.is_empty(), "--serial"),
+            (!self.vsock.is_empty(), "--vsock"),
+            (!self.vsock_unix.is_empty(), "--vsock-unix"),
+            (self.baud.is_some(), "--baud"),
+            (self.timeout.is_some(), "--timeout"),
+            (self.shared, "--shared"),
+            (self.json, "--json"),
+            (self.follow, "-f"),
+            (self.tail.is_some(), "-n"),
+            (self.since.is_some(), "--since"),
+        ]
+        .into_iter()
+        .find_map(|(given, name)| given.then_some(name))
+    }
+
+    /// The first option of `check`, `compile` or `image` given, by name.
+    fn file_option(&self) -> Option<&'static str> {
+        [
+            (self.output.is_some(), "-o"),
+            (self.config.is_some(), "--config"),
+            (self.modules_from.is_some(), "--modules-from"),
+            (self.modules.is_some(), "--modules"),
+            (!self.omit_module.is_empty(), "--omit-module"),
+            (self.busybox.is_some(), "--busybox"),
+            (!self.add.is_empty(), "--add"),
+            (self.sysroot.is_some(), "--sysroot"),
+            (self.keel.is_some(), "--keel"),
+            (self.arch.is_some(), "--arch"),
+            (self.compress.is_some(), "--compress"),
+        ]
+        .into_iter()
+        .find_map(|(given, name)| given.then_some(name))
+    }
 }
 
 /// Parse the arguments after the program name. Errors are the message for
@@ -186,6 +273,15 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Parsed, String> {
     }
     if w.version {
         return Ok(Parsed::Version);
+    }
+    if let Some(word @ ("check" | "compile" | "image")) = w.positional.first().map(String::as_str) {
+        if let Some(name) = w.protocol_option() {
+            return Err(format!("{name} does not go with {word}"));
+        }
+        return local(&w, word).map(Parsed::Local);
+    }
+    if let (Some(name), Some(word)) = (w.file_option(), w.positional.first()) {
+        return Err(format!("{name} does not go with {word}"));
     }
     let target = target(&w)?;
     let timeout = match &w.timeout {
@@ -223,6 +319,17 @@ fn words(args: &[&str]) -> Result<Words, String> {
             Short('f') | Long("follow") => w.follow = true,
             Short('h') | Long("help") => w.help = true,
             Short('V') | Long("version") => w.version = true,
+            Short('o') | Long("output") => w.output = Some(text(p.value().map_err(message)?)),
+            Long("config") => w.config = Some(text(p.value().map_err(message)?)),
+            Long("modules-from") => w.modules_from = Some(text(p.value().map_err(message)?)),
+            Long("modules") => w.modules = Some(text(p.value().map_err(message)?)),
+            Long("omit-module") => w.omit_module.push(text(p.value().map_err(message)?)),
+            Long("busybox") => w.busybox = Some(text(p.value().map_err(message)?)),
+            Long("add") => w.add.push(text(p.value().map_err(message)?)),
+            Long("sysroot") => w.sysroot = Some(text(p.value().map_err(message)?)),
+            Long("keel") => w.keel = Some(text(p.value().map_err(message)?)),
+            Long("arch") => w.arch = Some(text(p.value().map_err(message)?)),
+            Long("compress") => w.compress = Some(text(p.value().map_err(message)?)),
             Short(c) => return Err(format!("unknown option -{c}")),
             Long(name) => return Err(format!("unknown option --{name}")),
         }
@@ -346,6 +453,73 @@ fn command(w: &Words) -> Result<Command, String> {
         "console" => Command::Console,
         other => return Err(format!("unknown command {other}")),
     })
+}
+
+/// `check FILE`, `compile FILE -o OUT`, `image -o OUT [options]`.
+fn local(w: &Words, word: &str) -> Result<Local, String> {
+    let args = &w.positional[1..];
+    let only = |allowed: &[&str]| -> Result<(), String> {
+        match w.file_option() {
+            Some(name) if !allowed.contains(&name) => Err(format!("{name} does not go with {word}")),
+            _ => Ok(()),
+        }
+    };
+    let output = || w.output.as_ref().map(PathBuf::from).ok_or(format!("{word} needs -o OUT"));
+    let one_file = || match args {
+        [file] => Ok(PathBuf::from(file)),
+        [] => Err(format!("{word} needs a FILE")),
+        [_, extra, ..] => Err(format!("{word}: unexpected argument {extra}")),
+    };
+    match word {
+        "check" => {
+            only(&[])?;
+            Ok(Local::Check(one_file()?))
+        }
+        "compile" => {
+            only(&["-o"])?;
+            Ok(Local::Compile { file: one_file()?, out: output()? })
+        }
+        _ => {
+            if let Some(extra) = args.first() {
+                return Err(format!("image: unexpected argument {extra} (the config goes after --config)"));
+            }
+            image_options(w, output()?)
+        }
+    }
+}
+
+fn image_options(w: &Words, output: PathBuf) -> Result<Local, String> {
+    let add = w
+        .add
+        .iter()
+        .map(|spec| match spec.find(":/") {
+            Some(i) if i > 0 => Ok((PathBuf::from(&spec[..i]), spec[i + 1..].to_string())),
+            _ => Err(format!("--add: expected HOST:/GUEST/PATH, got {spec}")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let arch = match &w.arch {
+        None => None,
+        Some(a) => Some(Arch::parse(a).ok_or(format!("--arch: x86_64 or aarch64, not {a}"))?),
+    };
+    let compress = match &w.compress {
+        None => Compress::None,
+        Some(c) => Compress::parse(c).ok_or(format!("--compress: none, gzip or zstd, not {c}"))?,
+    };
+    let modules = w.modules.as_ref().map(|list| list.split([',', ' ']).filter(|m| !m.is_empty()).map(String::from).collect());
+    Ok(Local::Image(image::Options {
+        output,
+        config: w.config.as_ref().map(PathBuf::from),
+        modules_from: w.modules_from.as_ref().map(PathBuf::from),
+        modules,
+        omit_modules: w.omit_module.clone(),
+        busybox: w.busybox.as_ref().map(PathBuf::from),
+        add,
+        sysroot: w.sysroot.as_ref().map(PathBuf::from),
+        keel: w.keel.as_ref().map(PathBuf::from),
+        arch,
+        compress,
+        verbose: w.verbose,
+    }))
 }
 
 fn check_name(name: &str) -> Result<(), String> {

@@ -5,18 +5,23 @@
 //! - `cli`: the command line;
 //! - `transport`: unix socket, serial device, vsock; reader, signal and keyboard threads;
 //! - `session`: frames in and out, hello, lost frames and records, shared-line text;
-//! - `output`: human and JSON lines.
+//! - `output`: human and JSON lines;
+//! - `compile`: `check` and `compile`, keel-config's compiler on the host;
+//! - `image`: `image`, a bootable initramfs (docs/image.md).
 //!
-//! Exit status: 0 done, 1 the request failed (ErrorReply), 2 usage, 3 no connection, no
+//! Exit status: 0 done, 1 the request failed (ErrorReply; check, compile, image: bad input),
+//! 2 usage, 3 no connection, no
 //! answer or connection lost, 130 interrupted.
 #![deny(unsafe_code)]
 
 mod cli;
+mod compile;
+mod image;
 mod output;
 mod session;
 mod transport;
 
-use cli::{Command, Options, Parsed};
+use cli::{Command, Local, Options, Parsed};
 use keel_proto::{Message, ReplyBody};
 use output::{EventRecord, LogRecord, ServiceRow, StatusInfo};
 use session::{Session, Stop, TextMode};
@@ -50,6 +55,9 @@ fn main() {
             USAGE
         }
         Ok(Parsed::Run(o)) => run(&o),
+        Ok(Parsed::Local(Local::Check(file))) => compile::check(&file),
+        Ok(Parsed::Local(Local::Compile { file, out })) => compile::compile(&file, &out),
+        Ok(Parsed::Local(Local::Image(o))) => image::run(&o),
     };
     std::process::exit(code)
 }

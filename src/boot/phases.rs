@@ -32,24 +32,9 @@ pub struct Boot {
 }
 
 /// Kernel modules loaded at boot (with their dependencies, from modules.dep), in order;
-/// `keel.modules=` adds more. This list covers Debian's kernel under QEMU: virtio disks and
-/// consoles, ext4 (crc32c is only a soft dependency of ext4, so it is named), the ACPI power
-/// button and evdev (power keys), and vsock. On aarch64 (QEMU virt, device tree, no ACPI)
-/// the power key is gpio-keys on the PL061 (built into Debian's arm64 kernel, as `button`
-/// is): gpio_keys is added there only, so x86 never warns about it. A fixed list per
-/// architecture until modules are coldplugged by modalias.
-pub static MODULES: &[&[u8]] = &[
-    b"virtio_pci",
-    b"virtio_blk",
-    b"virtio_console",
-    b"crc32c_generic",
-    b"ext4",
-    b"button",
-    b"evdev",
-    #[cfg(target_arch = "aarch64")]
-    b"gpio_keys",
-    b"vmw_vsock_virtio_transport",
-];
+/// `keel.modules=` adds more. The list is keel-config's (`keel_config::modules`), which
+/// `keelctl image` packs too: what it covers and why is said there.
+pub static MODULES: &[&[u8]] = keel_config::modules::THIS_ARCH;
 
 pub enum Outcome {
     Done,

@@ -1,5 +1,5 @@
-"""tests/vm/mkinitramfs without booting: the same inputs give the same bytes, and the archive
-holds what the kernel and keel expect."""
+"""tests/vm/mkinitramfs (the repository's defaults over `keelctl image`) without booting: the
+same inputs give the same bytes, and the archive holds what the kernel and keel expect."""
 
 import gzip
 import shutil
@@ -11,6 +11,8 @@ import unittest
 from pathlib import Path
 
 from common import KEEL, KEELS, REPO, qemu
+
+KEELCTL = REPO / "target/x86_64-unknown-linux-gnu/release/keelctl"
 
 
 def newc_entries(data):
@@ -84,6 +86,25 @@ class Initramfs(unittest.TestCase):
         for line in dep:
             for d in line.split(":")[1].split():
                 self.assertIn(d, mods, line)
+        # modules.alias: the packed modules' own aliases (for coldplug by modalias).
+        alias = by[base + "modules.alias"][7].decode().splitlines()
+        self.assertIn("alias fs-ext4 ext4", alias)
+        self.assertTrue(all(l.split()[-1] != "evdev" for l in alias[1:]), "an omitted module has no aliases")
+        self.assertNotIn("etc/keel/keel.db", by, "no --config: keel's built-in table")
+
+    def test_config(self):
+        # --config: compiled to /etc/keel/keel.db, the bytes `keelctl compile` writes.
+        config = REPO / "tests/qemu/image/other.toml"
+        by = {e[0]: e for e in newc_entries(self.build("--config", str(config), "--modules", ""))}
+        compiled = subprocess.run([str(KEELCTL), "compile", str(config), "-o", "-"], capture_output=True, check=True).stdout
+        self.assertEqual(by["etc/keel/keel.db"][7], compiled)
+        self.assertEqual(by["usr/bin/env"][7], Path("/usr/bin/env").read_bytes(), "the service's program")
+        self.assertFalse(any(n.startswith("lib/modules") for n in by), "--modules '': none")
+        bad = Path(tempfile.mkdtemp(prefix="keel-cfg-")) / "bad.toml"
+        self.addCleanup(shutil.rmtree, bad.parent, True)
+        bad.write_text("[service.a]\nargv = [\"/x\"]\nafter = [\"b\"]\n")
+        r = self.build("--config", str(bad), check=False)
+        self.assertEqual((r.returncode, r.stderr), (1, f"{bad}:1: service \"a\": unknown dependency \"b\"\n"))
 
     def test_arm64_contents(self):
         # The arm64 keel, fetch-kernel arm64's busybox (its applets read from its own table:

@@ -5,23 +5,22 @@ reboot by keel. keel pets it from its loop at a third of the timeout; a loop tha
 (keel.test_hang) or a power sequence that hangs (keel.test_hang_shutdown) ends in the reset,
 the latter only after the bound keel sets for the whole sequence."""
 
-import re
 import time
 import unittest
 
 from common import BOOT_TIMEOUT, EXIT_TIMEOUT, REPO, VmTest
 
-# keel's default module list (mkinitramfs's copy of src/boot/phases.rs MODULES) plus the
-# watchdog's driver, loaded by keel.modules= (until modules are coldplugged by modalias).
-DEFAULT_MODULES = re.search(r'DEFAULT_MODULES = \(\s*"([^"]+)"', (REPO / "tests/vm/mkinitramfs").read_text()).group(1)
+# The watchdog's driver comes with a configuration that names it ([system] modules: packed
+# by keelctl image and loaded by keel), until modules are coldplugged by modalias.
+CONFIG = REPO / "tests/qemu/image/watchdog.toml"
 WATCHDOG = ["-device", "i6300esb", "-watchdog-action", "reset"]
 TIMEOUT = 3  # seconds: petted every second
-APPEND = f"keel.modules=i6300esb keel.watchdog=watchdog0:{TIMEOUT}"
+APPEND = f"keel.watchdog=watchdog0:{TIMEOUT}"
 
 
 class Watchdog(VmTest):
     def watchdog_initramfs(self):
-        return self.initramfs("watchdog", init="test", extra=["--modules", f"{DEFAULT_MODULES} i6300esb"])
+        return self.initramfs("watchdog", init="test", extra=["--config", str(CONFIG)])
 
     def boot_watched(self, append=""):
         vm = self.boot(self.watchdog_initramfs(), append=f"{APPEND} {append}", extra_args=WATCHDOG)
