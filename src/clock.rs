@@ -9,8 +9,7 @@ pub const NANOS_PER_MILLI: u64 = 1_000_000;
 
 impl Instant {
     pub fn now() -> Instant {
-        let ts = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
-        Instant(ts.tv_sec as u64 * NANOS_PER_SEC + ts.tv_nsec as u64)
+        Instant(crate::sys::boottime_nanos())
     }
 
     pub const fn plus_millis(self, ms: u64) -> Instant {
@@ -31,5 +30,20 @@ pub fn sleep_secs(secs: u32) {
     let mut left = rustix::time::Timespec { tv_sec: secs as _, tv_nsec: 0 };
     while let rustix::thread::NanosleepRelativeResult::Interrupted(rest) = rustix::thread::nanosleep(&left) {
         left = rest;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn now_reads_the_boot_clock() {
+        let read = || {
+            let ts = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+            ts.tv_sec as u64 * NANOS_PER_SEC + ts.tv_nsec as u64
+        };
+        let (before, now, after) = (read(), Instant::now(), read());
+        assert!(before <= now.0 && now.0 <= after, "{before} <= {} <= {after}", now.0);
     }
 }

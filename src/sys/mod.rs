@@ -115,6 +115,22 @@ impl SignalInfo {
     }
 }
 
+/// clock_gettime(CLOCK_BOOTTIME) in nanoseconds, by the syscall itself: rustix's goes
+/// through the vDSO, whose ELF lookup is ~1 KB of code (and panics on a malformed vDSO);
+/// PID 1 reads the clock a few times per wakeup, where a syscall's cost does not matter.
+pub fn boottime_nanos() -> u64 {
+    const CLOCK_BOOTTIME: usize = 7;
+    // struct timespec { tv_sec, tv_nsec }: two 64-bit words on x86_64 and aarch64.
+    let mut ts = [0i64; 2];
+    // SAFETY: the pointer is to a live 16-byte timespec the kernel fills.
+    let ret = unsafe { arch::syscall2(k::__NR_clock_gettime as usize, CLOCK_BOOTTIME, ts.as_mut_ptr() as usize) };
+    // It cannot fail (a valid clock and buffer); 0 would read as "just booted".
+    if check(ret).is_err() {
+        return 0;
+    }
+    (ts[0] as u64).wrapping_mul(1_000_000_000).wrapping_add(ts[1] as u64)
+}
+
 /// kill(pid, sig) with any pid, -1 (every process but us and init) included.
 pub fn kill(pid: i32, signo: u32) -> Result<(), Errno> {
     // SAFETY: kill takes no pointers.
