@@ -90,8 +90,18 @@ bench-boot: _vm-packages initramfs
 bench-boot-arm: (_vm-packages "aarch64") initramfs-arm
     tests/vm/qemu.py bench --arch aarch64 --runs 5
 
+# exec -> `keel: ready` with the built-in configuration and with the same one read from
+# /etc/keel/keel.db (compiled from src/config/default.toml): what reading a file costs.
+bench-config: _vm-packages build kernel keelctl
+    tests/vm/mkinitramfs --init {{bin}} --out target/bench/builtin.cpio --busybox
+    tests/vm/mkinitramfs --init {{bin}} --out target/bench/with-db.cpio --busybox --config src/config/default.toml
+    @echo "== the built-in configuration"
+    tests/vm/qemu.py bench --runs 5 --initrd target/bench/builtin.cpio
+    @echo "== the same configuration from /etc/keel/keel.db"
+    tests/vm/qemu.py bench --runs 5 --initrd target/bench/with-db.cpio
+
 # Benchmarks, a report (not a test): size, boot and power button, services, container mode.
-bench: size size-breakdown bench-boot bench-services bench-debug bench-container bench-wakeups
+bench: size size-breakdown bench-boot bench-config bench-services bench-debug bench-container bench-wakeups
 
 # PID 1 wakeups in BENCH_IDLE_SECS (default 60) of idle, in QEMU: none without a watchdog,
 # one per pet with one (keel.watchdog=watchdog0:30 on i6300esb: every 10 s).
