@@ -29,6 +29,8 @@ pub enum Source {
     DebugClient(u8),
     /// The /dev/kmsg a debug client follows (same index).
     Kmsg(u8),
+    /// The kernel's uevent socket: devices as they come (the root finder; hotplug).
+    Uevent,
 }
 
 impl Source {
@@ -44,6 +46,7 @@ impl Source {
             Source::DebugListener(i) => (7, i),
             Source::DebugClient(i) => (8, i),
             Source::Kmsg(i) => (9, i),
+            Source::Uevent => (10, 0),
         };
         kind << 8 | index as u64
     }
@@ -61,6 +64,7 @@ impl Source {
             7 => Source::DebugListener(index),
             8 => Source::DebugClient(index),
             9 => Source::Kmsg(index),
+            10 => Source::Uevent,
             _ => return None,
         })
     }
@@ -153,7 +157,8 @@ mod tests {
             assert_eq!(Source::from_token(s.token()), Some(s));
         }
         assert_eq!(Source::from_token(Source::Kmsg(1).token()), Some(Source::Kmsg(1)));
-        assert_eq!(Source::from_token(10 << 8), None);
+        assert_eq!(Source::from_token(Source::Uevent.token()), Some(Source::Uevent));
+        assert_eq!(Source::from_token(11 << 8), None);
         assert_eq!(Source::from_token(u64::MAX), None);
     }
 }

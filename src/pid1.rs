@@ -7,15 +7,17 @@ use crate::boot::{self, Boot};
 use crate::clock::Instant;
 use crate::config::cmdline::Config;
 use crate::debug;
+use crate::devices::uevent::{Received, Uevent, UeventSocket, MAX_MESSAGE};
 use crate::event::{EventLoop, Source, EVENTS_PER_WAIT};
 use crate::log::Errno;
 use crate::power::PowerCmd;
 use crate::power::flush::{FlushChild, Megabytes};
 use crate::power::shutdown::{self, Action, End, Facts, Reply, Shutdown};
 use crate::power::signals::{request_for, Request, Signals};
+use crate::root::{self, Storage};
 use crate::sys::{Args, SignalInfo};
 use crate::services::spec::SERVICES;
-use crate::services::supervisor::{self, Supervisor};
+use crate::services::supervisor::{self, Control, Supervisor};
 use crate::{fatal, info, reaper};
 
 pub struct Init {
@@ -28,6 +30,10 @@ pub struct Init {
     /// The flush child, once the power sequence has started it.
     flush: Option<FlushChild>,
     ready: Instant,
+    /// The root and the mounts (src/root/): services start once it is over.
+    storage: Storage,
+    /// The kernel's uevents, while something waits for devices.
+    uevents: Option<UeventSocket>,
 }
 
 pub fn run(args: Args) -> ! {
@@ -65,11 +71,24 @@ pub fn run(args: Args) -> ! {
         }
     }
     let config = &boot.config;
+    let storage = Storage::new(config, boot.owns_machine, Instant::now());
+    // From an initramfs with a root named, only the emergency path ever starts services.
+    let rescue_only = storage.rescue_only();
     let services = Supervisor::new(|i| {
-        supervisor::enabled(&SERVICES[i], config.services_off & 1u128.checked_shl(i as u32).unwrap_or(0) != 0, config.single)
+        let off = config.services_off & 1u128.checked_shl(i as u32).unwrap_or(0) != 0;
+        supervisor::enabled(&SERVICES[i], off, config.single) && (!rescue_only || root::rescue(i))
     });
+    // Open before the first look at the devices, so none added meanwhile is missed.
+    let uevents = match storage.wants_uevents().then(|| UeventSocket::open(1 << 20)) {
+        Some(Ok(socket)) if events.watch(&socket, Source::Uevent).is_ok() => Some(socket),
+        Some(_) => {
+            info!("uevents: not watched: only devices there now and at the deadline are found");
+            None
+        }
+        None => None,
+    };
     let debug = debug::Server::open(boot.config.debug_channels(), &events);
-    let mut init = Init { boot, events, signals, services, debug, shutdown: None, flush: None, ready: Instant::now() };
+    let mut init = Init { boot, events, signals, services, debug, shutdown: None, flush: None, ready: Instant::now(), storage, uevents };
     info!("ready");
     if cfg!(feature = "test-hooks") && init.boot.config.test_panic {
         panic!("keel.test_panic");
@@ -104,6 +123,7 @@ impl Init {
                     Source::DebugListener(i) => self.debug.accept(i as usize, &self.events),
                     Source::DebugClient(i) => self.on_debug_client(i as usize),
                     Source::Kmsg(i) => self.debug.on_kmsg(i as usize, &self.events),
+                    Source::Uevent => self.on_uevents(),
                 }
             }
             self.advance();
@@ -114,9 +134,25 @@ impl Init {
     fn poll_at(&self) -> Option<Instant> {
         let shutdown = self.shutdown.as_ref().and_then(Shutdown::poll_at);
         let services = self.services.poll_at();
-        match (shutdown, services) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        [shutdown, services, self.storage.poll_at()].into_iter().flatten().min()
+    }
+
+    /// Every uevent queued (a bounded number per wakeup), to whoever waits for devices:
+    /// the root finder and the mounts (and hotplug, when it comes).
+    fn on_uevents(&mut self) {
+        let Some(socket) = &self.uevents else { return };
+        let mut buf = [0u8; MAX_MESSAGE];
+        for _ in 0..32 {
+            match socket.recv(&mut buf) {
+                Ok(Received::Message(bytes)) => {
+                    if let Ok(event) = Uevent::from_bytes(bytes) {
+                        self.storage.on_uevent(&event);
+                    }
+                }
+                Ok(Received::Overrun) => self.storage.on_overrun(),
+                Ok(Received::NotFromKernel | Received::TooLong) => {}
+                Ok(Received::Drained) | Err(_) => break,
+            }
         }
     }
 
@@ -163,6 +199,7 @@ impl Init {
             info!("{} requested ({})", cmd, by);
             let config = &self.boot.config;
             let sd = Shutdown::begin(cmd, Instant::now(), config.shutdown_timeout_secs, config.sync_timeout_secs);
+            self.storage.cancel();
             self.services.begin_stop(sd.deadline);
             self.shutdown = Some(sd);
             return;
@@ -176,8 +213,20 @@ impl Init {
 
     /// Reap, then let the state machines act on what changed.
     fn advance(&mut self) {
-        let mut children_left = reap(&mut self.services, &mut self.flush);
-        self.services.poll(Instant::now(), &self.events);
+        let mut children_left = reap(&mut self.services, &mut self.flush, &mut self.storage);
+        let now = Instant::now();
+        if self.shutdown.is_none() && self.storage.advance(now, &self.boot.args) {
+            // The storage stage is over: services start, but not those it keeps down.
+            for i in (0..SERVICES.len()).filter(|&i| !self.storage.may_run(i)) {
+                let _ = self.services.control(i, Control::Stop, now);
+            }
+        }
+        if !self.storage.wants_uevents() {
+            self.uevents = None;
+        }
+        if self.storage.gate_open() || self.shutdown.is_some() {
+            self.services.poll(now, &self.events);
+        }
         self.debug.pump(&self.events);
         let Some(sd) = self.shutdown.as_mut() else { return };
         loop {
@@ -203,7 +252,7 @@ impl Init {
                 }
                 Action::Wait => return,
             }
-            children_left = reap(&mut self.services, &mut self.flush);
+            children_left = reap(&mut self.services, &mut self.flush, &mut self.storage);
         }
     }
 
@@ -240,11 +289,12 @@ impl ufmt::uDisplay for Origin {
     }
 }
 
-/// Every exited child goes to the supervisor, or is the flush child; the rest are
-/// orphans, just logged.
-fn reap(services: &mut Supervisor, flush: &mut Option<FlushChild>) -> bool {
+/// Every exited child goes to the supervisor, or is the flush child or the root's fsck; the
+/// rest are orphans, just logged.
+fn reap(services: &mut Supervisor, flush: &mut Option<FlushChild>, storage: &mut Storage) -> bool {
     reaper::reap_all(|pid, status| match flush {
         Some(f) if f.pid == pid => f.exited = true,
+        _ if storage.on_exit(pid, status) => {}
         _ if services.on_exit(pid, status, Instant::now()) => {}
         _ => info!("reaped pid {} ({})", pid, status),
     })

@@ -170,6 +170,17 @@ pub fn dup_to(fd: BorrowedFd, target: i32) -> Result<(), Errno> {
     check(ret).map(drop)
 }
 
+/// close_range(first, ~0, CLOSE_RANGE_CLOEXEC): every descriptor from `first` on is closed
+/// by the next exec (switch_root's init gets fds 0-2 only), none is closed now. rustix's
+/// close_range is unsafe for the closing form; this one closes nothing.
+pub fn cloexec_from(first: u32) -> Result<(), Errno> {
+    const CLOSE_RANGE_CLOEXEC: usize = 1 << 2;
+    // SAFETY: with CLOSE_RANGE_CLOEXEC the kernel only sets a flag on open descriptors: no
+    // descriptor is closed, so no OwnedFd is invalidated; no pointers are passed.
+    let ret = unsafe { arch::syscall3(k::__NR_close_range as usize, first as usize, u32::MAX as usize, CLOSE_RANGE_CLOEXEC) };
+    check(ret).map(drop)
+}
+
 /// The services' output rings: one array in .bss, so pages no service has written to cost
 /// no memory. Handed out once; later calls get an empty slice.
 pub fn ring_storage() -> &'static mut [u8] {
