@@ -23,11 +23,13 @@ build-arm:
     cargo build --release --target aarch64-unknown-linux-musl
 
 # The QEMU panic test runs on both architectures.
-# Build the binaries with test-only hooks (keel.test_panic, x86_64 and aarch64) and with tests/services/services.toml.
+# Build the binaries with test-only hooks (keel.test_panic, x86_64 and aarch64), with
+# tests/services/services.toml, and with tests/qemu/root.toml (the root images' init).
 build-test:
     cargo build --release --features test-hooks --target-dir target/test-hooks
     cargo build --release --features test-hooks --target-dir target/test-hooks --target aarch64-unknown-linux-musl
     KEEL_CONFIG=tests/services/services.toml cargo build --release --target-dir target/test-services
+    KEEL_CONFIG=tests/qemu/root.toml cargo build --release --target-dir target/test-root
 
 # Everything CI runs: unit, PID-namespace, service, container and size tests, the Arm build,
 # then the QEMU boots of a real kernel.
