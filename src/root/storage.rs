@@ -212,6 +212,7 @@ impl Storage {
 
     /// The device, once found (by a uevent, or by a scan when time says so); Err: the wait
     /// is over without it.
+    #[inline(never)]
     fn look(&mut self, now: Instant) -> Result<Option<Found>, ()> {
         if let Some(found) = self.found.take() {
             self.wait = Wait::Over;
@@ -374,6 +375,7 @@ fn find_checker<'b>(fstype: &[u8], buf: &'b mut [u8; 64]) -> Option<&'b CStr> {
 /// mount(2) the device found (/dev/NAME), else `source` as it is, on `target` as each of
 /// `types` (comma list; empty: the type probe found), the options split into flags and
 /// data. Says what it did.
+#[inline(never)]
 fn mount(source: &[u8], dev: Option<&Found>, target: &[u8], types: &[u8], options: &[u8], flags: MountFlags) -> Result<(), ()> {
     let (mut src, mut dst) = ([0u8; 260], [0u8; 260]);
     let source = match dev {
