@@ -27,7 +27,8 @@ build-arm:
     cargo build --release --target aarch64-unknown-linux-musl
 
 # The QEMU panic test runs on both architectures.
-# Build the binaries with test-only hooks (keel.test_panic, x86_64 and aarch64) and with tests/services/services.toml.
+# Build the binaries with test-only hooks (keel.test_panic, x86_64 and aarch64), and with
+# tests/services/services.toml as the built-in configuration.
 build-test:
     cargo build --release --features test-hooks --target-dir target/test-hooks
     cargo build --release --features test-hooks --target-dir target/test-hooks --target aarch64-unknown-linux-musl

@@ -31,6 +31,8 @@ pub enum Source {
     Kmsg(u8),
     /// keel's console descriptor, watched for EPOLLOUT only while lines wait for it.
     Console,
+    /// The kernel's uevent socket: devices as they come (the root finder; hotplug).
+    Uevent,
 }
 
 impl Source {
@@ -47,6 +49,7 @@ impl Source {
             Source::DebugClient(i) => (8, i),
             Source::Kmsg(i) => (9, i),
             Source::Console => (10, 0),
+            Source::Uevent => (11, 0),
         };
         kind << 8 | index as u64
     }
@@ -65,6 +68,7 @@ impl Source {
             8 => Source::DebugClient(index),
             9 => Source::Kmsg(index),
             10 => Source::Console,
+            11 => Source::Uevent,
             _ => return None,
         })
     }
@@ -174,7 +178,8 @@ mod tests {
         }
         assert_eq!(Source::from_token(Source::Kmsg(1).token()), Some(Source::Kmsg(1)));
         assert_eq!(Source::from_token(Source::Console.token()), Some(Source::Console));
-        assert_eq!(Source::from_token(11 << 8), None);
+        assert_eq!(Source::from_token(Source::Uevent.token()), Some(Source::Uevent));
+        assert_eq!(Source::from_token(12 << 8), None);
         assert_eq!(Source::from_token(u64::MAX), None);
     }
 }

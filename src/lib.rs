@@ -9,6 +9,8 @@
 //! - `debug`: the debug protocol server (wire format: the keel-proto crate);
 //! - `container`: container mode (`keel -- PROGRAM`), tini-style;
 //! - `devices`: the hardware that is there: uevents, modules.alias, the coldplug walk;
+//! - `root`: how the root is found: from an initramfs, `root=` found, checked, mounted and
+//!   switched to; then the configured mounts (services wait for them);
 //! - `probe`: block-device identification for `root=` (filesystem UUIDs and labels,
 //!   GPT/MBR PARTUUIDs), pure parsers over caller-owned bytes;
 //! - `log`: console lines and the journals debug clients read;
@@ -37,5 +39,6 @@ pub mod pid1;
 pub mod power;
 pub mod probe;
 pub mod reaper;
+pub mod root;
 pub mod services;
 pub mod sys;

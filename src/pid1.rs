@@ -7,6 +7,7 @@ use crate::boot::{self, Boot};
 use crate::clock::Instant;
 use crate::config::cmdline::Config;
 use crate::debug;
+use crate::devices::uevent::{Received, Uevent, UeventSocket, MAX_MESSAGE};
 use crate::event::{EventLoop, Source, EVENTS_PER_WAIT};
 use crate::log::orphans::Orphans;
 use crate::log::{console, Errno};
@@ -15,8 +16,10 @@ use crate::power::flush::{FlushChild, Megabytes};
 use crate::power::shutdown::{self, Action, End, Facts, Reply, Shutdown};
 use crate::power::signals::{request_for, Request, Signals};
 use crate::power::watchdog::Watchdog;
+use crate::root::{self, Storage};
 use crate::sys::{Args, SignalInfo};
-use crate::services::supervisor::{self, Supervisor};
+use crate::services::spec;
+use crate::services::supervisor::{self, Control, Supervisor};
 use crate::{fatal, info, reaper};
 
 pub struct Init {
@@ -30,6 +33,10 @@ pub struct Init {
     flush: Option<FlushChild>,
     orphans: Orphans,
     ready: Instant,
+    /// The root and the mounts (src/root/): services start once it is over.
+    storage: Storage,
+    /// The kernel's uevents, while something waits for devices.
+    uevents: Option<UeventSocket>,
 }
 
 pub fn run(args: Args) -> ! {
@@ -69,12 +76,37 @@ pub fn run(args: Args) -> ! {
         }
     }
     let config = &boot.config;
-    let services = Supervisor::new(crate::services::spec::table(), |i, spec| {
-        supervisor::enabled(spec, config.services_off & 1u128.checked_shl(i as u32).unwrap_or(0) != 0, config.single)
+    let storage = Storage::new(config, boot.owns_machine, Instant::now());
+    // From an initramfs with a root named, only the emergency path ever starts services.
+    let rescue_only = storage.rescue_only();
+    let services = Supervisor::new(spec::table(), |i, spec| {
+        let off = config.services_off & 1u128.checked_shl(i as u32).unwrap_or(0) != 0;
+        supervisor::enabled(spec, off, config.single) && (!rescue_only || root::rescue(i))
     });
+    // Open before the first look at the devices, so none added meanwhile is missed.
+    let uevents = match storage.wants_uevents().then(|| UeventSocket::open(1 << 20)) {
+        Some(Ok(socket)) if events.watch(&socket, Source::Uevent).is_ok() => Some(socket),
+        Some(_) => {
+            info!("uevents: not watched: only devices there now and at the deadline are found");
+            None
+        }
+        None => None,
+    };
     let configured = boot.running.as_ref().map(|r| r.db.channels());
     let debug = debug::Server::open(boot.config.debug_channels(configured.into_iter().flatten()), &events);
-    let mut init = Init { boot, events, signals, services, debug, shutdown: None, flush: None, orphans: Orphans::new(), ready: Instant::now() };
+    let mut init = Init {
+        boot,
+        events,
+        signals,
+        services,
+        debug,
+        shutdown: None,
+        flush: None,
+        orphans: Orphans::new(),
+        ready: Instant::now(),
+        storage,
+        uevents,
+    };
     info!("ready");
     if cfg!(feature = "test-hooks") && init.boot.config.test_panic {
         panic!("keel.test_panic");
@@ -115,6 +147,7 @@ impl Init {
                     Source::DebugClient(i) => self.on_debug_client(i as usize),
                     Source::Kmsg(i) => self.debug.on_kmsg(i as usize, &self.services, &self.events),
                     Source::Console => console::on_writable(),
+                    Source::Uevent => self.on_uevents(),
                 }
             }
             self.advance();
@@ -125,7 +158,27 @@ impl Init {
     fn poll_at(&self) -> Option<Instant> {
         let shutdown = self.shutdown.as_ref().and_then(Shutdown::poll_at);
         let watchdog = self.boot.watchdog.as_ref().and_then(Watchdog::poll_at);
-        earliest(earliest(earliest(shutdown, self.services.poll_at()), watchdog), self.orphans.due())
+        let storage = self.storage.poll_at();
+        [shutdown, self.services.poll_at(), watchdog, self.orphans.due(), storage].into_iter().flatten().min()
+    }
+
+    /// Every uevent queued (a bounded number per wakeup), to whoever waits for devices:
+    /// the root finder and the mounts (and hotplug, when it comes).
+    fn on_uevents(&mut self) {
+        let Some(socket) = &self.uevents else { return };
+        let mut buf = [0u8; MAX_MESSAGE];
+        for _ in 0..32 {
+            match socket.recv(&mut buf) {
+                Ok(Received::Message(bytes)) => {
+                    if let Ok(event) = Uevent::from_bytes(bytes) {
+                        self.storage.on_uevent(&event);
+                    }
+                }
+                Ok(Received::Overrun) => self.storage.on_overrun(),
+                Ok(Received::NotFromKernel | Received::TooLong) => {}
+                Ok(Received::Drained) | Err(_) => break,
+            }
+        }
     }
 
     fn on_signals(&mut self) {
@@ -176,6 +229,7 @@ impl Init {
             if let Some(w) = self.boot.watchdog.as_mut() {
                 w.bound_shutdown(now, sd.ends_by());
             }
+            self.storage.cancel();
             if cfg!(feature = "test-hooks") && config.test_hang_shutdown {
                 info!("keel.test_hang_shutdown: sleeping for good");
                 crate::sys::unreachable_loop();
@@ -193,12 +247,24 @@ impl Init {
 
     /// Reap, then let the state machines act on what changed.
     fn advance(&mut self) {
-        let mut children_left = reap(&mut self.services, &mut self.flush, &mut self.orphans);
-        self.orphans.tick(Some(Instant::now()));
+        let mut children_left = reap(&mut self.services, &mut self.flush, &mut self.storage, &mut self.orphans);
+        let now = Instant::now();
+        self.orphans.tick(Some(now));
         if let Some(w) = self.boot.watchdog.as_mut() {
-            w.poll(Instant::now());
+            w.poll(now);
         }
-        self.services.poll(Instant::now(), &self.events);
+        if self.shutdown.is_none() && self.storage.advance(now, &self.boot.args) {
+            // The storage stage is over: services start, but not those it keeps down.
+            for i in (0..spec::table().len()).filter(|&i| !self.storage.may_run(i)) {
+                let _ = self.services.control(i, Control::Stop, now);
+            }
+        }
+        if !self.storage.wants_uevents() {
+            self.uevents = None;
+        }
+        if self.storage.gate_open() || self.shutdown.is_some() {
+            self.services.poll(now, &self.events);
+        }
         self.debug.pump(&self.services, &self.events);
         let Some(sd) = self.shutdown.as_mut() else { return };
         loop {
@@ -229,18 +295,12 @@ impl Init {
                 }
                 Action::Wait => return,
             }
-            children_left = reap(&mut self.services, &mut self.flush, &mut self.orphans);
+            children_left = reap(&mut self.services, &mut self.flush, &mut self.storage, &mut self.orphans);
         }
     }
 
 }
 
-fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
 
 /// Who asked for a power command.
 #[derive(Copy, Clone)]
@@ -273,13 +333,14 @@ impl ufmt::uDisplay for Origin {
     }
 }
 
-/// Every exited child goes to the supervisor, or is the flush child; the rest are
-/// orphans (src/log/orphans.rs: every one in the journal, summarized on the console).
-fn reap(services: &mut Supervisor, flush: &mut Option<FlushChild>, orphans: &mut Orphans) -> bool {
+/// Every exited child goes to the supervisor, or is the flush child or the root's fsck; the
+/// rest are orphans (src/log/orphans.rs: every one in the journal, summarized on the console).
+fn reap(services: &mut Supervisor, flush: &mut Option<FlushChild>, storage: &mut Storage, orphans: &mut Orphans) -> bool {
     reaper::reap_all(|pid, status| {
         let now = Instant::now();
         match flush {
             Some(f) if f.pid == pid => f.exited = true,
+            _ if storage.on_exit(pid, status) => {}
             _ if services.on_exit(pid, status, now) => {}
             _ => orphans.reaped(pid, status, now),
         }

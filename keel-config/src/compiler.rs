@@ -3,8 +3,8 @@
 //! a validated `Config` out, which `db::emit` turns into the compiled form PID 1 reads.
 //! Every error names its line, and all errors are reported, not just the first.
 //!
-//! Format (docs/config.md): `[system]`, `[debug]` and `[service.NAME]` tables of
-//! `key = value` lines; values are "strings", integers, true/false, ["arrays", "of",
+//! Format (docs/services.md, docs/root.md): `[system]`, `[debug]`, `[root]`, `[service.NAME]`
+//! and `[mount.NAME]` tables of `key = value` lines; values are "strings", integers, true/false, ["arrays", "of",
 //! "strings"] and durations ("100ms", "30s", "2m"; a bare integer is milliseconds).
 
 use crate::channel;
@@ -20,6 +20,7 @@ pub const MAX_DEPS: usize = 8;
 pub const MAX_STRING: usize = 255;
 pub const MAX_CHANNELS: usize = 4;
 pub const MAX_MODULES: usize = 32;
+pub const MAX_MOUNTS: usize = 16;
 pub const MIN_RING: u64 = 256;
 pub const MAX_RING: u64 = 65536;
 /// All services' log rings together (PID 1 keeps one pool of this size, untouched until used).
@@ -40,6 +41,122 @@ pub struct Config {
     pub services: Vec<Service>,
     /// `[debug] channels = ["ttyS1:rw", "vsock:1024:ro"]` (docs/protocol.md).
     pub debug_channels: Vec<String>,
+    /// `[root]`: the root to switch to from an initramfs (docs/root.md).
+    pub root: Root,
+    /// `[mount.NAME]` tables, in file order.
+    pub mounts: Vec<Mount>,
+}
+
+/// `[root]` as written; the kernel command line's root=, rootfstype=... win at boot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Root {
+    pub line: usize,
+    /// A `root=` value (values::Device).
+    pub device: Option<String>,
+    /// Types to try, comma-separated.
+    pub fstype: Option<String>,
+    pub options: Option<String>,
+    pub read_only: bool,
+    pub wait_secs: Option<u32>,
+    pub delay_secs: u32,
+    pub init: Option<String>,
+    pub fsck: bool,
+    /// Service names the emergency path runs; None: the services with a tty.
+    pub rescue: Option<Vec<String>>,
+}
+
+impl Default for Root {
+    fn default() -> Self {
+        Root { line: 0, device: None, fstype: None, options: None, read_only: false, wait_secs: None, delay_secs: 0, init: None, fsck: true, rescue: None }
+    }
+}
+
+/// `[mount.NAME]`: mounted after the root, in file order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mount {
+    pub name: String,
+    pub line: usize,
+    pub source: String,
+    pub target: String,
+    pub fstype: Option<String>,
+    pub options: Option<String>,
+    pub required: bool,
+    pub wait_secs: u32,
+}
+
+impl Mount {
+    /// How long a mount waits for its device unless `wait` says.
+    pub const DEFAULT_WAIT_SECS: u32 = 10;
+
+    fn new(name: &str, line: usize) -> Mount {
+        Mount {
+            name: name.into(),
+            line,
+            source: String::new(),
+            target: String::new(),
+            fstype: None,
+            options: None,
+            required: true,
+            wait_secs: Self::DEFAULT_WAIT_SECS,
+        }
+    }
+
+    fn set(&mut self, key: &str, value: Value) -> Result<(), String> {
+        match key {
+            "source" => {
+                let v = string(value)?;
+                if v.is_empty() || v.contains(char::is_whitespace) {
+                    return Err(format!("{v:?} is not {} or a name like \"tmpfs\"", values::Device::EXPECTED));
+                }
+                if v.starts_with(['U', 'L', 'P']) && v.contains('=') && values::Device::parse(v.as_bytes()).is_none() {
+                    return Err(format!("{v:?} is not {}", values::Device::EXPECTED));
+                }
+                self.source = v;
+            }
+            "target" => self.target = absolute(string(value)?)?,
+            "type" => self.fstype = Some(fstypes(value, false)?),
+            "options" => self.options = Some(string(value)?),
+            "required" => self.required = boolean(value)?,
+            "wait" => self.wait_secs = (seconds_ms(value)? / 1000) as u32,
+            other => return Err(format!("unknown key {other:?}")),
+        }
+        Ok(())
+    }
+
+}
+
+fn set_root(root: &mut Root, key: &str, value: Value) -> Result<(), String> {
+    let at = |m: String| format!("{key}: {m}");
+    match key {
+        "device" => {
+            let v = string(value).map_err(at)?;
+            if values::Device::parse(v.as_bytes()).is_none() {
+                return Err(at(format!("{v:?} is not {}", values::Device::EXPECTED)));
+            }
+            root.device = Some(v);
+        }
+        "fstype" => root.fstype = Some(fstypes(value, true).map_err(at)?),
+        "options" => root.options = Some(string(value).map_err(at)?),
+        "read_only" => root.read_only = boolean(value).map_err(at)?,
+        "wait" => root.wait_secs = Some((seconds_ms(value).map_err(at)? / 1000) as u32),
+        "delay" => root.delay_secs = (seconds_ms(value).map_err(at)? / 1000) as u32,
+        "init" => root.init = Some(absolute(string(value).map_err(at)?).map_err(at)?),
+        "fsck" => root.fsck = boolean(value).map_err(at)?,
+        "rescue" => root.rescue = Some(strings(value, MAX_SERVICES).map_err(at)?),
+        other => return Err(format!("unknown key {other:?} in [root]")),
+    }
+    Ok(())
+}
+
+/// A filesystem type, or (`list`) types separated by commas.
+fn fstypes(value: Value, list: bool) -> Result<String, String> {
+    let v = string(value)?;
+    let ok = if list { v.split(',').all(|t| values::valid_fstype(t.as_bytes())) } else { values::valid_fstype(v.as_bytes()) };
+    if !ok {
+        let what = if list { "filesystem types (ext4 or ext4,xfs)" } else { "a filesystem type (ext4, vfat, tmpfs...)" };
+        return Err(format!("{v:?} is not {what}"));
+    }
+    Ok(v)
 }
 
 /// `[system]`: what the kernel command line's `keel.*` keys also set (they win).
@@ -85,6 +202,8 @@ pub struct Service {
     pub gid: u32,
     pub tty: Option<String>,
     pub after: Vec<String>,
+    /// `[mount.NAME]`s the service needs mounted: it stays down if one fails.
+    pub mounts: Vec<String>,
     pub restart: Restart,
     pub oneshot: bool,
     pub ready: Ready,
@@ -138,10 +257,11 @@ pub fn compile(text: &str) -> Result<Config, Vec<Error>> {
     for (i, raw) in text.lines().enumerate() {
         p.line(i + 1, raw);
     }
-    let Parser { system, services, debug_channels, mut errors, broken, .. } = p;
+    let Parser { system, services, debug_channels, root, mounts, mut errors, broken, .. } = p;
     validate(&services, &broken, &mut errors);
+    validate_storage(&root, &mounts, &services, &mut errors);
     if errors.is_empty() {
-        Ok(Config { system, services, debug_channels: debug_channels.unwrap_or_default() })
+        Ok(Config { system, services, debug_channels: debug_channels.unwrap_or_default(), root, mounts })
     } else {
         errors.sort_by_key(|e| e.line);
         Err(errors)
@@ -153,7 +273,9 @@ enum Table {
     None,
     System,
     Debug,
+    Root,
     Service,
+    Mount,
     /// A table header that was refused: its keys are skipped (the header's error says why).
     Bad,
 }
@@ -169,6 +291,8 @@ struct Parser {
     system: System,
     services: Vec<Service>,
     debug_channels: Option<Vec<String>>,
+    root: Root,
+    mounts: Vec<Mount>,
     errors: Vec<Error>,
     table: Table,
     tables_seen: BTreeMap<String, usize>,
@@ -181,6 +305,11 @@ impl Parser {
     fn error(&mut self, line: usize, message: impl Into<String>) {
         if self.table == Table::Service {
             self.broken.push(self.services.len() - 1);
+        }
+        if self.table == Table::Mount {
+            if let Some(m) = self.mounts.last_mut() {
+                m.line = 0; // refused key: not checked for what is missing
+            }
         }
         self.errors.push(Error { line, message: message.into() });
     }
@@ -196,18 +325,38 @@ impl Parser {
             let Some(header) = header.strip_suffix(']') else { return self.error(line, "unterminated table header") };
             let header = header.trim();
             if let Some(first) = self.tables_seen.insert(header.to_string(), line) {
-                let what = match header.strip_prefix("service.") {
-                    Some(name) => format!("duplicate service {name:?}"),
-                    None => format!("duplicate table [{header}]"),
+                let what = match (header.strip_prefix("service."), header.strip_prefix("mount.")) {
+                    (Some(name), _) => format!("duplicate service {name:?}"),
+                    (_, Some(name)) => format!("duplicate mount {name:?}"),
+                    _ => format!("duplicate table [{header}]"),
                 };
                 return self.error(line, format!("{what} (first defined on line {first})"));
             }
             self.table = match header {
                 "system" => Table::System,
                 "debug" => Table::Debug,
+                "root" => {
+                    self.root.line = line;
+                    Table::Root
+                }
+                _ if header.starts_with("mount.") => match &header[6..] {
+                    name if !values::valid_service_name(name.as_bytes()) => {
+                        return self.error(line, format!("bad mount name {name:?} (letters, digits, '-', '_'; at most 32)"))
+                    }
+                    _ if self.mounts.len() == MAX_MOUNTS => {
+                        return self.error(line, format!("capacity exceeded: more than {MAX_MOUNTS} mounts"))
+                    }
+                    name => {
+                        self.mounts.push(Mount::new(name, line));
+                        Table::Mount
+                    }
+                },
                 _ => match header.strip_prefix("service.") {
                     None => {
-                        return self.error(line, format!("unknown table [{header}] (expected [system], [debug] or [service.NAME])"))
+                        return self.error(
+                            line,
+                            format!("unknown table [{header}] (expected [system], [debug], [root], [service.NAME] or [mount.NAME])"),
+                        )
                     }
                     Some(name) if !values::valid_service_name(name.as_bytes()) => {
                         return self.error(line, format!("bad service name {name:?} (letters, digits, '-', '_'; at most 32)"))
@@ -226,7 +375,7 @@ impl Parser {
         let Some((key, value)) = content.split_once('=') else { return self.error(line, "expected key = value") };
         let key = key.trim();
         if self.table == Table::None {
-            return self.error(line, "key outside a table ([system], [debug] or [service.NAME])");
+            return self.error(line, "key outside a table ([system], [debug], [root], [service.NAME] or [mount.NAME])");
         }
         if self.table == Table::Bad {
             return;
@@ -244,8 +393,13 @@ impl Parser {
                 "channels" => debug_channels(value).map(|list| self.debug_channels = Some(list)),
                 _ => Err(format!("unknown key {key:?} in [debug] (expected channels)")),
             },
+            Table::Root => set_root(&mut self.root, key, value),
             Table::Service => match self.services.last_mut() {
                 Some(service) => service.set(key, value).map_err(|m| format!("{key}: {m}")),
+                None => Ok(()),
+            },
+            Table::Mount => match self.mounts.last_mut() {
+                Some(mount) => mount.set(key, value).map_err(|m| format!("{key}: {m}")),
                 None => Ok(()),
             },
             Table::None | Table::Bad => Ok(()),
@@ -414,6 +568,7 @@ impl Service {
             gid: 0,
             tty: None,
             after: Vec::new(),
+            mounts: Vec::new(),
             restart: Restart::Always,
             oneshot: false,
             ready: Ready::Exec,
@@ -443,6 +598,7 @@ impl Service {
             "group" => self.gid = small_int(value, u32::MAX as u64)? as u32,
             "tty" => self.tty = Some(absolute(string(value)?)?),
             "after" => self.after = strings(value, MAX_DEPS)?,
+            "mounts" => self.mounts = strings(value, MAX_MOUNTS)?,
             "restart" => {
                 self.restart = match string(value)?.as_str() {
                     "always" => Restart::Always,
@@ -559,6 +715,32 @@ fn validate(services: &[Service], broken: &[usize], errors: &mut Vec<Error>) {
         let s = &services[cycle[0]];
         let path: Vec<&str> = cycle.iter().map(|&i| services[i].name.as_str()).collect();
         push(s.line, format!("dependency cycle: {} -> {}", path.join(" -> "), s.name));
+    }
+}
+
+/// What `[root]` and the mounts name must exist; a mount needs a source and a target, and a
+/// type unless the source is a device (whose superblock says).
+fn validate_storage(root: &Root, mounts: &[Mount], services: &[Service], errors: &mut Vec<Error>) {
+    let mut push = |line, message| errors.push(Error { line, message });
+    for name in root.rescue.iter().flatten() {
+        if !services.iter().any(|s| &s.name == name) {
+            push(root.line, format!("[root] rescue: unknown service {name:?}"));
+        }
+    }
+    // line 0: a key of this mount was refused (its error says why).
+    for m in mounts.iter().filter(|m| m.line != 0) {
+        if m.source.is_empty() || m.target.is_empty() {
+            push(m.line, format!("mount {:?} needs a source and a target", m.name));
+        } else if m.fstype.is_none() && !values::names_device(m.source.as_bytes()) {
+            push(m.line, format!("mount {:?}: {:?} is not a device: give its type", m.name, m.source));
+        }
+    }
+    for s in services {
+        for name in &s.mounts {
+            if !mounts.iter().any(|m| &m.name == name) {
+                push(s.line, format!("service {:?}: unknown mount {name:?}", s.name));
+            }
+        }
     }
 }
 

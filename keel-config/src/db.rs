@@ -14,13 +14,15 @@
 //!   3 services  SERVICE_LEN bytes per service, in table order
 //!   4 channels  one ref per debug channel spec
 //!   5 modules   one ref per extra kernel module name
+//!   6 root      ROOT_LEN bytes (`[root]`; absent: none)
+//!   7 mounts    MOUNT_LEN bytes per `[mount.NAME]`, in table order
 //! a ref: offset u32 and length u16 into the strings
 //! ```
 //! A file of another format version, with a bad checksum, a ref out of bounds or a value
 //! the compiler would have refused is rejected whole, with the reason.
 
 use crate::channel::Channel;
-use crate::spec::{CStrs, Readiness, Restart, Spec};
+use crate::spec::{CStrs, Mount, Readiness, Restart, Root, Spec};
 use crate::values::{self, PanicPolicy};
 use keel_proto::PowerCmd;
 
@@ -38,6 +40,7 @@ pub const MAX_ENV: usize = 16;
 pub const MAX_DEPS: usize = 8;
 pub const MAX_CHANNELS: usize = 4;
 pub const MAX_MODULES: usize = 32;
+pub const MAX_MOUNTS: usize = 16;
 pub const MIN_RING: u32 = 256;
 pub const MAX_RING: u32 = 65536;
 /// All services' log rings together: the size of PID 1's ring pool.
@@ -51,6 +54,8 @@ pub mod kind {
     pub const SERVICES: u16 = 3;
     pub const CHANNELS: u16 = 4;
     pub const MODULES: u16 = 5;
+    pub const ROOT: u16 = 6;
+    pub const MOUNTS: u16 = 7;
 }
 
 /// Byte ranges of the header, the system record and a service record.
@@ -97,7 +102,37 @@ mod field {
         pub const STABLE_AFTER_MS: Field = 72..76;
         pub const LEN: usize = 76;
     }
+
+    pub mod root {
+        use super::Field;
+        pub const DEVICE: Field = 0..6;
+        pub const FSTYPE: Field = 6..12;
+        pub const OPTIONS: Field = 12..18;
+        pub const INIT: Field = 18..24;
+        /// Service indices, one byte each.
+        pub const RESCUE: Field = 24..30;
+        pub const WAIT_S: Field = 30..34;
+        pub const DELAY_S: Field = 34..38;
+        pub const FLAGS: usize = 38;
+        pub const LEN: usize = 39;
+    }
+
+    pub mod mount {
+        use super::Field;
+        pub const NAME: Field = 0..6;
+        pub const SOURCE: Field = 6..12;
+        pub const TARGET: Field = 12..18;
+        pub const FSTYPE: Field = 18..24;
+        pub const OPTIONS: Field = 24..30;
+        /// The services that need it: indices, one byte each.
+        pub const SERVICES: Field = 30..36;
+        pub const WAIT_S: Field = 36..40;
+        pub const FLAGS: usize = 40;
+        pub const LEN: usize = 41;
+    }
 }
+pub use field::mount::LEN as MOUNT_LEN;
+pub use field::root::LEN as ROOT_LEN;
 pub use field::service::LEN as SERVICE_LEN;
 pub use field::system::LEN as SYSTEM_LEN;
 
@@ -105,6 +140,13 @@ const FLAG_ONESHOT: u8 = 1;
 const FLAG_ECHO: u8 = 2;
 const SYSTEM_POWEROFF_REBOOTS: u8 = 1;
 const SYSTEM_COLDPLUG: u8 = 2;
+const ROOT_READ_ONLY: u8 = 1;
+const ROOT_NO_FSCK: u8 = 2;
+/// `wait` was given (else WAIT_S is 0).
+const ROOT_WAIT_SET: u8 = 4;
+/// `rescue` was given (else RESCUE is empty).
+const ROOT_RESCUE_SET: u8 = 8;
+const MOUNT_REQUIRED: u8 = 1;
 
 /// Why a compiled configuration was refused.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -125,6 +167,8 @@ pub enum Error {
     Capacity(&'static str),
     /// A value the compiler refuses (the field's name), in service `service` if any.
     BadValue { field: &'static str, service: Option<u16> },
+    /// A value the compiler refuses in mount record `mount`.
+    BadMount { field: &'static str, mount: u16 },
     /// The services' dependencies form a cycle.
     Cycle,
 }
@@ -141,7 +185,7 @@ impl Error {
             Error::BadSection(_) => "bad section table",
             Error::BadRef => "a string reference out of bounds",
             Error::Capacity(what) => what,
-            Error::BadValue { field, .. } => field,
+            Error::BadValue { field, .. } | Error::BadMount { field, .. } => field,
             Error::Cycle => "dependency cycle",
         }
     }
@@ -167,6 +211,8 @@ pub struct Db<'a> {
     services: &'a [u8],
     channels: &'a [u8],
     modules: &'a [u8],
+    root: &'a [u8],
+    mounts: &'a [u8],
 }
 
 /// `[system]` as compiled.
@@ -210,7 +256,7 @@ impl<'a> Db<'a> {
         }
         let count = u16_at(bytes, field::SECTIONS) as usize;
         let table = sealed.get(HEADER_LEN..HEADER_LEN + count * SECTION_LEN).ok_or(Error::Truncated)?;
-        let mut found: [Option<&[u8]>; 6] = [None; 6];
+        let mut found: [Option<&[u8]>; 8] = [None; 8];
         for entry in table.chunks_exact(SECTION_LEN) {
             let kind = u16_at(entry, 0..2);
             let (offset, len) = (u32_at(entry, 4..8) as usize, u32_at(entry, 8..12) as usize);
@@ -227,6 +273,8 @@ impl<'a> Db<'a> {
             services: found[kind::SERVICES as usize].unwrap_or(&[]),
             channels: found[kind::CHANNELS as usize].unwrap_or(&[]),
             modules: found[kind::MODULES as usize].unwrap_or(&[]),
+            root: found[kind::ROOT as usize].unwrap_or(&[]),
+            mounts: found[kind::MOUNTS as usize].unwrap_or(&[]),
         };
         db.check()?;
         Ok(db)
@@ -271,7 +319,117 @@ impl<'a> Db<'a> {
         if rings > MAX_RING_TOTAL {
             return Err(Error::Capacity("log rings over 512 KiB in all"));
         }
-        self.check_acyclic(count)
+        self.check_acyclic(count)?;
+        self.check_storage(count)
+    }
+
+    /// `[root]` (absent or ROOT_LEN bytes) and the mount records, against `services` services.
+    fn check_storage(&self, services: usize) -> Result<(), Error> {
+        if !self.root.is_empty() {
+            if self.root.len() != ROOT_LEN {
+                return Err(Error::BadSection(kind::ROOT));
+            }
+            self.root_checked(services)?;
+        }
+        if self.mounts.len() % MOUNT_LEN != 0 {
+            return Err(Error::BadSection(kind::MOUNTS));
+        }
+        let count = self.mounts.len() / MOUNT_LEN;
+        if count > MAX_MOUNTS {
+            return Err(Error::Capacity("more than 16 mounts"));
+        }
+        for i in 0..count {
+            let m = self.mount_checked(i, services)?;
+            if self.mounts().take(i).any(|o| o.name == m.name) {
+                return Err(Error::BadMount { field: "duplicate mount name", mount: i as u16 });
+            }
+        }
+        Ok(())
+    }
+
+    fn root_checked(&self, services: usize) -> Result<Root<'a>, Error> {
+        use field::root::*;
+        let r = self.root;
+        let bad = |field| Error::BadValue { field, service: None };
+        let device = self.string(&r[DEVICE])?;
+        if !device.is_empty() && crate::values::Device::parse(device).is_none() {
+            return Err(bad("root device"));
+        }
+        let fstype = self.string(&r[FSTYPE])?;
+        if !fstype.is_empty() && !fstype.split(|&b| b == b',').all(values::valid_fstype) {
+            return Err(bad("root fstype"));
+        }
+        let options = self.string(&r[OPTIONS])?;
+        let init = self.string(&r[INIT])?;
+        if options.contains(&0) || init.contains(&0) || !(init.is_empty() || init.starts_with(b"/")) {
+            return Err(bad(if options.contains(&0) { "root options" } else { "root init" }));
+        }
+        let rescue = self.string(&r[RESCUE])?;
+        let flags = byte_at(r, FLAGS);
+        let wait = u32_at(r, WAIT_S);
+        if flags & !(ROOT_READ_ONLY | ROOT_NO_FSCK | ROOT_WAIT_SET | ROOT_RESCUE_SET) != 0
+            || (flags & ROOT_WAIT_SET == 0 && wait != 0)
+            || (flags & ROOT_RESCUE_SET == 0 && !rescue.is_empty())
+        {
+            return Err(bad("root flags"));
+        }
+        if rescue.iter().any(|&i| i as usize >= services) {
+            return Err(bad("root rescue"));
+        }
+        Ok(Root {
+            device,
+            fstype,
+            options,
+            read_only: flags & ROOT_READ_ONLY != 0,
+            wait_secs: (flags & ROOT_WAIT_SET != 0).then_some(wait),
+            delay_secs: u32_at(r, DELAY_S),
+            init,
+            fsck: flags & ROOT_NO_FSCK == 0,
+            rescue: (flags & ROOT_RESCUE_SET != 0).then_some(rescue),
+        })
+    }
+
+    fn mount_checked(&self, i: usize, services: usize) -> Result<Mount<'a>, Error> {
+        use field::mount::*;
+        let r = self.mounts.get(i * LEN..(i + 1) * LEN).ok_or(Error::BadSection(kind::MOUNTS))?;
+        let bad = |field| Error::BadMount { field, mount: i as u16 };
+        let name = self.string(&r[NAME])?;
+        if !values::valid_service_name(name) {
+            return Err(bad("mount name"));
+        }
+        let name = core::str::from_utf8(name).map_err(|_| bad("mount name"))?;
+        let (source, target) = (self.string(&r[SOURCE])?, self.string(&r[TARGET])?);
+        let (fstype, options) = (self.string(&r[FSTYPE])?, self.string(&r[OPTIONS])?);
+        if source.is_empty() || source.iter().any(|b| b.is_ascii_whitespace() || *b == 0) || (fstype.is_empty() && !values::names_device(source)) {
+            return Err(bad("mount source"));
+        }
+        if !target.starts_with(b"/") || target.contains(&0) {
+            return Err(bad("mount target"));
+        }
+        if !fstype.is_empty() && !values::valid_fstype(fstype) {
+            return Err(bad("mount type"));
+        }
+        if options.contains(&0) {
+            return Err(bad("mount options"));
+        }
+        let users = self.string(&r[SERVICES])?;
+        if users.iter().any(|&s| s as usize >= services) {
+            return Err(bad("mount services"));
+        }
+        let flags = byte_at(r, FLAGS);
+        if flags & !MOUNT_REQUIRED != 0 {
+            return Err(bad("mount flags"));
+        }
+        Ok(Mount {
+            name,
+            source,
+            target,
+            fstype,
+            options,
+            required: flags & MOUNT_REQUIRED != 0,
+            wait_secs: u32_at(r, WAIT_S),
+            services: users,
+        })
     }
 
     /// Kahn's algorithm over at most MAX_SERVICES nodes, in fixed arrays.
@@ -445,6 +603,16 @@ impl<'a> Db<'a> {
     pub fn modules(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
         self.modules.chunks_exact(REF_LEN).filter_map(|r| self.string(r).ok())
     }
+
+    /// `[root]` (`Root::NONE` when the file has none).
+    pub fn root(&self) -> Root<'a> {
+        self.root_checked(self.service_count()).unwrap_or(Root::NONE)
+    }
+
+    /// The mounts in table order (`parse` checked every one).
+    pub fn mounts(&self) -> impl Iterator<Item = Mount<'a>> + '_ {
+        (0..self.mounts.len() / MOUNT_LEN).filter_map(|i| self.mount_checked(i, self.service_count()).ok())
+    }
 }
 
 /// The compiled form of a validated configuration (the host side of `Db::parse`).
@@ -516,6 +684,40 @@ pub fn emit(config: &crate::compiler::Config) -> Vec<u8> {
     }
     let channels: Vec<u8> = config.debug_channels.iter().flat_map(|c| put(c.as_bytes())).collect();
     let modules: Vec<u8> = sys.modules.iter().flat_map(|m| put(m.as_bytes())).collect();
+    let index = |name: &String| config.services.iter().position(|s| &s.name == name).map(|i| i as u8);
+    let text = |s: &Option<String>| s.as_deref().unwrap_or("").as_bytes().to_vec();
+    let mut root = vec![0u8; ROOT_LEN];
+    {
+        use field::root::*;
+        let r = &config.root;
+        root[DEVICE].copy_from_slice(&put(&text(&r.device)));
+        root[FSTYPE].copy_from_slice(&put(&text(&r.fstype)));
+        root[OPTIONS].copy_from_slice(&put(&text(&r.options)));
+        root[INIT].copy_from_slice(&put(&text(&r.init)));
+        let rescue: Vec<u8> = r.rescue.iter().flatten().filter_map(index).collect();
+        root[RESCUE].copy_from_slice(&put(&rescue));
+        root[WAIT_S].copy_from_slice(&r.wait_secs.unwrap_or(0).to_le_bytes());
+        root[DELAY_S].copy_from_slice(&r.delay_secs.to_le_bytes());
+        root[FLAGS] = if r.read_only { ROOT_READ_ONLY } else { 0 }
+            | if r.fsck { 0 } else { ROOT_NO_FSCK }
+            | if r.wait_secs.is_some() { ROOT_WAIT_SET } else { 0 }
+            | if r.rescue.is_some() { ROOT_RESCUE_SET } else { 0 };
+    }
+    let mut mounts = Vec::new();
+    for m in &config.mounts {
+        use field::mount::*;
+        let mut r = vec![0u8; MOUNT_LEN];
+        r[NAME].copy_from_slice(&put(m.name.as_bytes()));
+        r[SOURCE].copy_from_slice(&put(m.source.as_bytes()));
+        r[TARGET].copy_from_slice(&put(m.target.as_bytes()));
+        r[FSTYPE].copy_from_slice(&put(&text(&m.fstype)));
+        r[OPTIONS].copy_from_slice(&put(&text(&m.options)));
+        let users: Vec<u8> = config.services.iter().enumerate().filter(|(_, s)| s.mounts.contains(&m.name)).map(|(i, _)| i as u8).collect();
+        r[SERVICES].copy_from_slice(&put(&users));
+        r[WAIT_S].copy_from_slice(&m.wait_secs.to_le_bytes());
+        r[FLAGS] = if m.required { MOUNT_REQUIRED } else { 0 };
+        mounts.extend_from_slice(&r);
+    }
 
     let sections = [
         (kind::STRINGS, strings),
@@ -523,6 +725,8 @@ pub fn emit(config: &crate::compiler::Config) -> Vec<u8> {
         (kind::SERVICES, services),
         (kind::CHANNELS, channels),
         (kind::MODULES, modules),
+        (kind::ROOT, root),
+        (kind::MOUNTS, mounts),
     ];
     let mut out = vec![0u8; HEADER_LEN + sections.len() * SECTION_LEN];
     out[field::MAGIC].copy_from_slice(&MAGIC);
@@ -561,6 +765,23 @@ coldplug = false
 [debug]
 channels = ["hvc0:rw", "vsock:1024:ro"]
 
+[root]
+device = "LABEL=keel-root"
+fstype = "ext4"
+options = "noatime"
+wait = "20s"
+rescue = ["shell"]
+
+[mount.data]
+source = "UUID=0e8b1c4a-7f3d-4b6e-9a21-5c3d2e1f0a9b"
+target = "/data"
+required = false
+
+[mount.tmp]
+source = "tmpfs"
+target = "/tmp"
+type = "tmpfs"
+
 [service.prepare]
 argv = ["/bin/sh", "-c", "echo hi"]
 oneshot = true
@@ -572,6 +793,7 @@ cwd = "/srv"
 user = 33
 group = 34
 after = ["prepare"]
+mounts = ["data", "tmp"]
 ready = "fd:3"
 restart = "on-failure"
 stop_signal = "INT"
@@ -622,6 +844,14 @@ ready = "notify"
         assert_eq!((web.backoff_initial_ms, web.backoff_max_ms, web.stable_after_ms, web.ready_timeout_ms), (100, 30_000, 10_000, 10_000));
         assert!(specs[0].oneshot && specs[0].echo);
         assert_eq!((specs[2].tty, specs[2].ready), (Some(c"/dev/console"), Readiness::Notify));
+        let root = db.root();
+        assert_eq!((root.device, root.fstype, root.options, root.init), (&b"LABEL=keel-root"[..], &b"ext4"[..], &b"noatime"[..], &b""[..]));
+        assert_eq!((root.read_only, root.wait_secs, root.delay_secs, root.fsck, root.rescue), (false, Some(20), 0, true, Some(&[2u8][..])));
+        let mounts: Vec<Mount> = db.mounts().collect();
+        assert_eq!(mounts.len(), 2);
+        assert_eq!((mounts[0].name, mounts[0].source, mounts[0].target), ("data", &b"UUID=0e8b1c4a-7f3d-4b6e-9a21-5c3d2e1f0a9b"[..], &b"/data"[..]));
+        assert_eq!((mounts[0].fstype, mounts[0].required, mounts[0].wait_secs, mounts[0].services), (&b""[..], false, 10, &[1u8][..]));
+        assert_eq!((mounts[1].fstype, mounts[1].required, mounts[1].services), (&b"tmpfs"[..], true, &[1u8][..]));
     }
 
     #[test]
@@ -672,6 +902,14 @@ ready = "notify"
             Db::parse(&bad).err()
         };
         let web = services_at + SERVICE_LEN;
+        let root_at = db.root.as_ptr() as usize - good.as_ptr() as usize;
+        let mounts_at = db.mounts.as_ptr() as usize - good.as_ptr() as usize;
+        assert_eq!(edit(root_at + field::root::FLAGS, 0x10), Some(Error::BadValue { field: "root flags", service: None }));
+        // wait_secs without its flag: not the compiler's form.
+        assert_eq!(edit(root_at + field::root::FLAGS, 0), Some(Error::BadValue { field: "root flags", service: None }));
+        assert_eq!(edit(mounts_at + MOUNT_LEN + field::mount::FLAGS, 2), Some(Error::BadMount { field: "mount flags", mount: 1 }));
+        // The tmpfs mount without its type (the length of its fstype ref set to 0).
+        assert_eq!(edit(mounts_at + MOUNT_LEN + field::mount::FSTYPE.start + 4, 0), Some(Error::BadMount { field: "mount source", mount: 1 }));
         assert_eq!(edit(web + field::service::RESTART, 9), Some(Error::BadValue { field: "restart", service: Some(1) }));
         assert_eq!(edit(web + field::service::READY_FD, 2), Some(Error::BadValue { field: "ready", service: Some(1) }));
         assert_eq!(edit(web + field::service::STOP_SIGNAL, 0), Some(Error::BadValue { field: "stop_signal", service: Some(1) }));
@@ -703,6 +941,26 @@ ready = "notify"
         assert_eq!(Db::parse(&emit(&more)).err(), Some(Error::Capacity("more than 128 services")));
     }
 
+    /// Refs set by hand into the strings, sealed: what `check_storage` refuses in them.
+    #[test]
+    fn storage_strings_are_checked() {
+        let good = compiled(TEXT);
+        let db = Db::parse(&good).unwrap();
+        let strings_at = db.strings.as_ptr() as usize - good.as_ptr() as usize;
+        let find = |needle: &[u8]| strings_at + db.strings.windows(needle.len()).position(|w| w == needle).unwrap();
+        let patch = |at: usize, bytes: &[u8]| {
+            let mut bad = good.clone();
+            bad[at..at + bytes.len()].copy_from_slice(bytes);
+            reseal(&mut bad);
+            Db::parse(&bad).err()
+        };
+        assert_eq!(patch(find(b"LABEL=keel-root") + 5, b" "), Some(Error::BadValue { field: "root device", service: None }));
+        assert_eq!(patch(find(b"/data"), b"data/"), Some(Error::BadMount { field: "mount target", mount: 0 }));
+        assert_eq!(patch(find(b"noatime"), b"no\0time"), Some(Error::BadValue { field: "root options", service: None }));
+        // The tmpfs source turned into a bad device (a LABEL= with nothing after).
+        assert_eq!(patch(find(b"tmpfs\x2f"), b"/t f"), Some(Error::BadMount { field: "mount source", mount: 1 }));
+    }
+
     #[test]
     fn an_empty_configuration_is_valid() {
         let bytes = compiled("");
@@ -710,6 +968,7 @@ ready = "notify"
         assert_eq!((db.service_count(), db.channels().count(), db.system().hostname), (0, 0, &b""[..]));
         let sys = db.system();
         assert!(sys.coldplug && !sys.poweroff_reboots && sys.watchdog.is_none(), "the defaults");
+        assert_eq!((db.root(), db.mounts().count()), (Root::NONE, 0));
     }
 
     #[test]

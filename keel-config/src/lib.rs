@@ -1,7 +1,8 @@
 //! keel's configuration, shared by PID 1 and the host.
-//! - `spec`: what a service is (the table PID 1 runs; no parsing at boot).
+//! - `spec`: what a service is (the table PID 1 runs; no parsing at boot), and the root and
+//!   the mounts after it (`Root`, `Mount`);
 //! - `values`: the grammar of every other value a user sets (panic policy, names, numbers,
-//!   signals), shared the same way;
+//!   signals, `root=` devices, filesystem types), shared the same way;
 //! - `channel`: the grammar of a debug channel (`ttyS1:115200:rw`, `vsock:1024:ro`), used by
 //!   the compiler and by PID 1 for `keel.debug=` on the kernel command line.
 //! - `db`: the compiled form PID 1 reads at boot (a checked view; `emit` on the host);

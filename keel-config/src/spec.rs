@@ -1,5 +1,6 @@
 //! What a service is: the description PID 1's supervisor runs, borrowed from wherever the
-//! table lives (a static table compiled in, or a compiled configuration read at boot).
+//! table lives (a static table compiled in, or a compiled configuration read at boot); and
+//! the same for the root file system (`Root`) and the mounts after it (`Mount`).
 
 use core::ffi::CStr;
 
@@ -87,6 +88,66 @@ pub struct Spec<'a> {
     pub stable_after_ms: u64,
     /// Quick failures in a row before the service is marked failed.
     pub max_failures: u32,
+}
+
+/// `[root]`: the root file system keel mounts and switches to when it runs from an
+/// initramfs. The kernel command line's `root=`, `rootfstype=`, `rootflags=`, `ro`/`rw`,
+/// `rootwait`, `rootdelay=`, `init=` and `fsck.mode=` win over each field (docs/root.md).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Root<'a> {
+    /// A `root=` value (`values::Device`); empty: no root to switch to.
+    pub device: &'a [u8],
+    /// Filesystem types to try, comma-separated; empty: what the superblock says.
+    pub fstype: &'a [u8],
+    /// Mount options (`noatime,data=ordered`): flags keel knows, the rest to the filesystem.
+    pub options: &'a [u8],
+    pub read_only: bool,
+    /// How long to wait for the device to appear; None: keel's default.
+    pub wait_secs: Option<u32>,
+    /// Seconds to wait before looking at all (`rootdelay=`).
+    pub delay_secs: u32,
+    /// What to run on the new root; empty: /sbin/init.
+    pub init: &'a [u8],
+    /// Check the root with `fsck.TYPE` (when the initramfs has it) before mounting it.
+    pub fsck: bool,
+    /// The services the emergency path runs (indices into the service table); None: the
+    /// services with a terminal (the console shells).
+    pub rescue: Option<&'a [u8]>,
+}
+
+impl Root<'static> {
+    pub const NONE: Root<'static> = Root {
+        device: b"",
+        fstype: b"",
+        options: b"",
+        read_only: false,
+        wait_secs: None,
+        delay_secs: 0,
+        init: b"",
+        fsck: true,
+        rescue: None,
+    };
+}
+
+/// `[mount.NAME]`: a filesystem mounted after the root, in table order (fstab's job).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Mount<'a> {
+    pub name: &'a str,
+    /// A device (`values::Device`: `UUID=`, `LABEL=`, `PARTUUID=`, `/dev/NAME`, waited for)
+    /// or anything else mount(2) takes as it is (`tmpfs`, a directory to bind).
+    pub source: &'a [u8],
+    /// An absolute path; the last directory is made if missing.
+    pub target: &'a [u8],
+    /// Empty: what the superblock says (devices only).
+    pub fstype: &'a [u8],
+    pub options: &'a [u8],
+    /// A required mount that fails is the emergency path; an optional one only keeps the
+    /// services that need it down.
+    pub required: bool,
+    /// How long to wait for the device.
+    pub wait_secs: u32,
+    /// The services that need it (`mounts = [...]`), indices into the service table.
+    pub services: &'a [u8],
 }
 
 #[cfg(test)]

@@ -65,6 +65,84 @@ impl<'a> Watchdog<'a> {
     }
 }
 
+/// What a `root=` or a mount's `source` names (the kernel's forms): `UUID=` a filesystem
+/// UUID (8-4-4-4-12) or a vfat serial (XXXX-XXXX), `LABEL=` (byte for byte, no `\x20`
+/// escapes), `PARTUUID=` a GPT GUID or the MBR form `SSSSSSSS-PP` with the kernel's
+/// optional `/PARTNROFF=N`, or an absolute path. PID 1's probe matches it against devices.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Device<'a> {
+    Uuid(&'a [u8]),
+    Label(&'a [u8]),
+    /// With `/PARTNROFF=N`: the partition N numbers after (or before) the one named, on
+    /// the same disk.
+    PartUuid { id: &'a [u8], nr_offset: i32 },
+    Path(&'a [u8]),
+}
+
+impl<'a> Device<'a> {
+    pub const EXPECTED: &'static str = "UUID=, LABEL=, PARTUUID= or an absolute path";
+
+    /// None for anything else, or an identifier of the wrong shape.
+    pub fn parse(value: &'a [u8]) -> Option<Device<'a>> {
+        if let Some(id) = value.strip_prefix(b"UUID=") {
+            return (shaped(id, &[8, 13, 18, 23], 36) || shaped(id, &[4], 9)).then_some(Device::Uuid(id));
+        }
+        if let Some(rest) = value.strip_prefix(b"PARTUUID=") {
+            let (id, nr_offset) = match rest.iter().position(|&c| c == b'/') {
+                None => (rest, 0),
+                Some(slash) => {
+                    let (id, tail) = rest.split_at(slash);
+                    (id, tail.strip_prefix(b"/PARTNROFF=").and_then(decimal)?)
+                }
+            };
+            return (shaped(id, &[8, 13, 18, 23], 36) || shaped(id, &[8], 11)).then_some(Device::PartUuid { id, nr_offset });
+        }
+        if let Some(label) = value.strip_prefix(b"LABEL=") {
+            return (!label.is_empty()).then_some(Device::Label(label));
+        }
+        value.starts_with(b"/").then_some(Device::Path(value))
+    }
+}
+
+/// Whether a mount's `source` is a block device keel finds (and waits for): every form but
+/// a path outside /dev (a directory to bind), and not a name such as `tmpfs`.
+pub fn names_device(source: &[u8]) -> bool {
+    match Device::parse(source) {
+        Some(Device::Path(path)) => path.starts_with(b"/dev/"),
+        found => found.is_some(),
+    }
+}
+
+/// `len` bytes, dashes exactly at `dashes`, hex digits elsewhere.
+fn shaped(text: &[u8], dashes: &[usize], len: usize) -> bool {
+    text.len() == len
+        && text.iter().enumerate().all(|(i, &c)| if dashes.contains(&i) { c == b'-' } else { c.is_ascii_hexdigit() })
+}
+
+/// The kernel's `%d`: an optional sign, then decimal digits, within i32.
+fn decimal(text: &[u8]) -> Option<i32> {
+    let (negative, digits) = match text {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, text),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut n: i32 = 0;
+    for &c in digits {
+        let d = i32::from(c.checked_sub(b'0').filter(|d| *d < 10)?);
+        n = n.checked_mul(10)?.checked_add(if negative { -d } else { d })?;
+    }
+    Some(n)
+}
+
+/// A filesystem type as mount(2) takes it (`ext4`, `fuse.sshfs`, `9p`): letters, digits,
+/// `_`, `.`, `-`; 1 to 32 bytes. A root's type may be a comma list (`ext4,xfs`), each tried.
+pub fn valid_fstype(name: &[u8]) -> bool {
+    !name.is_empty() && name.len() <= 32 && name.iter().all(|&b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
 /// Letters, digits, `-` and `.`; 1 to 64 bytes.
 pub fn valid_hostname(name: &[u8]) -> bool {
     !name.is_empty() && name.len() <= HOSTNAME_MAX && name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
@@ -141,6 +219,45 @@ mod tests {
         for bad in ["", ":10", "/dev/", "watchdog0:1", "watchdog0:3601", "watchdog0:x", "../x", "/dev/a/b", "watchdog0:"] {
             assert_eq!(w(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn devices() {
+        let uuid = &b"0e8b1c4a-7f3d-4b6e-9a21-5c3d2e1f0a9b"[..];
+        assert_eq!(Device::parse(b"UUID=0e8b1c4a-7f3d-4b6e-9a21-5c3d2e1f0a9b"), Some(Device::Uuid(uuid)));
+        assert_eq!(Device::parse(b"UUID=1A2B-3C4D"), Some(Device::Uuid(b"1A2B-3C4D")));
+        assert_eq!(Device::parse(b"PARTUUID=5eed1234-05"), Some(Device::PartUuid { id: b"5eed1234-05", nr_offset: 0 }));
+        assert_eq!(
+            Device::parse(b"PARTUUID=A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5D/PARTNROFF=-1"),
+            Some(Device::PartUuid { id: b"A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5D", nr_offset: -1 })
+        );
+        assert_eq!(Device::parse(b"PARTUUID=5eed1234-05/PARTNROFF=2"), Some(Device::PartUuid { id: b"5eed1234-05", nr_offset: 2 }));
+        assert_eq!(Device::parse(b"LABEL=keel root"), Some(Device::Label(b"keel root")));
+        assert_eq!(Device::parse(b"/dev/vda1"), Some(Device::Path(b"/dev/vda1")));
+        for bad in [
+            &b"UUID=0e8b1c4a-7f3d-4b6e-9a21-5c3d2e1f0a9"[..],
+            b"UUID=0e8b1c4a_7f3d-4b6e-9a21-5c3d2e1f0a9b",
+            b"UUID=1A2B-3C4G",
+            b"UUID=",
+            b"PARTUUID=5eed1234-05/PARTNROFF=",
+            b"PARTUUID=5eed1234-05/PARTNROFF=1x",
+            b"PARTUUID=5eed1234-05/PARTNROFF=99999999999",
+            b"PARTUUID=5eed1234-05/",
+            b"PARTUUID=5eed1234-5",
+            b"PARTUUID=1A2B-3C4D",
+            b"LABEL=",
+            b"sda1",
+            b"",
+        ] {
+            assert_eq!(Device::parse(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+        assert!(names_device(b"/dev/vdb") && names_device(b"LABEL=x") && names_device(b"UUID=1A2B-3C4D"));
+        assert!(!names_device(b"/srv/x") && !names_device(b"tmpfs") && !names_device(b"LABEL="));
+        assert_eq!(decimal(b"-2147483648"), Some(i32::MIN));
+        assert_eq!(decimal(b"2147483648"), None);
+        assert_eq!(decimal(b"-"), None);
+        assert!(valid_fstype(b"ext4") && valid_fstype(b"fuse.sshfs") && valid_fstype(b"9p"));
+        assert!(!valid_fstype(b"") && !valid_fstype(b"ext4,xfs") && !valid_fstype(b"a b") && !valid_fstype(&[b'x'; 33]));
     }
 
     #[test]

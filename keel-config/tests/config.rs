@@ -91,7 +91,7 @@ fn bad_values() {
 
 #[test]
 fn structure_errors() {
-    assert_eq!(error_of("argv = [\"/a\"]\n"), (1, "key outside a table ([system], [debug] or [service.NAME])".into()));
+    assert_eq!(error_of("argv = [\"/a\"]\n"), (1, "key outside a table ([system], [debug], [root], [service.NAME] or [mount.NAME])".into()));
     assert_eq!(error_of("[service.a]\nargv = [\"/a\"]\n[other]\n").0, 3);
     assert_eq!(error_of("[service.a b]\n").0, 1);
     assert_eq!(error_of("[service.a]\njust words\n").0, 2);
@@ -106,3 +106,87 @@ fn comments_and_escapes() {
     let s = services("[service.a] # trailing\nargv = [\"/bin/sh\", \"-c\", \"echo \\\"#1\\\"\\n\"] # ok\n");
     assert_eq!(s[0].argv, ["/bin/sh", "-c", "echo \"#1\"\n"]);
 }
+
+const STORAGE: &str = r#"
+[root]
+device = "PARTUUID=a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"
+fstype = "ext4,xfs"
+options = "noatime,data=ordered"
+read_only = true
+wait = "20s"
+delay = "2s"
+init = "/lib/systemd/systemd"
+fsck = false
+rescue = ["shell"]
+
+[mount.boot]
+source = "LABEL=KEEL-BOOT"
+target = "/boot"
+type = "vfat"
+required = false
+wait = "3s"
+
+[mount.tmp]
+source = "tmpfs"
+target = "/tmp"
+type = "tmpfs"
+options = "mode=1777,nosuid"
+
+[service.shell]
+argv = ["/bin/sh"]
+tty = "/dev/console"
+
+[service.web]
+argv = ["/bin/web"]
+mounts = ["boot", "tmp"]
+"#;
+
+#[test]
+fn root_and_mounts() {
+    let c = config::compile(STORAGE).unwrap();
+    let r = &c.root;
+    assert_eq!(r.device.as_deref(), Some("PARTUUID=a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"));
+    assert_eq!((r.fstype.as_deref(), r.options.as_deref()), (Some("ext4,xfs"), Some("noatime,data=ordered")));
+    assert_eq!((r.read_only, r.wait_secs, r.delay_secs, r.fsck), (true, Some(20), 2, false));
+    assert_eq!((r.init.as_deref(), r.rescue.as_deref()), (Some("/lib/systemd/systemd"), Some(&["shell".to_string()][..])));
+    let names: Vec<&str> = c.mounts.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["boot", "tmp"]);
+    let boot = &c.mounts[0];
+    assert_eq!((boot.source.as_str(), boot.target.as_str(), boot.fstype.as_deref()), ("LABEL=KEEL-BOOT", "/boot", Some("vfat")));
+    assert_eq!((boot.required, boot.wait_secs), (false, 3));
+    assert_eq!((c.mounts[1].required, c.mounts[1].wait_secs), (true, 10), "the defaults");
+    assert_eq!(c.services[1].mounts, ["boot", "tmp"]);
+    let none = config::compile("").unwrap();
+    assert_eq!((none.root.device.as_ref(), none.root.fsck, none.mounts.len()), (None, true, 0));
+}
+
+#[test]
+fn root_and_mount_errors() {
+    for (text, line, expect) in [
+        ("[root]\ndevice = \"UUID=1234\"\n", 2, "is not UUID=, LABEL=, PARTUUID= or an absolute path"),
+        ("[root]\ndevice = \"sda1\"\n", 2, "device"),
+        ("[root]\nfstype = \"ext4,,xfs\"\n", 2, "filesystem types"),
+        ("[root]\ninit = \"sbin/init\"\n", 2, "not an absolute path"),
+        ("[root]\nwait = \"1500ms\"\n", 2, "whole number of seconds"),
+        ("[root]\nrescue = [\"nosuch\"]\n", 1, "unknown service \"nosuch\""),
+        ("[root]\nfrob = 1\n", 2, "unknown key \"frob\" in [root]"),
+        ("[mount.a]\ntarget = \"/a\"\n", 1, "needs a source and a target"),
+        ("[mount.a]\nsource = \"tmpfs\"\ntarget = \"/a\"\n", 1, "is not a device: give its type"),
+        ("[mount.a]\nsource = \"/srv/x\"\ntarget = \"/a\"\n", 1, "is not a device: give its type"),
+        ("[mount.a]\nsource = \"LABEL=\"\n", 2, "is not UUID="),
+        ("[mount.a]\nsource = \"/dev/vdb\"\ntarget = \"a\"\n", 3, "not an absolute path"),
+        ("[mount.a]\nsource = \"/dev/vdb\"\ntarget = \"/a\"\ntype = \"ext4,xfs\"\n", 4, "not a filesystem type"),
+        ("[mount.a b]\n", 1, "bad mount name"),
+        ("[mount.a]\nsource = \"/dev/vdb\"\ntarget = \"/a\"\n[mount.a]\n", 4, "duplicate mount \"a\""),
+        ("[service.s]\nargv = [\"/s\"]\nmounts = [\"data\"]\n", 1, "unknown mount \"data\""),
+    ] {
+        let (l, msg) = error_of(text);
+        assert_eq!(l, line, "{text:?}: {msg}");
+        assert!(msg.contains(expect), "{text:?}: {msg}");
+    }
+    // A device source needs no type: its superblock says.
+    assert!(config::compile("[mount.a]\nsource = \"UUID=1A2B-3C4D\"\ntarget = \"/a\"\n").is_ok());
+    let many: String = (0..17).map(|i| format!("[mount.m{i}]\nsource = \"/dev/vd{i}\"\ntarget = \"/m\"\n")).collect();
+    assert!(error_of(&many).1.contains("more than 16 mounts"));
+}
+

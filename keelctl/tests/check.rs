@@ -57,8 +57,8 @@ fn unknown_keys_and_tables() {
     bad("[service.a]\nargv = [\"/bin/a\"]\nfrobnicate = 1\n", &["3: frobnicate: unknown key \"frobnicate\""]);
     bad("[system]\nfoo = \"x\"\n", &["2: unknown key \"foo\" in [system]"]);
     bad("[debug]\nports = []\n", &["2: unknown key \"ports\" in [debug] (expected channels)"]);
-    bad("[services.a]\n", &["1: unknown table [services.a] (expected [system], [debug] or [service.NAME])"]);
-    bad("argv = [\"/a\"]\n", &["1: key outside a table ([system], [debug] or [service.NAME])"]);
+    bad("[services.a]\n", &["1: unknown table [services.a] (expected [system], [debug], [root], [service.NAME] or [mount.NAME])"]);
+    bad("argv = [\"/a\"]\n", &["1: key outside a table ([system], [debug], [root], [service.NAME] or [mount.NAME])"]);
 }
 
 #[test]

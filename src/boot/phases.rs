@@ -217,6 +217,7 @@ fn configuration(boot: &mut Boot) -> Result<Outcome, E> {
     let path = Config::config_path(words(), &mut path_buf).unwrap_or(crate::config::DEFAULT_PATH);
     let running = crate::config::load(path);
     crate::services::spec::set_table(crate::config::service_table(&running.db));
+    crate::config::keep_storage(&running.db);
     boot.config = Config::from_file(&running.db);
     boot.running = Some(running);
     let config = &mut boot.config;

@@ -1,7 +1,8 @@
 //! The kernel command line: `keel.*` words from /proc/cmdline (and argv/envp, where the
-//! kernel puts words it does not know), applied over what the configuration file sets.
-//! Unknown keys and bad values are reported to the caller, which warns and goes on: the
-//! command line is never fatal. The values' grammar is keel-config's, the file's own.
+//! kernel puts words it does not know), applied over what the configuration file sets, and the
+//! kernel's own root words (`RootArgs`). Unknown keys and bad values are reported to the
+//! caller, which warns and goes on: the command line is never fatal. The values' grammar is
+//! keel-config's, the file's own.
 
 // One grammar for the file and the command line (keel-config's values).
 pub use keel_config::values::{parse_u32, parse_u64, PanicPolicy};
@@ -40,6 +41,91 @@ pub struct Config {
     debug: Option<heapless::Vec<u8, DEBUG_MAX>>,
     /// `keel.config=PATH`: where the compiled configuration is read (read before the rest).
     config_path: heapless::Vec<u8, PATH_MAX>,
+    /// `root=`, `rootfstype=`, `ro`... (plain kernel words).
+    pub root: RootArgs,
+}
+
+/// Room for the text root words (`root=`, `rootfstype=`, `rootflags=`, `init=`) together.
+pub const ROOT_TEXT_MAX: usize = 512;
+/// `rootwait` without a number: the longest keel waits for the root device (docs/root.md).
+pub const ROOTWAIT_SECS: u32 = 30;
+
+/// The kernel's own words for the root file system, which it ignores when it runs an
+/// initramfs's /init: keel (src/root/) acts on them then. `None`: not given (the
+/// configuration's `[root]` decides).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RootArgs {
+    /// The text words as given, `key=value` each with a NUL after it: `text(key)` finds the
+    /// last. `root=` is kept as it is: src/root checks it (a bad value is the emergency
+    /// path, not a warning, since it names what to boot).
+    words: heapless::Vec<u8, ROOT_TEXT_MAX>,
+    /// `ro` (true) or `rw` (false): the last one given.
+    pub read_only: Option<bool>,
+    /// `rootwait` (ROOTWAIT_SECS) or `rootwait=SECONDS`.
+    pub wait_secs: Option<u32>,
+    /// `rootdelay=SECONDS`.
+    pub delay_secs: Option<u32>,
+    /// `fsck.mode=` (systemd-fsck's words).
+    pub fsck: Option<FsckMode>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum FsckMode {
+    /// Check when the initramfs has `fsck.TYPE` (the default).
+    Auto,
+    /// Check even a filesystem marked clean (`-f`).
+    Force,
+    Skip,
+}
+
+impl RootArgs {
+    /// The value of the last `key=` given (`root`, `rootfstype`, `rootflags`, `init`).
+    pub fn text(&self, key: &[u8]) -> Option<&[u8]> {
+        let words = self.words.split(|&b| b == 0);
+        words.filter_map(|w| w.strip_prefix(key)?.strip_prefix(b"=")).last()
+    }
+
+    /// One word outside the `keel.` namespace: ours if it is a root word, else Ok.
+    fn apply<'a>(&mut self, word: &'a [u8]) -> Result<(), Problem<'a>> {
+        let (key, value) = match memchr::memchr(b'=', word) {
+            Some(eq) => (&word[..eq], Some(unquote(&word[eq + 1..]))),
+            None => (word, None),
+        };
+        let bad = |expected| Problem::BadValue { key, value: value.unwrap_or(b""), expected };
+        let Some(k) = position(b"root rootflags rootfstype init ro rw rootwait rootdelay fsck.mode", key) else { return Ok(()) };
+        let number = value.map(parse_u32);
+        match (k, value) {
+            (0 | 1, Some(_)) => {}
+            (2, Some(v)) if v.split(|&b| b == b',').all(keel_config::values::valid_fstype) => {}
+            (2, _) => return Err(bad("filesystem types separated by commas")),
+            (3, Some(v)) if v.starts_with(b"/") => {}
+            (3, _) => return Err(bad("an absolute path")),
+            (4 | 5, None) => self.read_only = Some(k == 4),
+            (6, None) => self.wait_secs = Some(ROOTWAIT_SECS),
+            (6 | 7, _) => {
+                let secs = Some(number.flatten().ok_or(bad("whole seconds"))?);
+                *if k == 6 { &mut self.wait_secs } else { &mut self.delay_secs } = secs;
+            }
+            (8, _) => {
+                let mode = position(b"auto force skip", value.unwrap_or(b"")).ok_or(bad("auto, force or skip"))?;
+                self.fsck = [FsckMode::Auto, FsckMode::Force, FsckMode::Skip].get(mode).copied();
+            }
+            _ => {}
+        }
+        if k > 3 || value.is_none() {
+            return Ok(());
+        }
+        // A text word: kept whole, unquoted, for `text`.
+        let v = value.unwrap_or(b"");
+        let room = self.words.capacity() - self.words.len();
+        if v.contains(&0) || room < key.len() + v.len() + 2 {
+            return Err(bad("shorter (all root words: at most 512 bytes)"));
+        }
+        for part in [key, b"=", v, b"\0"] {
+            let _ = self.words.extend_from_slice(part);
+        }
+        Ok(())
+    }
 }
 
 /// Room for `keel.config=` (a path and its NUL).
@@ -85,6 +171,7 @@ impl Default for Config {
             modules: heapless::Vec::new(),
             debug: None,
             config_path: heapless::Vec::new(),
+            root: RootArgs::default(),
         }
     }
 }
@@ -129,7 +216,7 @@ pub enum Problem<'a> {
 impl Config {
     /// Apply one command-line word. Words outside the `keel.` namespace are not ours: Ok.
     pub fn apply<'a>(&mut self, word: &'a [u8]) -> Result<(), Problem<'a>> {
-        let Some(rest) = word.strip_prefix(b"keel.") else { return Ok(()) };
+        let Some(rest) = word.strip_prefix(b"keel.") else { return self.root.apply(word) };
         let (key, value) = match memchr::memchr(b'=', rest) {
             Some(eq) => (&word[..5 + eq], Some(unquote(&rest[eq + 1..]))),
             None => (word, None),
@@ -213,6 +300,13 @@ impl Config {
     }
 }
 
+/// Where `word` is among the space-separated `names`. One string is smaller than a match on
+/// byte-string literals, which the compiler unrolls into a compare per byte.
+#[inline(never)]
+pub fn position(names: &[u8], word: &[u8]) -> Option<usize> {
+    names.split(|&b| b == b' ').position(|n| n == word)
+}
+
 fn unquote(v: &[u8]) -> &[u8] {
     match v {
         [b'"', inner @ .., b'"'] => inner,
@@ -262,7 +356,7 @@ mod tests {
     #[test]
     fn defaults() {
         let (c, p) = parse("BOOT_IMAGE=/vmlinuz root=/dev/vda ro quiet");
-        assert_eq!(c, Config::default());
+        assert_eq!(Config { root: RootArgs::default(), ..c.clone() }, Config::default(), "only root words set");
         assert!(p.is_empty());
         assert_eq!(c.shutdown_timeout_secs, 10);
         assert_eq!(c.sync_timeout_secs, 30);
@@ -420,6 +514,34 @@ mod tests {
         }
         assert_eq!((c.shutdown_timeout_secs, c.hostname(), c.poweroff_reboots), (3, Some(&b"other"[..]), false));
         assert_eq!(c.extra_modules().collect::<Vec<_>>(), [&b"9p"[..], b"fuse"], "module lists add up");
+    }
+
+    #[test]
+    fn root_words() {
+        let (c, p) = parse("root=PARTUUID=5eed1234-02 rootfstype=ext4,xfs rootflags=noatime ro rootwait rootdelay=2 init=/lib/systemd/systemd fsck.mode=force");
+        assert!(p.is_empty(), "{p:?}");
+        let r = &c.root;
+        assert_eq!(r.text(b"root"), Some(&b"PARTUUID=5eed1234-02"[..]));
+        assert_eq!((r.text(b"rootfstype"), r.text(b"rootflags")), (Some(&b"ext4,xfs"[..]), Some(&b"noatime"[..])));
+        assert_eq!((r.read_only, r.wait_secs, r.delay_secs), (Some(true), Some(ROOTWAIT_SECS), Some(2)));
+        assert_eq!((r.text(b"init"), r.fsck), (Some(&b"/lib/systemd/systemd"[..]), Some(FsckMode::Force)));
+        assert_eq!((r.text(b"ro"), r.text(b"roo")), (None, None));
+        // The last of ro/rw wins; rootwait takes a number; a bad root= is kept for src/root.
+        let (c, p) = parse("ro rw rootwait=7 root=sda1 fsck.mode=skip");
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!((c.root.read_only, c.root.wait_secs, c.root.fsck), (Some(false), Some(7), Some(FsckMode::Skip)));
+        assert_eq!(c.root.text(b"root"), Some(&b"sda1"[..]));
+        assert_eq!(parse("root=\"LABEL=my root\"").0.root.text(b"root"), Some(&b"LABEL=my root"[..]));
+        assert_eq!(parse("root=/dev/vda root=/dev/vdb").0.root.text(b"root"), Some(&b"/dev/vdb"[..]), "the last wins");
+        // Not root words: left alone.
+        assert_eq!(parse("rootx=1 ro=1 rootwaitx BOOT_IMAGE=/vmlinuz").0, Config::default());
+        for bad in ["rootwait=x", "rootdelay=-1", "rootdelay", "init=sbin/init", "init", "rootfstype=ext4,,xfs", "rootfstype=a/b", "rootfstype", "fsck.mode=maybe"] {
+            let (c, p) = parse(bad);
+            assert_eq!(c, Config::default(), "{bad}");
+            assert_eq!(p.len(), 1, "{bad}: {p:?}");
+        }
+        assert_eq!(parse(&format!("root=/dev/{}", "x".repeat(520))).1.len(), 1, "too long");
+        assert_eq!(parse(&format!("root=/dev/{}", "x".repeat(490))).1.len(), 0);
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod cmdline;
 use crate::log::{Bytes, Errno};
 use core::ffi::CStr;
 use keel_config::db::{self, Db};
+use keel_config::spec::{Mount, Root};
 #[cfg(all(not(test), feature = "rt"))]
 use keel_config::spec::Spec;
 
@@ -96,6 +97,33 @@ pub fn load(path: &CStr) -> Running {
     let detail: &[u8] = if from_file { b"loaded" } else { b"built-in" };
     crate::log::event(keel_proto::EventKind::Config, name, detail);
     Running { db, path: from_file.then(|| heapless::Vec::from_slice(name).unwrap_or_default()) }
+}
+
+/// `[root]` and `[mount.NAME]` of the running configuration (src/root reads them), set once.
+static STORAGE: crate::sys::TryLock<(Root<'static>, &'static [Mount<'static>])> = crate::sys::TryLock::new((Root::NONE, &[]));
+
+pub fn root() -> Root<'static> {
+    STORAGE.with(|s| s.0).unwrap_or(Root::NONE)
+}
+
+pub fn mounts() -> &'static [Mount<'static>] {
+    STORAGE.with(|s| s.1).unwrap_or(&[])
+}
+
+/// Keep the running configuration's root and mounts table (decoded once).
+#[cfg(all(not(test), feature = "rt"))]
+pub fn keep_storage(db: &Db<'static>) {
+    let mounts: &'static [Mount<'static>] = match crate::sys::mount_table() {
+        Some(table) => {
+            for m in db.mounts() {
+                // Cannot fail: the configuration holds at most the table's capacity.
+                let _ = table.push(m);
+            }
+            table
+        }
+        None => &[],
+    };
+    STORAGE.with(|s| *s = (db.root(), mounts));
 }
 
 /// The services of the running configuration as a table PID 1 keeps (decoded once).

@@ -95,74 +95,17 @@ impl IdText {
     }
 }
 
-/// What `root=` names.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Spec<'a> {
-    /// `UUID=`: a filesystem UUID (8-4-4-4-12) or a vfat serial (XXXX-XXXX).
-    Uuid(&'a [u8]),
-    /// `LABEL=`: compared byte for byte (labels are case-sensitive; no `\x20` escapes).
-    Label(&'a [u8]),
-    /// `PARTUUID=`: a GPT GUID or `ssssssss-pp`; with the kernel's `/PARTNROFF=N`, the
-    /// partition N numbers after (or before) the one named, on the same disk.
-    PartUuid { id: &'a [u8], nr_offset: i32 },
-    /// A path, as given.
-    Path(&'a [u8]),
-}
+/// What `root=` names: the shared grammar (keel-config's `values::Device`, which the
+/// configuration compiler checks `[root] device` and mount sources with).
+pub use keel_config::values::Device as Spec;
 
-impl<'a> Spec<'a> {
-    /// None for anything else, or an identifier of the wrong shape.
-    pub fn parse(value: &'a [u8]) -> Option<Spec<'a>> {
-        if let Some(id) = value.strip_prefix(b"UUID=") {
-            return (shaped(id, &[8, 13, 18, 23], 36) || shaped(id, &[4], 9)).then_some(Spec::Uuid(id));
-        }
-        if let Some(rest) = value.strip_prefix(b"PARTUUID=") {
-            let (id, nr_offset) = match rest.iter().position(|&c| c == b'/') {
-                None => (rest, 0),
-                Some(slash) => {
-                    let (id, tail) = rest.split_at(slash);
-                    (id, tail.strip_prefix(b"/PARTNROFF=").and_then(decimal)?)
-                }
-            };
-            return (shaped(id, &[8, 13, 18, 23], 36) || shaped(id, &[8], 11)).then_some(Spec::PartUuid { id, nr_offset });
-        }
-        if let Some(label) = value.strip_prefix(b"LABEL=") {
-            return (!label.is_empty()).then_some(Spec::Label(label));
-        }
-        value.starts_with(b"/").then_some(Spec::Path(value))
+/// Whether `identify`'s result is the filesystem a `UUID=` or `LABEL=` names.
+pub fn matches(spec: &Spec, found: &Found) -> bool {
+    match *spec {
+        Spec::Uuid(text) => found.uuid.is_some_and(|id| id.matches(text)),
+        Spec::Label(label) => found.label == label,
+        Spec::PartUuid { .. } | Spec::Path(_) => false,
     }
-
-    /// Whether `identify`'s result is the filesystem a `UUID=` or `LABEL=` names.
-    pub fn matches(&self, found: &Found) -> bool {
-        match *self {
-            Spec::Uuid(text) => found.uuid.is_some_and(|id| id.matches(text)),
-            Spec::Label(label) => found.label == label,
-            Spec::PartUuid { .. } | Spec::Path(_) => false,
-        }
-    }
-}
-
-/// `len` bytes, dashes exactly at `dashes`, hex digits elsewhere.
-fn shaped(text: &[u8], dashes: &[usize], len: usize) -> bool {
-    text.len() == len
-        && text.iter().enumerate().all(|(i, &c)| if dashes.contains(&i) { c == b'-' } else { c.is_ascii_hexdigit() })
-}
-
-/// The kernel's `%d`: an optional sign, then decimal digits, within i32.
-fn decimal(text: &[u8]) -> Option<i32> {
-    let (negative, digits) = match text {
-        [b'-', rest @ ..] => (true, rest),
-        [b'+', rest @ ..] => (false, rest),
-        _ => (false, text),
-    };
-    if digits.is_empty() {
-        return None;
-    }
-    let mut n: i32 = 0;
-    for &c in digits {
-        let d = i32::from(c.checked_sub(b'0').filter(|d| *d < 10)?);
-        n = n.checked_mul(10)?.checked_add(if negative { -d } else { d })?;
-    }
-    Some(n)
 }
 
 #[cfg(test)]
@@ -208,49 +151,15 @@ mod tests {
     }
 
     #[test]
-    fn root_specs() {
-        let uuid = &b"0e8b1c4a-7f3d-4b6e-9a21-5c3d2e1f0a9b"[..];
-        assert_eq!(Spec::parse(b"UUID=0e8b1c4a-7f3d-4b6e-9a21-5c3d2e1f0a9b"), Some(Spec::Uuid(uuid)));
-        assert_eq!(Spec::parse(b"UUID=1A2B-3C4D"), Some(Spec::Uuid(b"1A2B-3C4D")));
-        assert_eq!(Spec::parse(b"UUID=0e8b1c4a-7f3d-4b6e-9a21-5c3d2e1f0a9"), None);
-        assert_eq!(Spec::parse(b"UUID=0e8b1c4a_7f3d-4b6e-9a21-5c3d2e1f0a9b"), None);
-        assert_eq!(Spec::parse(b"UUID=1A2B-3C4G"), None);
-        assert_eq!(Spec::parse(b"UUID="), None);
-        assert_eq!(Spec::parse(b"PARTUUID=5eed1234-05"), Some(Spec::PartUuid { id: b"5eed1234-05", nr_offset: 0 }));
-        assert_eq!(
-            Spec::parse(b"PARTUUID=A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5D/PARTNROFF=-1"),
-            Some(Spec::PartUuid { id: b"A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5D", nr_offset: -1 })
-        );
-        assert_eq!(Spec::parse(b"PARTUUID=5eed1234-05/PARTNROFF=2"), Some(Spec::PartUuid { id: b"5eed1234-05", nr_offset: 2 }));
-        for bad in [
-            &b"PARTUUID=5eed1234-05/PARTNROFF="[..],
-            b"PARTUUID=5eed1234-05/PARTNROFF=1x",
-            b"PARTUUID=5eed1234-05/PARTNROFF=99999999999",
-            b"PARTUUID=5eed1234-05/",
-            b"PARTUUID=5eed1234-5",
-            b"PARTUUID=1A2B-3C4D",
-            b"LABEL=",
-            b"sda1",
-            b"",
-        ] {
-            assert_eq!(Spec::parse(bad), None, "{:?}", String::from_utf8_lossy(bad));
-        }
-        assert_eq!(Spec::parse(b"LABEL=keel root"), Some(Spec::Label(b"keel root")));
-        assert_eq!(Spec::parse(b"/dev/vda1"), Some(Spec::Path(b"/dev/vda1")));
-        assert_eq!(decimal(b"-2147483648"), Some(i32::MIN));
-        assert_eq!(decimal(b"2147483648"), None);
-        assert_eq!(decimal(b"-"), None);
-    }
-
-    #[test]
     fn specs_match_found_filesystems() {
         let found = Found { fs: FsType::Vfat, uuid: Id::fat_serial(0x1a2b_3c4d), label: b"KEEL-FAT12" };
-        assert!(Spec::parse(b"UUID=1a2b-3c4d").unwrap().matches(&found));
-        assert!(!Spec::parse(b"UUID=1a2b-3c4e").unwrap().matches(&found));
-        assert!(Spec::parse(b"LABEL=KEEL-FAT12").unwrap().matches(&found));
-        assert!(!Spec::parse(b"LABEL=keel-fat12").unwrap().matches(&found));
-        assert!(!Spec::parse(b"PARTUUID=1a2b3c4d-01").unwrap().matches(&found));
+        let m = |text: &[u8], found: &Found| matches(&Spec::parse(text).unwrap(), found);
+        assert!(m(b"UUID=1a2b-3c4d", &found));
+        assert!(!m(b"UUID=1a2b-3c4e", &found));
+        assert!(m(b"LABEL=KEEL-FAT12", &found));
+        assert!(!m(b"LABEL=keel-fat12", &found));
+        assert!(!m(b"PARTUUID=1a2b3c4d-01", &found));
         let none = Found { fs: FsType::Squashfs, uuid: None, label: b"" };
-        assert!(!Spec::parse(b"UUID=0e8b1c4a-7f3d-4b6e-9a21-5c3d2e1f0a9b").unwrap().matches(&none));
+        assert!(!m(b"UUID=0e8b1c4a-7f3d-4b6e-9a21-5c3d2e1f0a9b", &none));
     }
 }

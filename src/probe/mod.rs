@@ -49,9 +49,10 @@
 //!   partition, numbers up to 255. The extended container itself is reported with its
 //!   table size (the kernel gives it 1-2 sectors).
 //!
-//! Text (`id`): `Id::text` gives blkid's and the kernel's forms; `Spec::parse` reads a
-//! `root=` value (`UUID=`, `LABEL=`, `PARTUUID=` with the kernel's optional
-//! `/PARTNROFF=N`, or a path) and matches case-insensitively, exactly (the kernel's
+//! Text (`id`): `Id::text` gives blkid's and the kernel's forms; `Spec::parse` (keel-config's
+//! `values::Device`, shared with the configuration compiler) reads a `root=` value
+//! (`UUID=`, `LABEL=`, `PARTUUID=` with the kernel's optional `/PARTNROFF=N`, or a path);
+//! `matches` and `Id::matches` compare case-insensitively, exactly (the kernel's
 //! `PARTUUID=` also accepts a prefix; keel does not).
 
 mod bytes;
@@ -71,7 +72,7 @@ pub mod xfs;
 mod testdisk;
 
 pub use bytes::label;
-pub use id::{Id, IdText, Spec};
+pub use id::{matches, Id, IdText, Spec};
 pub use identify::{identify, Found};
 pub use table::{find_partition, read_partitions, PartKind, Partition, Table};
 

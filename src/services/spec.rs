@@ -18,7 +18,7 @@ impl Specs for &'static [Spec<'static>] {
 }
 
 /// The running table, set once at boot, read by whoever names services (the command line's
-/// `keel.svc.NAME`, debug clients).
+/// `keel.svc.NAME`, debug clients, the root's rescue list).
 static TABLE: TryLock<&'static [Spec<'static>]> = TryLock::new(&[]);
 
 pub fn set_table(table: &'static [Spec<'static>]) {

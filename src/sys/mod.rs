@@ -157,6 +157,17 @@ pub fn dup_to(fd: BorrowedFd, target: i32) -> Result<(), Errno> {
     check(ret).map(drop)
 }
 
+/// close_range(first, ~0, CLOSE_RANGE_CLOEXEC): every descriptor from `first` on is closed
+/// by the next exec (switch_root's init gets fds 0-2 only), none is closed now. rustix's
+/// close_range is unsafe for the closing form; this one closes nothing.
+pub fn cloexec_from(first: u32) -> Result<(), Errno> {
+    const CLOSE_RANGE_CLOEXEC: usize = 1 << 2;
+    // SAFETY: with CLOSE_RANGE_CLOEXEC the kernel only sets a flag on open descriptors: no
+    // descriptor is closed, so no OwnedFd is invalidated; no pointers are passed.
+    let ret = unsafe { arch::syscall3(k::__NR_close_range as usize, first as usize, u32::MAX as usize, CLOSE_RANGE_CLOEXEC) };
+    check(ret).map(drop)
+}
+
 /// A `static` handed out once, as `&'static mut`: PID 1's tables that live as long as it
 /// does, in .bss (pages nobody writes cost no memory). Later calls get None.
 macro_rules! once_storage {
@@ -190,6 +201,11 @@ once_storage! {
 once_storage! {
     /// The service table of the configuration that runs, decoded once at boot.
     pub fn service_table() -> heapless::Vec<keel_config::spec::Spec<'static>, { keel_config::db::MAX_SERVICES }> = heapless::Vec::new();
+}
+
+once_storage! {
+    /// The mounts table of the configuration that runs, decoded once at boot.
+    pub fn mount_table() -> heapless::Vec<keel_config::spec::Mount<'static>, { keel_config::db::MAX_MOUNTS }> = heapless::Vec::new();
 }
 
 /// The services' output rings (see `ring_pool`); later calls get an empty slice.

@@ -13,7 +13,10 @@ fn read_all(db: &Db) {
         let _ = (spec.argv.iter().count(), spec.env.iter().count(), spec.deps.len(), spec.tty);
     }
     assert_eq!(db.services().count(), db.service_count(), "every checked record reads back");
-    let _ = (db.channels().count(), db.modules().count());
+    let _ = (db.channels().count(), db.modules().count(), db.root().device.len());
+    for m in db.mounts() {
+        let _ = (m.source.len(), m.target.len(), m.services.len());
+    }
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -1,6 +1,7 @@
 //! keel's text parsers: /proc/self/mountinfo lines (src/power/unmount.rs), /proc/meminfo's
 //! Dirty + Writeback (src/power/meminfo.rs), kernel command-line words and keys
-//! (src/config/cmdline.rs), debug channel specs (keel-config/src/channel.rs), /dev/kmsg
+//! (src/config/cmdline.rs, the root words merged by src/root/plan.rs), mount options
+//! (src/root/options.rs), debug channel specs (keel-config/src/channel.rs), /dev/kmsg
 //! records (src/debug/kmsg.rs) and `Key: N kB` lines of /proc (src/debug/rss.rs).
 //! No input may panic them, and what they accept stays consistent.
 #![no_main]
@@ -32,6 +33,15 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = config.debug_channels(core::iter::empty()).count();
     let _ = config.extra_modules().count();
+    if let Some(plan) = keel::root::plan::Plan::new(&config.root, &keel_config::spec::Root::NONE) {
+        assert_eq!(Some(&plan.device[..]), config.root.text(b"root"));
+        let _ = plan.spec();
+    }
+    let mut data_out = heapless::Vec::<u8, 64>::new();
+    if let Some(_flags) = keel::root::options::split(data, rustix::mount::MountFlags::empty(), &mut data_out) {
+        // What goes to the filesystem is the input's words, none of them empty.
+        assert!(data_out.split(|&b| b == b',').all(|w| !w.is_empty() || data_out.is_empty()));
+    }
     for spec in data.split(|&b| b == b',') {
         if let Ok(Channel { kind: keel_config::channel::Kind::Vsock(port), .. }) = Channel::parse(spec) {
             assert!(spec.starts_with(b"vsock:"), "port {port}");

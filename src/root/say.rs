@@ -1,0 +1,54 @@
+//! The root stage's console lines: a template whose `%`s are filled from `args` in order.
+//! One small call per line: the literal text is one static string, only what varies is
+//! passed (this stage has many lines, and every byte of PID 1 is paid for).
+
+use rustix::io::Errno;
+
+pub enum Part<'a> {
+    /// Text as it is (control bytes shown as `?`).
+    T(&'a [u8]),
+    /// A decimal number.
+    N(u64),
+    /// An errno, by name where keel knows it.
+    E(Errno),
+}
+
+/// `say(b"root: no device % after % s", &[T(device), N(30)])`; a `%` with no argument
+/// left is shown as it is.
+#[cfg_attr(test, allow(dead_code))]
+pub fn say(template: &[u8], args: &[Part]) {
+    let mut line = crate::log::begin();
+    fill(&mut line, template, args);
+    crate::log::emit(line);
+}
+
+fn fill(line: &mut crate::log::Line, template: &[u8], args: &[Part]) {
+    let mut args = args.iter();
+    for &b in template {
+        let arg = if b == b'%' { args.next() } else { None };
+        match arg {
+            Some(Part::T(text)) => {
+                for &c in *text {
+                    line.push_bytes(&[if c < 0x20 || c == 0x7f { b'?' } else { c }]);
+                }
+            }
+            Some(Part::N(n)) => crate::log::push_padded(line, *n, 0, b' '),
+            Some(Part::E(e)) => {
+                let _ = ufmt::uwrite!(line, "{}", crate::log::Errno(*e));
+            }
+            None => line.push_bytes(&[b]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_are_filled_in_order() {
+        let mut line = crate::log::Line::new();
+        fill(&mut line, b"mount %: % after % s: %; 100%", &[Part::T(b"data\x1b"), Part::T(b"UUID=x"), Part::N(30), Part::E(Errno::NOENT)]);
+        assert_eq!(line.as_bytes(), b"mount data?: UUID=x after 30 s: ENOENT; 100%");
+    }
+}
