@@ -76,11 +76,16 @@ bench-boot-arm: (_vm-packages "aarch64") initramfs-arm
     tests/vm/qemu.py bench --arch aarch64 --runs 5
 
 # Benchmarks, a report (not a test): size, boot and power button, services, container mode.
-bench: size size-breakdown bench-boot bench-services bench-debug bench-container
+bench: size size-breakdown bench-boot bench-services bench-rss bench-debug bench-container
 
 # Code size by module (an unstripped twin of the release binary, symbols summed).
 size-breakdown:
     bash tests/bench/size-breakdown.sh
+
+# PID 1's Rss in the VM with 10 services (/proc/1/smaps_rollup; budget 128 KiB), by mapping,
+# and which statics the resident .bss pages hold.
+bench-rss: _vm-packages kernel
+    python3 -B tests/bench/rss.py
 
 # Debug protocol: keelctl round trip over a serial line, throughput over a virtio console.
 bench-debug: _vm-packages initramfs keelctl

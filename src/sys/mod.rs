@@ -192,6 +192,12 @@ once_storage! {
     pub fn service_table() -> heapless::Vec<keel_config::spec::Spec<'static>, { keel_config::db::MAX_SERVICES }> = heapless::Vec::new();
 }
 
+#[cfg(all(not(test), feature = "rt"))]
+once_storage! {
+    /// The supervisor's service records and descriptors (services::supervisor::Tables).
+    pub fn supervisor_storage() -> crate::services::supervisor::Tables = crate::services::supervisor::Tables::EMPTY;
+}
+
 /// The services' output rings (see `ring_pool`); later calls get an empty slice.
 pub fn ring_storage() -> &'static mut [u8] {
     match ring_pool() {
