@@ -165,8 +165,10 @@ macro_rules! once_storage {
         $vis fn $name() -> Option<&'static mut $ty> {
             use core::sync::atomic::{AtomicBool, Ordering};
             static mut STORAGE: $ty = $init;
-            static TAKEN: AtomicBool = AtomicBool::new(false);
-            if TAKEN.swap(true, Ordering::AcqRel) {
+            // True at start, so the flag is in .data, whose page is resident anyway, and
+            // not the only byte written in a .bss page next to some big table.
+            static FREE: AtomicBool = AtomicBool::new(true);
+            if !FREE.swap(false, Ordering::AcqRel) {
                 return None;
             }
             // SAFETY: the swap above lets exactly one caller through, so this is the only
