@@ -106,7 +106,7 @@ impl Supervisor {
                     io.output = None; // EOF: closing also removes it from epoll
                     break;
                 }
-                Ok(n) => io.ring.write(self.rings, &buf[..n]),
+                Ok(n) => io.ring.write(self.rings, buf.get(..n).unwrap_or_default()),
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(_) => break,
             }
@@ -127,7 +127,7 @@ impl Supervisor {
         let mut buf = [0u8; 64];
         match rustix::io::read(fd, &mut buf) {
             Ok(0) => io.ready_pipe = None,
-            Ok(n) if buf[..n].contains(&b'\n') => self.ready(i, now),
+            Ok(n) if buf.get(..n).unwrap_or_default().contains(&b'\n') => self.ready(i, now),
             _ => {}
         }
     }
@@ -253,14 +253,15 @@ impl Effects for Runtime<'_> {
 /// The sd_notify socket of service i, `/run/keel/NAME.notify`, made once. A path, not an
 /// abstract name: those are shared by everyone in the network namespace (other keels).
 fn notify_socket<'e>(io: &mut Io, i: usize, spec: &Spec, events: &EventLoop, env: &'e mut heapless::Vec<u8, 64>) -> Result<&'e core::ffi::CStr, rustix::io::Errno> {
-    use rustix::net::{bind, socket_with, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    use rustix::fd::AsFd;
+    use rustix::net::{socket_with, AddressFamily, SocketFlags, SocketType};
     let too_long = rustix::io::Errno::NAMETOOLONG;
     env.extend_from_slice(b"NOTIFY_SOCKET=/run/keel/").map_err(|_| too_long)?;
     env.extend_from_slice(spec.name.as_bytes()).map_err(|_| too_long)?;
     env.extend_from_slice(b".notify\0").map_err(|_| too_long)?;
     let var = core::ffi::CStr::from_bytes_with_nul(env).map_err(|_| rustix::io::Errno::INVAL)?;
     if io.notify.is_none() {
-        let path = &var.to_bytes_with_nul()[b"NOTIFY_SOCKET=".len()..];
+        let path = var.to_bytes_with_nul().get(b"NOTIFY_SOCKET=".len()..).unwrap_or_default();
         let path = core::ffi::CStr::from_bytes_with_nul(path).map_err(|_| rustix::io::Errno::INVAL)?;
         match rustix::fs::mkdir(c"/run/keel", rustix::fs::Mode::from_raw_mode(0o755)) {
             Ok(()) | Err(rustix::io::Errno::EXIST) => {}
@@ -268,7 +269,7 @@ fn notify_socket<'e>(io: &mut Io, i: usize, spec: &Spec, events: &EventLoop, env
         }
         let _ = rustix::fs::unlink(path);
         let sock = socket_with(AddressFamily::UNIX, SocketType::DGRAM, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK, None)?;
-        bind(&sock, &SocketAddrUnix::new(path)?)?;
+        crate::sys::bind_unix(sock.as_fd(), path)?;
         events.watch(&sock, Source::Notify(i as u8))?;
         io.notify = Some(sock);
     }
