@@ -102,7 +102,7 @@ bench-config: _vm-packages build kernel keelctl
     tests/vm/qemu.py bench --runs 5 --initrd target/bench/with-db.cpio
 
 # Benchmarks, a report (not a test): size, boot and power button, services, container mode.
-bench: size size-breakdown bench-boot bench-config bench-services bench-debug bench-container bench-wakeups
+bench: size size-breakdown bench-boot bench-config bench-services bench-rss bench-debug bench-container bench-wakeups
 
 # PID 1 wakeups in BENCH_IDLE_SECS (default 60) of idle, in QEMU: none without a watchdog,
 # one per pet with one (keel.watchdog=watchdog0:30 on i6300esb: every 10 s).
@@ -112,6 +112,11 @@ bench-wakeups: _vm-packages build kernel
 # Code size by module (an unstripped twin of the release binary, symbols summed).
 size-breakdown:
     bash tests/bench/size-breakdown.sh
+
+# PID 1's Rss in the VM with 10 services (/proc/1/smaps_rollup; budget 128 KiB), by mapping,
+# and which statics the resident .bss pages hold.
+bench-rss: _vm-packages kernel
+    python3 -B tests/bench/rss.py
 
 # Debug protocol: keelctl round trip over a serial line, throughput over a virtio console.
 bench-debug: _vm-packages initramfs keelctl

@@ -89,7 +89,7 @@ pub fn parse<'a>(words: &mut dyn Iterator<Item = &'a [u8]>) -> Result<Parsed, Pr
                 b'g' => o.group = true,
                 b'v' => o.verbose = true,
                 b'e' | b'p' => {
-                    let value = match &letters[i + 1..] {
+                    let value = match letters.get(i + 1..).unwrap_or_default() {
                         [] => {
                             index += 1;
                             words.next().ok_or(Problem::MissingValue(letter))?

@@ -9,12 +9,13 @@ use rustix::io::Errno;
 pub fn listen(kind: &Kind) -> Result<OwnedFd, Errno> {
     match *kind {
         Kind::Unix(path) => {
-            use rustix::net::{bind, listen, socket_with, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+            use rustix::fd::AsFd;
+            use rustix::net::{listen, socket_with, AddressFamily, SocketFlags, SocketType};
             let mut buf = [0u8; 112];
             let cpath = crate::file::c_path(&[path], &mut buf).ok_or(Errno::NAMETOOLONG)?;
             let _ = rustix::fs::unlink(cpath);
             let fd = socket_with(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK, None)?;
-            bind(&fd, &SocketAddrUnix::new(cpath)?)?;
+            crate::sys::bind_unix(fd.as_fd(), cpath)?;
             listen(&fd, 4)?;
             Ok(fd)
         }

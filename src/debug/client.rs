@@ -86,14 +86,15 @@ impl Client {
             match rustix::io::read(&self.fd, &mut buf[..want]) {
                 Ok(0) => return false,
                 Ok(n) => {
-                    let mut input = &buf[..n];
+                    let mut input = buf.get(..n).unwrap_or_default();
                     while let Some(frame) = self.rx.next(&mut input) {
                         // The frame borrows the deframer; answering needs all of `self`.
                         let (seq, msg_type, len) = (frame.seq, frame.msg_type, frame.payload.len());
                         self.last_req = seq;
                         let mut payload = [0u8; MAX_BODY];
-                        payload[..len].copy_from_slice(frame.payload);
-                        self.request(seq, msg_type, &payload[..len], ctx);
+                        let Some(copy) = payload.get_mut(..len) else { continue };
+                        copy.copy_from_slice(frame.payload);
+                        self.request(seq, msg_type, copy, ctx);
                     }
                 }
                 Err(rustix::io::Errno::INTR) => continue,
@@ -119,10 +120,11 @@ impl Client {
     fn queue(&mut self, msg: &Message, keep: usize) -> bool {
         let mut body = [0u8; MAX_BODY];
         let Ok(len) = proto::emit_message(self.seq, msg, &mut body) else { return false };
+        let Some(body) = body.get(..len) else { return false };
         let mut frame = [0u8; TX_CAP];
-        let encoded = if self.shared { proto::emit_apc(&body[..len], &mut frame) } else { proto::emit_binary(&body[..len], &mut frame) };
+        let encoded = if self.shared { proto::emit_apc(body, &mut frame) } else { proto::emit_binary(body, &mut frame) };
         match encoded {
-            Ok(n) if n + keep <= self.room() && self.tx.extend_from_slice(&frame[..n]).is_ok() => {
+            Ok(n) if n + keep <= self.room() && frame.get(..n).is_some_and(|f| self.tx.extend_from_slice(f).is_ok()) => {
                 self.seq = self.seq.wrapping_add(1);
                 true
             }
@@ -258,9 +260,13 @@ impl Client {
             match rustix::io::write(&self.fd, &self.tx) {
                 Ok(0) => return Err(()),
                 Ok(n) => {
-                    let rest = self.tx.len() - n;
-                    self.tx.copy_within(n.., 0);
-                    self.tx.truncate(rest);
+                    // The rest to the front, byte by byte: copy_within's range check would
+                    // bring core::fmt's panic machinery along.
+                    let (len, n) = (self.tx.len(), n.min(self.tx.len()));
+                    for i in n..len {
+                        self.tx[i - n] = self.tx[i];
+                    }
+                    self.tx.truncate(len - n);
                 }
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(rustix::io::Errno::AGAIN) => return Ok(()),

@@ -119,7 +119,7 @@ impl Client {
             }
             match rustix::io::read(&d.kmsg.fd, &mut record) {
                 Ok(n) => {
-                    let (seq, boot_ns, text) = kmsg::parse(&mut record[..n]);
+                    let (seq, boot_ns, text) = kmsg::parse(record.get_mut(..n).unwrap_or_default());
                     let (lost, wanted) = seq.map_or((0, true), |seq| d.kmsg.numbers.seen(seq));
                     d.lost += lost;
                     if wanted {

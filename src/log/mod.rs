@@ -91,23 +91,22 @@ impl uWrite for Line {
 
 /// `value` in decimal, right-aligned in `width` with `pad`.
 pub fn push_padded(line: &mut Line, value: u64, width: usize, pad: u8) {
-    let mut digits = [0u8; 20];
+    // Right to left; u64::MAX has 20 digits.
+    let mut digits = [pad; 20];
     let mut n = value;
-    let mut len = 0;
-    loop {
-        digits[len] = b'0' + (n % 10) as u8;
-        len += 1;
+    let mut start = digits.len();
+    for slot in digits.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        start -= 1;
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    for _ in len..width {
+    for _ in digits.len() - start..width {
         line.push_bytes(&[pad]);
     }
-    for i in (0..len).rev() {
-        line.push_bytes(&[digits[i]]);
-    }
+    line.push_bytes(digits.get(start..).unwrap_or_default());
 }
 
 /// `[    1.234567] ` as the kernel prints its own lines.
@@ -187,7 +186,7 @@ pub fn write_all(fd: rustix::fd::BorrowedFd, mut bytes: &[u8]) {
     while !bytes.is_empty() {
         match rustix::io::write(fd, bytes) {
             Ok(0) => return,
-            Ok(n) => bytes = &bytes[n..],
+            Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
             Err(rustix::io::Errno::INTR) => continue,
             Err(_) => return,
         }

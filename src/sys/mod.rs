@@ -91,8 +91,15 @@ pub fn signalfd(set: SigSet) -> Result<OwnedFd, Errno> {
             flags as usize,
         )
     };
+    owned_fd(ret)
+}
+
+/// A syscall's new descriptor, owned. It is a non-negative int, which the conversion checks,
+/// so OwnedFd::from_raw_fd's `fd != -1` assertion (core::fmt's assert_failed) folds away.
+pub(crate) fn owned_fd(ret: isize) -> Result<OwnedFd, Errno> {
+    let fd = i32::try_from(check(ret)?).map_err(|_| Errno::BADF)?;
     // SAFETY: on success the kernel returned a new descriptor that we now own.
-    check(ret).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// The fields keel reads from a `struct signalfd_siginfo` (128 bytes).
@@ -176,8 +183,10 @@ macro_rules! once_storage {
         $vis fn $name() -> Option<&'static mut $ty> {
             use core::sync::atomic::{AtomicBool, Ordering};
             static mut STORAGE: $ty = $init;
-            static TAKEN: AtomicBool = AtomicBool::new(false);
-            if TAKEN.swap(true, Ordering::AcqRel) {
+            // True at start, so the flag is in .data, whose page is resident anyway, and
+            // not the only byte written in a .bss page next to some big table.
+            static FREE: AtomicBool = AtomicBool::new(true);
+            if !FREE.swap(false, Ordering::AcqRel) {
                 return None;
             }
             // SAFETY: the swap above lets exactly one caller through, so this is the only
@@ -206,6 +215,12 @@ once_storage! {
 once_storage! {
     /// The mounts table of the configuration that runs, decoded once at boot.
     pub fn mount_table() -> heapless::Vec<keel_config::spec::Mount<'static>, { keel_config::db::MAX_MOUNTS }> = heapless::Vec::new();
+}
+
+#[cfg(all(not(test), feature = "rt"))]
+once_storage! {
+    /// The supervisor's service records and descriptors (services::supervisor::Tables).
+    pub fn supervisor_storage() -> crate::services::supervisor::Tables = crate::services::supervisor::Tables::EMPTY;
 }
 
 /// The services' output rings (see `ring_pool`); later calls get an empty slice.
@@ -415,6 +430,22 @@ impl<T> TryLock<T> {
     }
 }
 
+/// bind(fd, path) for a unix socket. rustix's SocketAddrUnix::new carries a bounds check
+/// whose panic brings core::fmt along.
+pub fn bind_unix(fd: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<(), Errno> {
+    use rustix::fd::AsRawFd;
+    const AF_UNIX: u16 = 1;
+    // struct sockaddr_un: family u16, then sun_path[108], the path with its NUL.
+    let mut addr = [0u8; 110];
+    let (family, sun_path) = addr.split_at_mut(2);
+    family.copy_from_slice(&AF_UNIX.to_ne_bytes());
+    let path = path.to_bytes_with_nul();
+    sun_path.get_mut(..path.len()).ok_or(Errno::NAMETOOLONG)?.copy_from_slice(path);
+    // SAFETY: bind reads the given length (at most the array's) of the live array.
+    check(unsafe { arch::syscall3(k::__NR_bind as usize, fd.as_raw_fd() as usize, addr.as_ptr() as usize, 2 + path.len()) })
+        .map(drop)
+}
+
 /// A listening AF_VSOCK stream socket on `port` (any CID), non-blocking. rustix has the
 /// address family but no vsock address type.
 pub fn vsock_listen(port: u32) -> Result<OwnedFd, Errno> {
@@ -427,11 +458,9 @@ pub fn vsock_listen(port: u32) -> Result<OwnedFd, Errno> {
     addr[4..8].copy_from_slice(&port.to_ne_bytes());
     addr[8..12].copy_from_slice(&u32::MAX.to_ne_bytes()); // VMADDR_CID_ANY
     // SAFETY: socket takes no pointers; on success we own the descriptor.
-    let fd = check(unsafe {
+    let sock = owned_fd(unsafe {
         arch::syscall3(k::__NR_socket as usize, AF_VSOCK, SOCK_STREAM | (k::O_CLOEXEC | k::O_NONBLOCK) as usize, 0)
     })?;
-    // SAFETY: the kernel just returned this descriptor to us.
-    let sock = unsafe { OwnedFd::from_raw_fd(fd as i32) };
     // SAFETY: bind reads `addr.len()` bytes of the live array.
     check(unsafe { arch::syscall3(k::__NR_bind as usize, sock.as_raw_fd() as usize, addr.as_ptr() as usize, addr.len()) })?;
     rustix::net::listen(&sock, 4)?;
