@@ -118,6 +118,10 @@ size-breakdown:
 bench-rss: _vm-packages kernel
     python3 -B tests/bench/rss.py
 
+# The panic sites that bring core::fmt into PID 1, by source line (a report).
+panic-sites:
+    bash tests/bench/panic-sites.sh
+
 # Debug protocol: keelctl round trip over a serial line, throughput over a virtio console.
 bench-debug: _vm-packages initramfs keelctl
     python3 -B tests/bench/debug.py

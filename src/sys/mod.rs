@@ -446,6 +446,48 @@ pub fn bind_unix(fd: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<(), Errno
         .map(drop)
 }
 
+/// Put a tty in raw mode (cfmakeraw's flags), ignoring the modem lines (CLOCAL), at `baud`
+/// if given. By the termios2 ioctls themselves (Linux 2.6.20 on): rustix's
+/// tcgetattr/tcsetattr fall back to TCGETS for older kernels, and that path's speed table is
+/// ~600 bytes. Ok(false): not a tty, left as it is.
+pub fn tty_raw(fd: BorrowedFd<'_>, baud: Option<u32>) -> Result<bool, Errno> {
+    const RATES: [u32; 31] = [
+        0, 50, 75, 110, 134, 150, 200, 300, 600, 1200, 1800, 2400, 4800, 9600, 19200, 38400, 57600, 115_200, 230_400,
+        460_800, 500_000, 576_000, 921_600, 1_000_000, 1_152_000, 1_500_000, 2_000_000, 2_500_000, 3_000_000, 3_500_000,
+        4_000_000,
+    ];
+    use rustix::fd::AsRawFd;
+    // _IOR/_IOW('T', 0x2A/0x2B, struct termios2), the same on x86_64 and aarch64.
+    const TCGETS2: usize = 0x802c_542a;
+    const TCSETS2: usize = 0x402c_542b;
+    let mut t = k::termios2 { c_iflag: 0, c_oflag: 0, c_cflag: 0, c_lflag: 0, c_line: 0, c_cc: [0; 19], c_ispeed: 0, c_ospeed: 0 };
+    let ioctl = |cmd: usize, t: &mut k::termios2| {
+        // SAFETY: TCGETS2 fills, TCSETS2 reads, one struct termios2, which `t` is.
+        check(unsafe { arch::syscall3(k::__NR_ioctl as usize, fd.as_raw_fd() as usize, cmd, t as *mut k::termios2 as usize) })
+    };
+    if ioctl(TCGETS2, &mut t).is_err() {
+        return Ok(false);
+    }
+    t.c_iflag &= !(k::IGNBRK | k::BRKINT | k::PARMRK | k::ISTRIP | k::INLCR | k::IGNCR | k::ICRNL | k::IXON);
+    t.c_oflag &= !k::OPOST;
+    t.c_lflag &= !(k::ECHO | k::ECHONL | k::ICANON | k::ISIG | k::IEXTEN);
+    t.c_cflag = (t.c_cflag & !(k::CSIZE | k::PARENB)) | k::CS8 | k::CLOCAL;
+    t.c_cc[k::VMIN as usize] = 1;
+    t.c_cc[k::VTIME as usize] = 0;
+    if let Some(baud) = baud {
+        // A standard rate by its B constant (B0..B38400 are 0..15, B57600..B4000000 are
+        // 0x1001..0x100f), any other as BOTHER, as cfsetspeed does; input as output.
+        let code = match RATES.iter().position(|&r| r == baud) {
+            Some(i @ 0..=15) => i as u32,
+            Some(i) => 0x1000 | (i as u32 - 15),
+            None => k::BOTHER,
+        };
+        t.c_cflag = (t.c_cflag & !(k::CBAUD | k::CIBAUD)) | code | code << k::IBSHIFT;
+        (t.c_ispeed, t.c_ospeed) = (baud, baud);
+    }
+    ioctl(TCSETS2, &mut t).map(|_| true)
+}
+
 /// A listening AF_VSOCK stream socket on `port` (any CID), non-blocking. rustix has the
 /// address family but no vsock address type.
 pub fn vsock_listen(port: u32) -> Result<OwnedFd, Errno> {
@@ -465,4 +507,59 @@ pub fn vsock_listen(port: u32) -> Result<OwnedFd, Errno> {
     check(unsafe { arch::syscall3(k::__NR_bind as usize, sock.as_raw_fd() as usize, addr.as_ptr() as usize, addr.len()) })?;
     rustix::net::listen(&sock, 4)?;
     Ok(sock)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::fd::AsFd;
+    use rustix::termios::{tcgetattr, ControlModes, SpecialCodeIndex};
+
+    /// A pseudo-terminal's other side, as the debug channel of a UART would be.
+    fn pty() -> (OwnedFd, OwnedFd) {
+        use rustix::pty::{grantpt, ioctl_tiocgptpeer, openpt, unlockpt, OpenptFlags};
+        let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
+        let master = openpt(flags).unwrap();
+        grantpt(&master).unwrap();
+        unlockpt(&master).unwrap();
+        let tty = ioctl_tiocgptpeer(&master, flags).unwrap();
+        (master, tty)
+    }
+
+    #[test]
+    fn tty_raw_sets_what_cfmakeraw_clocal_and_the_speed_would() {
+        let (_master, tty) = pty();
+        let mut expected = tcgetattr(&tty).unwrap();
+        assert!(expected.local_modes.contains(rustix::termios::LocalModes::ICANON), "a new pty is cooked");
+        expected.make_raw();
+        expected.control_modes |= ControlModes::CLOCAL;
+        expected.set_speed(57_600).unwrap();
+        assert_eq!(tty_raw(tty.as_fd(), Some(57_600)), Ok(true));
+        let got = tcgetattr(&tty).unwrap();
+        assert_eq!(got.input_modes, expected.input_modes);
+        assert_eq!(got.output_modes, expected.output_modes);
+        assert_eq!(got.local_modes, expected.local_modes);
+        assert_eq!(got.control_modes, expected.control_modes);
+        assert_eq!((got.special_codes[SpecialCodeIndex::VMIN], got.special_codes[SpecialCodeIndex::VTIME]), (1, 0));
+        assert_eq!((got.input_speed(), got.output_speed()), (57_600, 57_600));
+    }
+
+    #[test]
+    fn tty_raw_sets_any_rate_as_cfsetspeed_would() {
+        let (_master, tty) = pty();
+        for baud in [9600, 115_200, 4_000_000, 250_000] {
+            let mut expected = tcgetattr(&tty).unwrap();
+            expected.set_speed(baud).unwrap();
+            assert_eq!(tty_raw(tty.as_fd(), Some(baud)), Ok(true));
+            let got = tcgetattr(&tty).unwrap();
+            assert_eq!(got.control_modes, expected.control_modes | ControlModes::CLOCAL, "{baud}");
+            assert_eq!((got.input_speed(), got.output_speed()), (baud, baud));
+        }
+    }
+
+    #[test]
+    fn tty_raw_leaves_what_is_not_a_tty() {
+        let (r, _w) = rustix::pipe::pipe().unwrap();
+        assert_eq!(tty_raw(r.as_fd(), Some(115_200)), Ok(false));
+    }
 }
