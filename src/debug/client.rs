@@ -35,6 +35,7 @@ pub struct Client {
     pub logs: Option<Follow>,
     pub events: Option<Follow>,
     pub dmesg: Option<Dmesg>,
+    pub previous: Option<super::previous::Previous>,
     /// A Services answer under way: its request and the next entry.
     pub services: Option<(u16, u8)>,
     /// What epoll waits for: (readable, writable).
@@ -60,6 +61,7 @@ impl Client {
             logs: None,
             events: None,
             dmesg: None,
+            previous: None,
             services: None,
             armed: (true, false),
             failed: false,
@@ -106,7 +108,8 @@ impl Client {
     }
 
     fn hello(&mut self) {
-        let msg = Message::Hello { proto: proto::PROTO, keel_version: env!("CARGO_PKG_VERSION").as_bytes(), features: 0 };
+        let features = proto::msg::features::PREVIOUS_BOOT;
+        let msg = Message::Hello { proto: proto::PROTO, keel_version: env!("CARGO_PKG_VERSION").as_bytes(), features };
         self.send(&msg);
     }
 
@@ -176,7 +179,11 @@ impl Client {
             Message::Start { name } => self.control(req, name, Control::Start, ctx),
             Message::Stop { name } => self.control(req, name, Control::Stop, ctx),
             Message::Restart { name } => self.control(req, name, Control::Restart, ctx),
-            Message::Logs { tail, follow, service } => {
+            // The previous boot is over: no follow; only keel's lines were kept, no service's.
+            Message::Logs { previous: true, service: b"", tail, .. } => self.previous = Some(super::previous::Previous::new(req, true, tail)),
+            Message::Dmesg { previous: true, tail, .. } => self.previous = Some(super::previous::Previous::new(req, false, tail)),
+            Message::Logs { previous: true, .. } => self.error(req, ErrorCode::Unsupported, "no service output of the previous boot"),
+            Message::Logs { tail, follow, service, .. } => {
                 let service = match service {
                     b"" => NO_SERVICE,
                     name => match crate::services::spec::find(name) {
@@ -195,7 +202,7 @@ impl Client {
                 let cursor = EVENTS.with(|j| j.widen(since)).unwrap_or(0);
                 self.events = Some(Follow { req, cursor, follow, service: NO_SERVICE });
             }
-            Message::Dmesg { tail, follow } => match kmsg::Kmsg::open(tail) {
+            Message::Dmesg { tail, follow, .. } => match kmsg::Kmsg::open(tail) {
                 Ok(kmsg) => self.dmesg = Some(Dmesg { req, kmsg, follow, lost: 0 }),
                 Err(e) => self.error(req, ErrorCode::Unsupported, kmsg::errno_text(e)),
             },
@@ -207,6 +214,7 @@ impl Client {
                 self.logs = None;
                 self.events = None;
                 self.dmesg = None;
+                self.previous = None;
                 self.reply(req, ReplyBody::Ok);
             }
             _ => self.error(req, ErrorCode::Unsupported, "not a request"),
@@ -229,7 +237,7 @@ impl Client {
         // (A frame the old peer left half-sent ends at the new one's first 0x00.)
         self.tx.clear();
         self.seq = 0;
-        (self.logs, self.events, self.dmesg, self.services) = (None, None, None, None);
+        (self.logs, self.events, self.dmesg, self.services, self.previous) = (None, None, None, None, None);
         self.failed = false;
         self.offline = true;
         let _ = events.watch_comeback(&self.fd, Source::DebugClient(self.slot));

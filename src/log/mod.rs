@@ -3,7 +3,8 @@
 //! human-readable output goes through here, and each line is also kept as a record in the
 //! `LOGS` journal for debug clients; events go to `EVENTS`. In PID 1 mode the console is
 //! written without ever blocking (`console`), keel's lines are copied to the kernel log
-//! too, and reaped orphans are summarized on the console (`orphans`).
+//! too, and reaped orphans are summarized on the console (`orphans`). `pstore`: the previous
+//! boot's logs and how it ended.
 
 use crate::clock::{Instant, NANOS_PER_SEC};
 use crate::log::journal::Journal;
@@ -14,6 +15,7 @@ use ufmt::uWrite;
 pub mod console;
 pub mod journal;
 pub mod orphans;
+pub mod pstore;
 
 /// Longest console line; longer text is cut (and marked with `...`).
 pub const LINE_CAPACITY: usize = 240;
@@ -169,10 +171,10 @@ pub fn service_line(index: usize, name: &str, text: &[u8], echo: bool) {
     }
 }
 
-/// Record an event (the console already has its line).
-pub fn event(kind: EventKind, name: &[u8], detail: &[u8]) {
+/// Record an event (the console already has its line); its number.
+pub fn event(kind: EventKind, name: &[u8], detail: &[u8]) -> Option<u64> {
     let name = &name[..name.len().min(32)];
-    EVENTS.with(|j| j.push(Instant::now().0, kind.into(), name.len() as u8, &[name, detail]));
+    EVENTS.with(|j| j.push(Instant::now().0, kind.into(), name.len() as u8, &[name, detail]))
 }
 
 /// Write all of `bytes` to fd 2, blocking, giving up on errors: an ordinary program's
