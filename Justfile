@@ -49,6 +49,12 @@ kernel:
 kernel-arm:
     @tests/vm/fetch-kernel arm64 >/dev/null
 
+# Made once into .cache/debian-root (KEEL_CACHE moves it) from this machine's apt mirror:
+# 30-90 s and 131 MiB; needs root and debootstrap (tests/vm/fetch-debian-root).
+# A Debian bookworm root for the QEMU tests: debootstrap --variant=minbase, rsyslog, dropbear.
+debian-root:
+    @tests/vm/fetch-debian-root >/dev/null
+
 # target/initramfs.cpio: keel as /init, busybox, the default kernel modules and CONFIG if
 # set, packed by `keelctl image` (tests/vm/mkinitramfs fills in the repository's defaults).
 initramfs: build kernel keelctl
@@ -79,7 +85,7 @@ vm-arm *ARGS: (_vm-packages "aarch64") initramfs-arm
     tests/vm/qemu.py vm --arch aarch64 "$@"
 
 # The QEMU integration tests (tests/qemu/test_*.py, aarch64 in test_arm64.py), one boot at a time.
-test-qemu: (_vm-packages "x86_64 aarch64") build build-arm build-test keelctl kernel kernel-arm
+test-qemu: (_vm-packages "x86_64 aarch64") build build-arm build-test keelctl kernel kernel-arm debian-root
     @command -v mkfs.ext4 debugfs e2fsck >/dev/null || { echo "missing e2fsprogs: apt-get install -y e2fsprogs" >&2; exit 1; }
     python3 -B tests/qemu/run.py
 
