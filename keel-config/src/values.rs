@@ -56,7 +56,7 @@ impl<'a> Watchdog<'a> {
     /// `DEVICE[:SECONDS]`; DEVICE is `watchdogN` or `/dev/watchdogN` (a letter/digit name).
     pub fn parse(value: &'a [u8]) -> Option<Watchdog<'a>> {
         let (device, secs) = match value.iter().rposition(|&b| b == b':') {
-            Some(colon) => (&value[..colon], parse_u32(&value[colon + 1..])?),
+            Some(colon) => (value.get(..colon)?, parse_u32(value.get(colon + 1..)?)?),
             None => (value, Self::DEFAULT_TIMEOUT_SECS),
         };
         let device = device.strip_prefix(b"/dev/").unwrap_or(device);

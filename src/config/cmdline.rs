@@ -86,11 +86,7 @@ impl RootArgs {
     }
 
     /// One word outside the `keel.` namespace: ours if it is a root word, else Ok.
-    fn apply<'a>(&mut self, word: &'a [u8]) -> Result<(), Problem<'a>> {
-        let (key, value) = match memchr::memchr(b'=', word) {
-            Some(eq) => (&word[..eq], Some(unquote(&word[eq + 1..]))),
-            None => (word, None),
-        };
+    fn apply<'a>(&mut self, key: &'a [u8], value: Option<&'a [u8]>) -> Result<(), Problem<'a>> {
         let bad = |expected| Problem::BadValue { key, value: value.unwrap_or(b""), expected };
         let Some(k) = position(b"root rootflags rootfstype init ro rw rootwait rootdelay fsck.mode", key) else { return Ok(()) };
         let number = value.map(parse_u32);
@@ -216,59 +212,45 @@ pub enum Problem<'a> {
 impl Config {
     /// Apply one command-line word. Words outside the `keel.` namespace are not ours: Ok.
     pub fn apply<'a>(&mut self, word: &'a [u8]) -> Result<(), Problem<'a>> {
-        let Some(rest) = word.strip_prefix(b"keel.") else { return self.root.apply(word) };
-        let (key, value) = match memchr::memchr(b'=', rest) {
-            Some(eq) => (&word[..5 + eq], Some(unquote(&rest[eq + 1..]))),
-            None => (word, None),
-        };
+        let mut parts = word.splitn(2, |&b| b == b'=');
+        let (key, value) = (parts.next().unwrap_or_default(), parts.next().map(unquote));
+        let Some(name) = key.strip_prefix(b"keel.") else { return self.root.apply(key, value) };
         let bad = |expected| Problem::BadValue { key, value: value.unwrap_or(b""), expected };
-        match &key[5..] {
-            b"shutdown_timeout" => {
-                self.shutdown_timeout_secs = value.and_then(parse_u32).ok_or(bad("whole seconds"))?;
-            }
-            b"sync_timeout" => self.sync_timeout_secs = value.and_then(parse_u32).ok_or(bad("whole seconds"))?,
-            b"panic" => self.panic = value.and_then(PanicPolicy::parse).ok_or(bad(PanicPolicy::EXPECTED))?,
+        let seconds = || value.and_then(parse_u32).ok_or(bad("whole seconds"));
+        // The test hooks last: without the feature they are unknown keys.
+        let keys: &[u8] = b"shutdown_timeout sync_timeout panic config watchdog poweroff single debug hostname modules \
+                            test_panic test_hang test_hang_shutdown";
+        let known = if cfg!(feature = "test-hooks") { 13 } else { 10 };
+        match position(keys, name).filter(|&k| k < known) {
+            Some(0) => self.shutdown_timeout_secs = seconds()?,
+            Some(1) => self.sync_timeout_secs = seconds()?,
+            Some(2) => self.panic = value.and_then(PanicPolicy::parse).ok_or(bad(PanicPolicy::EXPECTED))?,
             // Read before everything else (`config_path`); checked here for the warning.
-            b"config" => {
+            Some(3) => {
                 let path = value.filter(|p| p.starts_with(b"/")).ok_or(bad("an absolute path"))?;
                 self.config_path = heapless::Vec::from_slice(path).map_err(|_| bad("a shorter path"))?;
             }
-            b"test_panic" if cfg!(feature = "test-hooks") => self.test_panic = true,
-            b"test_hang" if cfg!(feature = "test-hooks") => self.test_hang = true,
-            b"test_hang_shutdown" if cfg!(feature = "test-hooks") => self.test_hang_shutdown = true,
-            b"watchdog" => {
+            Some(4) => {
                 let w = value.and_then(keel_config::values::Watchdog::parse).and_then(Watchdog::from_value);
                 self.watchdog = Some(w.ok_or(bad("DEVICE[:SECONDS]"))?);
             }
-            b"poweroff" => {
-                self.poweroff_reboots = match value {
-                    Some(b"reboot") => true,
-                    Some(b"poweroff") => false,
-                    _ => return Err(bad("reboot or poweroff")),
-                }
+            Some(5) => {
+                let reboots = value.and_then(|v| position(b"poweroff reboot", v)).ok_or(bad("reboot or poweroff"))?;
+                self.poweroff_reboots = reboots == 1;
             }
-            b"single" if value.is_none() => self.single = true,
-            svc if svc.starts_with(b"svc.") => {
-                let Some(i) = crate::services::spec::find(&svc[4..]) else { return Err(Problem::UnknownKey(key)) };
-                let bit = 1u128.checked_shl(i as u32).unwrap_or(0);
-                match value {
-                    Some(b"off") => self.services_off |= bit,
-                    Some(b"on") => self.services_off &= !bit,
-                    _ => return Err(bad("off or on")),
-                }
-            }
-            b"debug" => {
+            Some(6) if value.is_none() => self.single = true,
+            Some(7) => {
                 let list = value.ok_or(bad("channels like ttyS1:rw,vsock:1024:ro"))?;
                 if let Some(e) = list.split(|&b| b == b',').filter(|s| !s.is_empty()).find_map(|s| keel_config::channel::Channel::parse(s).err()) {
                     return Err(bad(e.text()));
                 }
                 self.debug = Some(heapless::Vec::from_slice(list).map_err(|_| bad("a shorter list"))?);
             }
-            b"hostname" => {
+            Some(8) => {
                 let name = value.filter(|v| valid_hostname(v)).ok_or(bad("a host name (letters, digits, '-', '.'; at most 64)"))?;
                 self.hostname = heapless::Vec::from_slice(name).map_err(|_| bad("at most 64 bytes"))?;
             }
-            b"modules" => {
+            Some(9) => {
                 let list = value.filter(|v| v.split(|&b| b == b',').all(valid_module_name));
                 let list = list.ok_or(bad("module names separated by commas"))?;
                 // Repeated keys add up, as modprobe's module lists do.
@@ -277,7 +259,19 @@ impl Config {
                 }
                 self.modules.extend_from_slice(list).map_err(|_| bad("a shorter list"))?;
             }
-            _ => return Err(Problem::UnknownKey(key)),
+            Some(10) => self.test_panic = true,
+            Some(11) => self.test_hang = true,
+            Some(12) => self.test_hang_shutdown = true,
+            _ => {
+                let service = name.strip_prefix(b"svc.").and_then(crate::services::spec::find);
+                let Some(i) = service else { return Err(Problem::UnknownKey(key)) };
+                let bit = 1u128.checked_shl(i as u32).unwrap_or(0);
+                match value.and_then(|v| position(b"on off", v)) {
+                    Some(off) if off == 1 => self.services_off |= bit,
+                    Some(_) => self.services_off &= !bit,
+                    None => return Err(bad("off or on")),
+                }
+            }
         }
         Ok(())
     }

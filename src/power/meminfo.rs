@@ -47,7 +47,7 @@ fn kib(value: &[u8]) -> Option<u64> {
 pub fn read_pending_kib() -> Option<u64> {
     let mut buf = [0u8; 2048];
     let len = crate::file::read_into(c"/proc/meminfo", &mut buf).ok()?;
-    pending_kib(&buf[..len]).ok()
+    pending_kib(buf.get(..len).unwrap_or_default()).ok()
 }
 
 #[cfg(test)]

@@ -91,7 +91,7 @@ pub fn unmount_all(mut before: impl FnMut(&[u8])) {
         Ok(len) => len,
         Err(e) => return info!("cannot read /proc/self/mountinfo ({}); mounts left as they are", Errno(e)),
     };
-    for entry in unmount_order(&buf[..len]) {
+    for entry in unmount_order(buf.get(..len).unwrap_or_default()) {
         before(entry.mount_point);
         take_down(&entry);
     }
