@@ -33,6 +33,7 @@ pub struct Plan {
 
 impl Plan {
     /// None: no root is named, on the command line or in the file.
+    #[inline(never)]
     pub fn new(args: &RootArgs, file: &Root) -> Option<Plan> {
         let pick = |given: Option<&[u8]>, file: &[u8], default: &[u8]| {
             let v = given.unwrap_or(if file.is_empty() { default } else { file });
