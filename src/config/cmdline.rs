@@ -33,14 +33,10 @@ pub struct Config {
     pub services_off: u128,
     /// `keel.single`: only the console shells (services with a tty).
     pub single: bool,
-    /// `keel.hostname=NAME`.
-    hostname: heapless::Vec<u8, HOSTNAME_MAX>,
-    /// `keel.modules=a,b`: more kernel modules to load, comma-separated as given.
-    modules: heapless::Vec<u8, MODULES_MAX>,
-    /// `keel.debug=SPEC,SPEC`: the debug channels, instead of the configured ones.
-    debug: Option<heapless::Vec<u8, DEBUG_MAX>>,
-    /// `keel.config=PATH`: where the compiled configuration is read (read before the rest).
-    config_path: heapless::Vec<u8, PATH_MAX>,
+    /// The text values, `key=value` each with a NUL after it, in the order given (the
+    /// file's first): `hostname` (the last counts), `modules` (every one adds its list),
+    /// `debug` (the last counts: the debug channels, instead of the configured ones).
+    values: heapless::Vec<u8, VALUES_MAX>,
     /// `root=`, `rootfstype=`, `ro`... (plain kernel words).
     pub root: RootArgs,
 }
@@ -81,8 +77,7 @@ pub enum FsckMode {
 impl RootArgs {
     /// The value of the last `key=` given (`root`, `rootfstype`, `rootflags`, `init`).
     pub fn text(&self, key: &[u8]) -> Option<&[u8]> {
-        let words = self.words.split(|&b| b == 0);
-        words.filter_map(|w| w.strip_prefix(key)?.strip_prefix(b"=")).last()
+        all(&self.words, key).last()
     }
 
     /// One word outside the `keel.` namespace: ours if it is a root word, else Ok.
@@ -112,28 +107,33 @@ impl RootArgs {
             return Ok(());
         }
         // A text word: kept whole, unquoted, for `text`.
-        let v = value.unwrap_or(b"");
-        let room = self.words.capacity() - self.words.len();
-        if v.contains(&0) || room < key.len() + v.len() + 2 {
-            return Err(bad("shorter (all root words: at most 512 bytes)"));
-        }
-        for part in [key, b"=", v, b"\0"] {
-            let _ = self.words.extend_from_slice(part);
-        }
-        Ok(())
+        keep(self.words.as_mut_view(), key, value.unwrap_or(b"")).ok_or(bad("shorter (all root words: at most 512 bytes)"))
     }
+}
+
+/// The values of every `key=` in `words` (`key=value` entries, each ending in a NUL).
+fn all<'a, 'k>(words: &'a [u8], key: &'k [u8]) -> impl Iterator<Item = &'a [u8]> + use<'a, 'k> {
+    words.split(|&b| b == 0).filter_map(move |w| w.strip_prefix(key)?.strip_prefix(b"="))
+}
+
+/// Add `key=value` and its NUL to `words`; None if it does not fit (or holds a NUL).
+fn keep(words: &mut heapless::vec::VecView<u8>, key: &[u8], value: &[u8]) -> Option<()> {
+    let room = words.capacity() - words.len();
+    if value.contains(&0) || room < key.len() + value.len() + 2 {
+        return None;
+    }
+    for part in [key, b"=", value, b"\0"] {
+        let _ = words.extend_from_slice(part);
+    }
+    Some(())
 }
 
 /// Room for `keel.config=` (a path and its NUL).
 pub const PATH_MAX: usize = 128;
 
-/// Room for `keel.debug=`.
-pub const DEBUG_MAX: usize = 256;
-
-/// The kernel's HOST_NAME_MAX.
-pub use keel_config::values::HOSTNAME_MAX;
-/// Room for `keel.modules=` (a few dozen names).
-pub const MODULES_MAX: usize = 512;
+/// Room for the `keel.*` text values together: a host name (at most 64), debug channels
+/// and a few dozen module names.
+pub const VALUES_MAX: usize = 1024;
 
 /// A hardware watchdog: the name under /dev and the timeout asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -163,10 +163,7 @@ impl Default for Config {
             poweroff_reboots: false,
             services_off: 0,
             single: false,
-            hostname: heapless::Vec::new(),
-            modules: heapless::Vec::new(),
-            debug: None,
-            config_path: heapless::Vec::new(),
+            values: heapless::Vec::new(),
             root: RootArgs::default(),
         }
     }
@@ -180,17 +177,17 @@ impl Config {
             shutdown_timeout_secs: sys.shutdown_timeout_ms / 1000,
             sync_timeout_secs: sys.sync_timeout_ms / 1000,
             panic: sys.panic,
-            hostname: heapless::Vec::from_slice(sys.hostname).unwrap_or_default(),
             watchdog: sys.watchdog.and_then(Watchdog::from_value),
             poweroff_reboots: sys.poweroff_reboots,
             ..Config::default()
         };
+        // Fits: a host name of at most 64 bytes, and the file's modules are few (the
+        // command line's are added after them, and refused when there is no room).
+        if !sys.hostname.is_empty() {
+            let _ = keep(c.values.as_mut_view(), b"hostname", sys.hostname);
+        }
         for m in db.modules() {
-            // Cannot overflow: the file holds at most 32 names of at most 55 bytes.
-            if !c.modules.is_empty() {
-                let _ = c.modules.push(b',');
-            }
-            let _ = c.modules.extend_from_slice(m);
+            let _ = keep(c.values.as_mut_view(), b"modules", m);
         }
         c
     }
@@ -228,7 +225,9 @@ impl Config {
             // Read before everything else (`config_path`); checked here for the warning.
             Some(3) => {
                 let path = value.filter(|p| p.starts_with(b"/")).ok_or(bad("an absolute path"))?;
-                self.config_path = heapless::Vec::from_slice(path).map_err(|_| bad("a shorter path"))?;
+                if path.len() >= PATH_MAX {
+                    return Err(bad("a shorter path"));
+                }
             }
             Some(4) => {
                 let w = value.and_then(keel_config::values::Watchdog::parse).and_then(Watchdog::from_value);
@@ -244,20 +243,17 @@ impl Config {
                 if let Some(e) = list.split(|&b| b == b',').filter(|s| !s.is_empty()).find_map(|s| keel_config::channel::Channel::parse(s).err()) {
                     return Err(bad(e.text()));
                 }
-                self.debug = Some(heapless::Vec::from_slice(list).map_err(|_| bad("a shorter list"))?);
+                keep(self.values.as_mut_view(), b"debug", list).ok_or(bad("a shorter list"))?;
             }
             Some(8) => {
                 let name = value.filter(|v| valid_hostname(v)).ok_or(bad("a host name (letters, digits, '-', '.'; at most 64)"))?;
-                self.hostname = heapless::Vec::from_slice(name).map_err(|_| bad("at most 64 bytes"))?;
+                keep(self.values.as_mut_view(), b"hostname", name).ok_or(bad("a shorter value"))?;
             }
+            // Repeated keys add up, as modprobe's module lists do.
             Some(9) => {
                 let list = value.filter(|v| v.split(|&b| b == b',').all(valid_module_name));
                 let list = list.ok_or(bad("module names separated by commas"))?;
-                // Repeated keys add up, as modprobe's module lists do.
-                if !self.modules.is_empty() && self.modules.push(b',').is_err() {
-                    return Err(bad("a shorter list"));
-                }
-                self.modules.extend_from_slice(list).map_err(|_| bad("a shorter list"))?;
+                keep(self.values.as_mut_view(), b"modules", list).ok_or(bad("a shorter list"))?;
             }
             Some(10) => self.test_panic = true,
             Some(11) => self.test_hang = true,
@@ -279,18 +275,19 @@ impl Config {
 
 impl Config {
     pub fn hostname(&self) -> Option<&[u8]> {
-        Some(&self.hostname[..]).filter(|h| !h.is_empty())
+        all(&self.values, b"hostname").last()
     }
 
     /// The debug channels: `keel.debug=` if given (even empty: none), else `configured`.
     pub fn debug_channels<'a>(&'a self, configured: impl Iterator<Item = &'a [u8]>) -> impl Iterator<Item = &'a [u8]> {
-        let given = self.debug.as_ref().map(|d| d.split(|&b| b == b',').filter(|s| !s.is_empty()));
-        given.into_iter().flatten().chain(configured.filter(move |_| self.debug.is_none()))
+        let given = all(&self.values, b"debug").last();
+        let listed = given.map(|d| d.split(|&b| b == b',').filter(|s| !s.is_empty()));
+        listed.into_iter().flatten().chain(configured.filter(move |_| given.is_none()))
     }
 
-    /// Names from `keel.modules=`.
+    /// The file's modules, then those of every `keel.modules=`.
     pub fn extra_modules(&self) -> impl Iterator<Item = &[u8]> {
-        self.modules.split(|&b| b == b',').filter(|m| !m.is_empty())
+        all(&self.values, b"modules").flat_map(|list| list.split(|&b| b == b',')).filter(|m| !m.is_empty())
     }
 }
 
