@@ -9,7 +9,7 @@
 pub mod cmdline;
 
 #[cfg(all(not(test), feature = "rt"))]
-use crate::log::{Bytes, Errno};
+use crate::root::say::{say, Part::{E, N, T}};
 use core::ffi::CStr;
 use keel_config::db::{self, Db};
 use keel_config::spec::{Mount, Root};
@@ -72,27 +72,28 @@ pub fn load(path: &CStr) -> Running {
         None => {}
         // No file is the usual case for an image built with the built-in table.
         Some(Refused::Unreadable(rustix::io::Errno::NOENT)) if path == DEFAULT_PATH => {}
-        Some(Refused::Unreadable(e)) => crate::info!("config {}: {}; the built-in table runs", Bytes(name), Errno(e)),
-        Some(Refused::Invalid(e)) => match e {
-            db::Error::BadValue { service: Some(i), .. } => {
-                crate::info!("config {}: service {}: bad {}; the built-in table runs instead", Bytes(name), i, e.text())
+        Some(Refused::Unreadable(e)) => say(b"config %: %; the built-in table runs", &[T(name), E(e)]),
+        Some(Refused::Invalid(e)) => {
+            let why = T(e.text().as_bytes());
+            match e {
+                db::Error::BadValue { service: Some(i), .. } => {
+                    say(b"config %: service %: bad %; the built-in table runs instead", &[T(name), N(i.into()), why])
+                }
+                db::Error::Version(v) => say(b"config %: format version %, %; the built-in table runs instead", &[T(name), N(v.into()), why]),
+                _ => say(b"config %: %; the built-in table runs instead", &[T(name), why]),
             }
-            db::Error::Version(v) => {
-                crate::info!("config {}: format version {}, {}; the built-in table runs instead", Bytes(name), v, e.text())
-            }
-            _ => crate::info!("config {}: {}; the built-in table runs instead", Bytes(name), e.text()),
-        },
+        }
     }
     let db = db.unwrap_or_else(|| {
         // Only a broken build gets here: run nothing rather than stop.
-        crate::info!("config: the built-in configuration is invalid; no services");
+        say(b"config: the built-in configuration is invalid; no services", &[]);
         Db::parse(EMPTY).unwrap_or_else(|_| crate::sys::unreachable_loop())
     });
-    let count = db.service_count();
+    let count = N(db.service_count() as u64);
     if from_file {
-        crate::info!("config {}: {} services", Bytes(name), count);
+        say(b"config %: % services", &[T(name), count]);
     } else {
-        crate::info!("config: built-in, {} services", count);
+        say(b"config: built-in, % services", &[count]);
     }
     let detail: &[u8] = if from_file { b"loaded" } else { b"built-in" };
     crate::log::event(keel_proto::EventKind::Config, name, detail);
