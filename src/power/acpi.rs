@@ -6,8 +6,8 @@
 //! views). Nothing here trusts a length field it has not checked, and no input makes it
 //! panic.
 
-use crate::info;
-use crate::log::{Bytes, Errno};
+use crate::log::Errno;
+use crate::root::say::{say, Part};
 use crate::power::netlink::{c_field, find_attr, messages, u32_at, Error, NlPacket, GENL_HDR_LEN, NLA_HDR_LEN, NLMSG_HDR_LEN};
 use crate::power::nlctrl::{parse_family_reply, GetFamily};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -172,7 +172,7 @@ impl AcpiEvents {
         sendto(&fd, &buf[..len], SendFlags::empty(), &netlink::SocketAddrNetlink::new(0, 0))?;
         let (family, group) = await_family(&fd, request.seq)?;
         crate::sys::netlink_add_membership(fd.as_fd(), group)?;
-        info!("acpi: listening to acpi_event (family {}, group {})", family, group);
+        say(b"acpi: listening to acpi_event (family %, group %)", &[Part::N(family.into()), Part::N(group.into())]);
         Ok(AcpiEvents { fd, family })
     }
 
@@ -188,19 +188,19 @@ impl AcpiEvents {
                 Ok((n, _)) => {
                     let skipped = scan_events(&buf[..n.min(buf.len())], self.family, |event| {
                         if event.is_power_button() {
-                            info!("acpi: {} {} pressed", Bytes(event.device_class), Bytes(event.bus_id));
+                            say(b"acpi: % % pressed", &[Part::T(event.device_class), Part::T(event.bus_id)]);
                             on_power();
                         }
                     });
                     if skipped > 0 {
-                        info!("acpi: skipped {} malformed message(s)", skipped);
+                        say(b"acpi: skipped % malformed message(s)", &[Part::N(skipped as u64)]);
                     }
                 }
                 Err(E::INTR) => continue,
                 Err(E::AGAIN) => return,
                 // The receive queue overflowed: events were lost, the socket goes on.
-                Err(E::NOBUFS) => info!("acpi: events lost (receive queue full)"),
-                Err(e) => return info!("acpi: recv: {}", Errno(e)),
+                Err(E::NOBUFS) => say(b"acpi: events lost (receive queue full)", &[]),
+                Err(e) => return say(b"acpi: recv: %", &[Part::E(e)]),
             }
         }
     }

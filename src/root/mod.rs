@@ -20,7 +20,6 @@ pub mod fsck;
 pub mod initramfs;
 pub mod options;
 pub mod plan;
-#[cfg(any(test, feature = "rt"))]
 pub(crate) mod say;
 #[cfg(all(not(test), feature = "rt"))]
 mod storage;
