@@ -66,7 +66,7 @@ impl Storage {
         }
         match Plan::new(&config.root, &root()) {
             Some(plan) if initramfs::root_is_initramfs() => {
-                say(b"root: % (waiting up to % s)", &[T(&plan.device), N(plan.wait_secs.into())]);
+                say(b"root: % (waiting up to % s)", &[T(plan.device()), N(plan.wait_secs.into())]);
                 s.wait = Wait::new(now, plan.delay_secs, plan.wait_secs);
                 s.stage = Stage::Root;
                 s.plan = Some(plan);
@@ -178,7 +178,7 @@ impl Storage {
     fn step(&mut self, now: Instant, args: &Args) -> bool {
         match self.stage {
             Stage::Root if self.spec().is_none() => {
-                let device = self.plan.as_ref().map_or(&b""[..], |p| &p.device[..]);
+                let device = self.plan.as_ref().map_or(&b""[..], |p| p.device());
                 say(b"root: root=% is not %", &[T(device), T(Spec::EXPECTED.as_bytes())]);
                 self.emergency();
             }
@@ -243,7 +243,7 @@ impl Storage {
 
     #[inline(never)]
     fn not_found(&mut self) {
-        let (device, secs) = self.plan.as_ref().map_or((&b""[..], 0), |p| (&p.device[..], p.wait_secs));
+        let (device, secs) = self.plan.as_ref().map_or((&b""[..], 0), |p| (p.device(), p.wait_secs));
         say(b"root: no device % after % s", &[T(device), N(secs.into())]);
         self.emergency();
     }
@@ -253,7 +253,7 @@ impl Storage {
     fn root_found(&mut self, dev: Found) {
         self.stage = Stage::RootReady;
         let Some(plan) = &self.plan else { return };
-        let fstype = first_type(&plan.fstype, &dev);
+        let fstype = first_type(plan.fstype(), &dev);
         self.fsck_pid = match (plan.fsck, fstype) {
             (FsckMode::Skip, _) | (_, None) => 0,
             (mode, Some(fstype)) => fsck_start(fstype, &dev.name, mode == FsckMode::Force),
@@ -266,11 +266,11 @@ impl Storage {
         let (Some(plan), Some(dev)) = (&self.plan, self.found.take()) else { return self.emergency() };
         let flags = if plan.read_only { MountFlags::RDONLY } else { MountFlags::empty() };
         let _ = rustix::fs::mkdir(NEW_ROOT, rustix::fs::Mode::from_raw_mode(0o755));
-        if mount(b"", Some(&dev), NEW_ROOT.to_bytes(), &plan.fstype, &plan.options, flags).is_err() {
+        if mount(b"", Some(&dev), NEW_ROOT.to_bytes(), plan.fstype(), plan.options(), flags).is_err() {
             return self.emergency();
         }
         let mut path = [0u8; 260];
-        let Some(init) = c_path(&[&plan.init], &mut path) else { return self.emergency() };
+        let Some(init) = c_path(&[plan.init()], &mut path) else { return self.emergency() };
         let (what, e, then): (&[u8], _, &[u8]) = match switch_root(NEW_ROOT, init, args) {
             Failure::Before(what, e) => {
                 use rustix::mount::{unmount, UnmountFlags};
