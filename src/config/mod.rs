@@ -48,13 +48,12 @@ pub enum Refused {
 /// Pick what runs: the file's bytes if they are a valid configuration, else the built-in.
 /// Pure, so every case is tested.
 pub fn choose(file: Result<&'static [u8], rustix::io::Errno>, builtin: &'static [u8]) -> (Option<Db<'static>>, Option<Refused>) {
-    match file {
-        Ok(bytes) => match Db::parse(bytes) {
-            Ok(db) => (Some(db), None),
-            Err(e) => (Db::parse(builtin).ok(), Some(Refused::Invalid(e))),
-        },
-        Err(e) => (Db::parse(builtin).ok(), Some(Refused::Unreadable(e))),
-    }
+    let refused = match file.map(Db::parse) {
+        Ok(Ok(db)) => return (Some(db), None),
+        Ok(Err(e)) => Refused::Invalid(e),
+        Err(e) => Refused::Unreadable(e),
+    };
+    (Db::parse(builtin).ok(), Some(refused))
 }
 
 /// Read the configuration at `path` (it stays in memory for PID 1's life), fall back to the
