@@ -114,7 +114,7 @@ pub fn names_device(source: &[u8]) -> bool {
 }
 
 /// `len` bytes, dashes exactly at `dashes`, hex digits elsewhere.
-fn shaped(text: &[u8], dashes: &[usize], len: usize) -> bool {
+pub fn shaped(text: &[u8], dashes: &[usize], len: usize) -> bool {
     text.len() == len
         && text.iter().enumerate().all(|(i, &c)| if dashes.contains(&i) { c == b'-' } else { c.is_ascii_hexdigit() })
 }
