@@ -208,6 +208,11 @@ fn byte_at(b: &[u8], at: usize) -> u8 {
     b.get(at).copied().unwrap_or(0)
 }
 
+/// Record `i` of a section of `N`-byte records.
+fn record<const N: usize>(section: &[u8], i: usize) -> Option<&[u8; N]> {
+    section.chunks_exact(N).nth(i)?.first_chunk()
+}
+
 /// A checked compiled configuration. Every getter returns what `parse` validated.
 #[derive(Copy, Clone, Debug)]
 pub struct Db<'a> {
@@ -354,7 +359,8 @@ impl<'a> Db<'a> {
 
     fn root_checked(&self, services: usize) -> Result<Root<'a>, Error> {
         use field::root::*;
-        let r = self.root;
+        // A whole record (a fixed-size view: its fields need no further length checks).
+        let r: &[u8; LEN] = self.root.first_chunk().ok_or(Error::BadSection(kind::ROOT))?;
         let bad = |field| Error::BadValue { field, service: None };
         let device = self.string_in(r, DEVICE)?;
         if !device.is_empty() && crate::values::Device::parse(device).is_none() {
@@ -396,7 +402,7 @@ impl<'a> Db<'a> {
 
     fn mount_checked(&self, i: usize, services: usize) -> Result<Mount<'a>, Error> {
         use field::mount::*;
-        let r = self.mounts.get(i * LEN..(i + 1) * LEN).ok_or(Error::BadSection(kind::MOUNTS))?;
+        let r: &[u8; LEN] = record(self.mounts, i).ok_or(Error::BadSection(kind::MOUNTS))?;
         let bad = |field| Error::BadMount { field, mount: i as u16 };
         let name = self.string_in(r, NAME)?;
         if !values::valid_service_name(name) {
@@ -468,7 +474,7 @@ impl<'a> Db<'a> {
 
     fn system_checked(&self) -> Result<System<'a>, Error> {
         use field::system::*;
-        let s = self.system;
+        let s: &[u8; LEN] = self.system.first_chunk().ok_or(Error::BadSection(kind::SYSTEM))?;
         let bad = |field| Error::BadValue { field, service: None };
         let action = PowerCmd::from_code(byte_at(s, PANIC_ACTION)).ok_or(bad("panic"))?;
         let panic = PanicPolicy { action, delay_secs: u32_at(s, PANIC_DELAY_S) };
@@ -502,7 +508,7 @@ impl<'a> Db<'a> {
 
     fn service_checked(&self, i: usize) -> Result<Spec<'a>, Error> {
         use field::service::*;
-        let r = self.services.get(i * LEN..(i + 1) * LEN).ok_or(Error::BadSection(kind::SERVICES))?;
+        let r: &[u8; LEN] = record(self.services, i).ok_or(Error::BadSection(kind::SERVICES))?;
         let bad = |field| Error::BadValue { field, service: Some(i as u16) };
         let name = self.string_in(r, NAME)?;
         if !values::valid_service_name(name) {
