@@ -29,9 +29,10 @@ impl Id {
     /// A GPT GUID as stored: the first three fields little-endian, the rest in order.
     pub fn from_guid(raw: [u8; 16]) -> Id {
         let mut b = raw;
-        b[..4].reverse();
-        b[4..6].reverse();
-        b[6..8].reverse();
+        b.swap(0, 3);
+        b.swap(1, 2);
+        b.swap(4, 5);
+        b.swap(6, 7);
         Id::Uuid(b)
     }
 
