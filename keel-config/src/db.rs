@@ -443,23 +443,27 @@ impl<'a> Db<'a> {
         })
     }
 
-    /// Kahn's algorithm over at most MAX_SERVICES nodes, in fixed arrays.
+    /// Every service can start: passes over the table mark those whose dependencies are all
+    /// marked (one bit each: MAX_SERVICES is 128), until a pass marks none. A cycle's
+    /// services are never marked.
     fn check_acyclic(&self, count: usize) -> Result<(), Error> {
-        let mut waiting = [0u8; MAX_SERVICES];
-        for (w, spec) in waiting.iter_mut().zip(self.services()) {
-            *w = spec.deps.len() as u8;
-        }
-        let mut done = [false; MAX_SERVICES];
-        for _ in 0..count {
-            let ready = done.iter().zip(&waiting).take(count).position(|(&d, &w)| !d && w == 0);
-            let Some(next) = ready.and_then(|i| done.get_mut(i).map(|d| (i, d))) else { return Err(Error::Cycle) };
-            *next.1 = true;
-            for (w, spec) in waiting.iter_mut().zip(self.services()) {
-                let n = spec.deps.iter().filter(|&&d| d as usize == next.0).count() as u8;
-                *w = w.saturating_sub(n);
+        const _: () = assert!(MAX_SERVICES <= 128);
+        let mut ready = 0u128;
+        loop {
+            let before = ready;
+            for (i, spec) in self.services().enumerate() {
+                if spec.deps.iter().all(|&d| ready >> d & 1 != 0) {
+                    ready |= 1 << i;
+                }
+            }
+            if ready == before {
+                break;
             }
         }
-        Ok(())
+        match ready.count_ones() as usize == count {
+            true => Ok(()),
+            false => Err(Error::Cycle),
+        }
     }
 
     /// The string a record's ref field `f` points at.
@@ -943,6 +947,20 @@ ready = "notify"
         cycle[at] = 1; // web -> web
         reseal(&mut cycle);
         assert_eq!(Db::parse(&cycle).err(), Some(Error::BadValue { field: "dependencies", service: Some(1) }));
+    }
+
+    /// A cycle the compiler would have refused, sealed: a waits for b, b for a; c is fine.
+    #[test]
+    fn dependency_cycles_are_refused() {
+        let good = compiled("[service.a]\nargv = [\"/a\"]\nafter = [\"b\"]\n[service.b]\nargv = [\"/b\"]\nafter = [\"c\"]\n[service.c]\nargv = [\"/c\"]\n");
+        let db = Db::parse(&good).unwrap();
+        let b_deps = db.services().nth(1).unwrap().deps;
+        assert_eq!(b_deps, [2]);
+        let at = b_deps.as_ptr() as usize - good.as_ptr() as usize;
+        let mut cycle = good.clone();
+        cycle[at] = 0;
+        reseal(&mut cycle);
+        assert_eq!(Db::parse(&cycle).err(), Some(Error::Cycle));
     }
 
     #[test]
