@@ -5,7 +5,7 @@
 //! keel-config's, the file's own.
 
 // One grammar for the file and the command line (keel-config's values).
-pub use keel_config::values::{parse_u32, parse_u64, PanicPolicy};
+pub use keel_config::values::{parse_u32, parse_u64, position, PanicPolicy};
 use keel_config::values::{valid_hostname, valid_module_name};
 
 /// What the command line configures. Every key is documented in README.md.
@@ -209,8 +209,10 @@ pub enum Problem<'a> {
 impl Config {
     /// Apply one command-line word. Words outside the `keel.` namespace are not ours: Ok.
     pub fn apply<'a>(&mut self, word: &'a [u8]) -> Result<(), Problem<'a>> {
-        let mut parts = word.splitn(2, |&b| b == b'=');
-        let (key, value) = (parts.next().unwrap_or_default(), parts.next().map(unquote));
+        let (key, value) = match memchr::memchr(b'=', word) {
+            Some(eq) => (word.get(..eq).unwrap_or_default(), word.get(eq + 1..).map(unquote)),
+            None => (word, None),
+        };
         let Some(name) = key.strip_prefix(b"keel.") else { return self.root.apply(key, value) };
         let bad = |expected| Problem::BadValue { key, value: value.unwrap_or(b""), expected };
         let seconds = || value.and_then(parse_u32).ok_or(bad("whole seconds"));
@@ -291,12 +293,6 @@ impl Config {
     }
 }
 
-/// Where `word` is among the space-separated `names`. One string is smaller than a match on
-/// byte-string literals, which the compiler unrolls into a compare per byte.
-#[inline(never)]
-pub fn position(names: &[u8], word: &[u8]) -> Option<usize> {
-    names.split(|&b| b == b' ').position(|n| n == word)
-}
 
 fn unquote(v: &[u8]) -> &[u8] {
     match v {
