@@ -52,7 +52,7 @@ impl<'a> Channel<'a> {
                 (Kind::Unix(path), true)
             }
             Some(_) => {
-                let port = parts.next().and_then(number).ok_or(ChannelError::BadPort)?;
+                let port = parts.next().and_then(crate::values::parse_u32).ok_or(ChannelError::BadPort)?;
                 (Kind::Vsock(port), false)
             }
             None if head.len() <= 32 && head.iter().all(|b| b.is_ascii_alphanumeric()) => {
@@ -64,20 +64,12 @@ impl<'a> Channel<'a> {
             match (crate::values::position(b"ro rw shared", option), &mut kind) {
                 (Some(i @ (0 | 1)), _) => writable = i == 1,
                 (Some(_), Kind::Device { shared, .. }) => *shared = true,
-                (None, Kind::Device { baud, .. }) if number(option).is_some() => *baud = number(option),
+                (None, Kind::Device { baud, .. }) if crate::values::parse_u32(option).is_some() => *baud = crate::values::parse_u32(option),
                 _ => return Err(ChannelError::BadOption),
             }
         }
         Ok(Channel { kind, writable })
     }
-}
-
-/// Decimal digits, no sign, no overflow.
-fn number(s: &[u8]) -> Option<u32> {
-    if s.is_empty() || s.len() > 10 || !s.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    s.iter().try_fold(0u32, |n, &d| n.checked_mul(10)?.checked_add((d - b'0') as u32))
 }
 
 #[cfg(test)]
