@@ -23,7 +23,6 @@ type Hit = (FsType, Option<Id>, Range<usize>);
 /// fewer at the end of the device), tried in the order ext2/3/4, xfs, squashfs, erofs, btrfs,
 /// vfat (the weakest magic last). None when none of them is there and valid; Err only for
 /// the caller's read errors.
-#[inline(never)] // smaller out of line (measured)
 pub fn identify<'b, E, R>(read: &mut R, buf: &'b mut [u8; WINDOW]) -> Result<Option<Found<'b>>, E>
 where
     R: FnMut(u64, &mut [u8]) -> Result<usize, E>,

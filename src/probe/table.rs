@@ -81,7 +81,6 @@ where
 /// The partition `spec_id` names (a PARTUUID's text, any case; the first with it), or with
 /// `nr_offset` the one that many numbers away on the same disk (the kernel's `/PARTNROFF=`;
 /// an offset to number 0, which the kernel takes as the whole disk, finds nothing).
-#[inline(never)] // smaller out of line (measured)
 pub fn find_partition<E, R>(
     read: &mut R,
     buf: &mut [u8; WINDOW],

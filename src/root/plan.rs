@@ -27,7 +27,6 @@ pub struct Plan {
 
 impl Plan {
     /// None: no root is named, on the command line or in the file.
-    #[inline(never)] // smaller out of line (measured)
     pub fn new(args: &RootArgs, file: &Root<'static>) -> Option<Plan> {
         let file_fsck = if file.fsck { FsckMode::Auto } else { FsckMode::Skip };
         let plan = Plan {

@@ -114,7 +114,6 @@ impl Storage {
 
     /// A kernel uevent: a block device added (or changed: media, a re-read partition table)
     /// is looked at while one is waited for.
-    #[inline(never)] // smaller out of line (measured)
     pub fn on_uevent(&mut self, event: &Uevent) {
         let (Some(name), true) = (event.devname(), matches!(event.action, Action::Add | Action::Change)) else { return };
         if !self.wait.searching() || self.found.is_some() || event.subsystem() != Some(b"block") {
@@ -161,7 +160,6 @@ impl Storage {
 
     /// Act on time and on what was found, until something must be waited for. Returns true
     /// once, when the gate opens (the caller stops the services `may_run` refuses).
-    #[inline(never)] // smaller out of line (measured)
     pub fn advance(&mut self, now: Instant, args: &Args) -> bool {
         let was_open = self.gate_open();
         // Each pass moves to a later stage or waits: bounded by the stages there are.
@@ -241,7 +239,6 @@ impl Storage {
         }
     }
 
-    #[inline(never)] // smaller out of line (measured)
     fn not_found(&mut self) {
         let (device, secs) = self.plan.as_ref().map_or((&b""[..], 0), |p| (p.device(), p.wait_secs));
         say(b"root: no device % after % s", &[T(device), N(secs.into())]);
@@ -376,7 +373,6 @@ fn fsck_start(fstype: &[u8], name: &[u8], force: bool) -> i32 {
 }
 
 /// `fsck.TYPE` in /sbin, /usr/sbin or /bin: an executable file.
-#[inline(never)] // smaller out of line (measured)
 fn find_checker<'b>(fstype: &[u8], buf: &'b mut [u8; 64]) -> Option<&'b CStr> {
     let dir = fsck::DIRS.iter().find(|dir| {
         let mut probe = [0u8; 64];

@@ -28,7 +28,6 @@ pub enum Failure {
 
 /// Switch to the filesystem mounted at `new_root` and exec `init` there. Returns only on
 /// failure.
-#[inline(never)] // smaller out of line (measured)
 pub fn switch_root(new_root: &CStr, init: &CStr, args: &Args) -> Failure {
     if let Err(e) = check_init(new_root, init) {
         return Failure::Before("no executable init on the new root", e);
