@@ -12,7 +12,6 @@ pub enum Error {
 
 /// `Dirty` + `Writeback` in KiB. Only whole lines count: a read cut short mid-line cannot
 /// pass a truncated number off as the value. The first of each name wins.
-#[inline(never)] // smaller than inlined into the loop
 pub fn pending_kib(text: &[u8]) -> Result<u64, Error> {
     let (mut sum, mut seen, mut rest) = (0u64, 0u8, text);
     while let Some(nl) = memchr::memchr(b'\n', rest) {

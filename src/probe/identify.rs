@@ -40,6 +40,7 @@ where
     Ok(Some(Found { fs, uuid, label: buf.get(..len).unwrap_or(&[]) }))
 }
 
+#[inline(never)] // smaller out of line (measured)
 fn probe<E, R>(read: &mut R, buf: &mut [u8; WINDOW]) -> Result<Option<Hit>, E>
 where
     R: FnMut(u64, &mut [u8]) -> Result<usize, E>,

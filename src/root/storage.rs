@@ -58,7 +58,7 @@ pub struct Storage {
 impl Storage {
     /// The root from an initramfs, if one is named; else the mounts (only for the machine's
     /// init: in a PID namespace the mounts are the container runtime's).
-    #[inline(never)]
+    #[inline(never)] // smaller out of line (measured)
     pub fn new(config: &Config, owns_machine: bool, now: Instant) -> Storage {
         let mut s = Storage { stage: Stage::Open, wait: Wait::Over, plan: None, found: None, fsck_pid: 0, failed: 0 };
         if !owns_machine {
@@ -104,7 +104,7 @@ impl Storage {
 
     /// Once the gate has opened: whether service `i` may run. After an emergency from the
     /// root phase the supervisor was made with the rescue services only (`rescue_only`).
-    #[inline(never)]
+    #[inline(never)] // smaller out of line (measured)
     pub fn may_run(&self, i: usize) -> bool {
         match self.stage {
             Stage::Emergency => self.plan.is_some() || rescue(i),
@@ -114,7 +114,6 @@ impl Storage {
 
     /// A kernel uevent: a block device added (or changed: media, a re-read partition table)
     /// is looked at while one is waited for.
-    #[inline(never)]
     pub fn on_uevent(&mut self, event: &Uevent) {
         let (Some(name), true) = (event.devname(), matches!(event.action, Action::Add | Action::Change)) else { return };
         if !self.wait.searching() || self.found.is_some() || event.subsystem() != Some(b"block") {
@@ -124,7 +123,7 @@ impl Storage {
     }
 
     /// Events were lost (the uevent socket overran): look at everything again.
-    #[inline(never)]
+    #[inline(never)] // smaller out of line (measured)
     pub fn on_overrun(&mut self) {
         if self.wait.searching() && self.found.is_none() {
             self.found = self.spec().and_then(|spec| find::scan(&spec));
@@ -132,7 +131,7 @@ impl Storage {
     }
 
     /// A child exited: the root's fsck? Returns whether it was.
-    #[inline(never)]
+    #[inline(never)] // smaller out of line (measured)
     pub fn on_exit(&mut self, pid: i32, status: ExitStatus) -> bool {
         if pid != self.fsck_pid || pid == 0 {
             return false;
@@ -161,7 +160,6 @@ impl Storage {
 
     /// Act on time and on what was found, until something must be waited for. Returns true
     /// once, when the gate opens (the caller stops the services `may_run` refuses).
-    #[inline(never)]
     pub fn advance(&mut self, now: Instant, args: &Args) -> bool {
         let was_open = self.gate_open();
         // Each pass moves to a later stage or waits: bounded by the stages there are.
@@ -174,7 +172,7 @@ impl Storage {
     }
 
     /// One step; false when there is nothing to do until an event or a deadline.
-    #[inline(never)]
+    #[inline(never)] // smaller out of line (measured)
     fn step(&mut self, now: Instant, args: &Args) -> bool {
         match self.stage {
             Stage::Root if self.spec().is_none() => {
@@ -220,7 +218,7 @@ impl Storage {
 
     /// The device, once found (by a uevent, or by a scan when time says so); Err: the wait
     /// is over without it.
-    #[inline(never)]
+    #[inline(never)] // smaller out of line (measured)
     fn look(&mut self, now: Instant) -> Result<Option<Found>, ()> {
         if let Some(found) = self.found.take() {
             self.wait = Wait::Over;
@@ -241,7 +239,6 @@ impl Storage {
         }
     }
 
-    #[inline(never)]
     fn not_found(&mut self) {
         let (device, secs) = self.plan.as_ref().map_or((&b""[..], 0), |p| (p.device(), p.wait_secs));
         say(b"root: no device % after % s", &[T(device), N(secs.into())]);
@@ -249,7 +246,7 @@ impl Storage {
     }
 
     /// The root device is there: check it if the initramfs has the checker, then mount.
-    #[inline(never)]
+    #[inline(never)] // smaller out of line (measured)
     fn root_found(&mut self, dev: Found) {
         self.stage = Stage::RootReady;
         let Some(plan) = &self.plan else { return };
@@ -261,7 +258,7 @@ impl Storage {
         self.found = Some(dev);
     }
 
-    #[inline(never)]
+    #[inline(never)] // smaller out of line (measured)
     fn mount_root(&mut self, args: &Args) {
         let (Some(plan), Some(dev)) = (&self.plan, self.found.take()) else { return self.emergency() };
         let flags = if plan.read_only { MountFlags::RDONLY } else { MountFlags::empty() };
@@ -305,7 +302,7 @@ impl Storage {
         self.next_mount(i + 1, now);
     }
 
-    #[inline(never)]
+    #[inline(never)] // smaller out of line (measured)
     fn next_mount(&mut self, i: usize, now: Instant) {
         self.stage = match mounts().get(i) {
             Some(m) => {
@@ -343,7 +340,7 @@ fn first_type<'a>(listed: &'a [u8], dev: &Found) -> Option<&'a [u8]> {
 }
 
 /// Start `fsck.TYPE -a [-f] /dev/NAME` if the initramfs has it; its pid, 0 if not started.
-#[inline(never)]
+#[inline(never)] // smaller out of line (measured)
 fn fsck_start(fstype: &[u8], name: &[u8], force: bool) -> i32 {
     let mut path = [0u8; 64];
     let mut dev = [0u8; 48];
@@ -376,7 +373,6 @@ fn fsck_start(fstype: &[u8], name: &[u8], force: bool) -> i32 {
 }
 
 /// `fsck.TYPE` in /sbin, /usr/sbin or /bin: an executable file.
-#[inline(never)]
 fn find_checker<'b>(fstype: &[u8], buf: &'b mut [u8; 64]) -> Option<&'b CStr> {
     let dir = fsck::DIRS.iter().find(|dir| {
         let mut probe = [0u8; 64];
@@ -389,7 +385,7 @@ fn find_checker<'b>(fstype: &[u8], buf: &'b mut [u8; 64]) -> Option<&'b CStr> {
 /// mount(2) the device found (/dev/NAME), else `source` as it is, on `target` as each of
 /// `types` (comma list; empty: the type probe found), the options split into flags and
 /// data. Says what it did.
-#[inline(never)]
+#[inline(never)] // smaller out of line (measured)
 fn mount(source: &[u8], dev: Option<&Found>, target: &[u8], types: &[u8], options: &[u8], flags: MountFlags) -> Result<(), ()> {
     let (mut src, mut dst) = ([0u8; 260], [0u8; 260]);
     let source = match dev {
