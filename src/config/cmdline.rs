@@ -33,6 +33,9 @@ pub struct Config {
     pub services_off: u128,
     /// `keel.single`: only the console shells (services with a tty).
     pub single: bool,
+    /// `keel.coldplug=off|on`: load the modules the devices' modaliases match, at boot
+    /// and as devices come (src/devices).
+    pub coldplug: bool,
     /// `keel.hostname=NAME`.
     hostname: heapless::Vec<u8, HOSTNAME_MAX>,
     /// `keel.modules=a,b`: more kernel modules to load, comma-separated as given.
@@ -167,6 +170,7 @@ impl Default for Config {
             poweroff_reboots: false,
             services_off: 0,
             single: false,
+            coldplug: true,
             hostname: heapless::Vec::new(),
             modules: heapless::Vec::new(),
             debug: None,
@@ -187,6 +191,7 @@ impl Config {
             hostname: heapless::Vec::from_slice(sys.hostname).unwrap_or_default(),
             watchdog: sys.watchdog.and_then(Watchdog::from_value),
             poweroff_reboots: sys.poweroff_reboots,
+            coldplug: sys.coldplug,
             ..Config::default()
         };
         for m in db.modules() {
@@ -248,6 +253,13 @@ impl Config {
                 }
             }
             b"single" if value.is_none() => self.single = true,
+            b"coldplug" => {
+                self.coldplug = match value {
+                    Some(b"on") => true,
+                    Some(b"off") => false,
+                    _ => return Err(bad("off or on")),
+                }
+            }
             svc if svc.starts_with(b"svc.") => {
                 let Some(i) = crate::services::spec::find(&svc[4..]) else { return Err(Problem::UnknownKey(key)) };
                 let bit = 1u128.checked_shl(i as u32).unwrap_or(0);
@@ -479,7 +491,9 @@ mod tests {
         let w = parse("keel.watchdog=/dev/watchdog1").0.watchdog.unwrap();
         assert_eq!((&w.device[..], w.timeout_secs), (&b"watchdog1"[..], 30), "the grammar's default");
         assert!(!parse("keel.poweroff=reboot keel.poweroff=poweroff").0.poweroff_reboots, "the last word counts");
-        for bad in ["keel.watchdog", "keel.watchdog=", "keel.watchdog=watchdog0:1", "keel.watchdog=../x", "keel.poweroff", "keel.poweroff=halt"] {
+        assert!(Config::default().coldplug && !parse("keel.coldplug=off").0.coldplug);
+        for bad in ["keel.watchdog", "keel.watchdog=", "keel.watchdog=watchdog0:1", "keel.watchdog=../x", "keel.poweroff", "keel.poweroff=halt",
+                    "keel.coldplug", "keel.coldplug=no"] {
             let (c, p) = parse(bad);
             assert_eq!(c, Config::default(), "{bad}");
             assert_eq!(p.len(), 1, "{bad}");
@@ -501,18 +515,19 @@ mod tests {
     #[test]
     fn the_file_sets_the_defaults_and_the_command_line_wins() {
         let text = "[system]\nhostname = \"box\"\nmodules = [\"9p\"]\nshutdown_timeout = \"7s\"\nsync_timeout = \"5s\"\n\
-                    panic = \"halt\"\nwatchdog = \"watchdog1:20\"\npoweroff = \"reboot\"\n";
+                    panic = \"halt\"\nwatchdog = \"watchdog1:20\"\npoweroff = \"reboot\"\ncoldplug = false\n";
         let bytes = keel_config::db::emit(&keel_config::compiler::compile(text).unwrap());
         let db = keel_config::db::Db::parse(&bytes).unwrap();
         let mut c = Config::from_file(&db);
         assert_eq!((c.hostname(), c.shutdown_timeout_secs, c.sync_timeout_secs), (Some(&b"box"[..]), 7, 5));
         assert_eq!(c.panic, PanicPolicy { action: PowerCmd::Halt, delay_secs: 0 });
         assert_eq!(c.watchdog.as_ref().map(|w| (&w.device[..], w.timeout_secs)), Some((&b"watchdog1"[..], 20)));
-        assert!(c.poweroff_reboots);
-        for word in ["keel.shutdown_timeout=3", "keel.hostname=other", "keel.modules=fuse", "keel.poweroff=poweroff"] {
+        assert!(c.poweroff_reboots && !c.coldplug);
+        for word in ["keel.shutdown_timeout=3", "keel.hostname=other", "keel.modules=fuse", "keel.poweroff=poweroff", "keel.coldplug=on"] {
             c.apply(word.as_bytes()).unwrap();
         }
         assert_eq!((c.shutdown_timeout_secs, c.hostname(), c.poweroff_reboots), (3, Some(&b"other"[..]), false));
+        assert!(c.coldplug);
         assert_eq!(c.extra_modules().collect::<Vec<_>>(), [&b"9p"[..], b"fuse"], "module lists add up");
     }
 

@@ -1,0 +1,110 @@
+//! Coldplug and hotplug as PID 1 runs them (docs/devices.md). One uevent socket, opened by
+//! the boot's coldplug phase before its walk of /sys/devices (so no device added meanwhile
+//! is missed) and kept for good; the loop (src/pid1.rs, `on_uevents`) reads it a bounded
+//! number of events per wakeup and gives each to the root finder (src/root) and to
+//! `on_uevent`. The modaliases of one burst are matched in one pass over modules.alias.
+//! Events lost to an overrun (ENOBUFS) are made up for by walking /sys again.
+
+use super::alias::{self, AliasMatcher};
+use super::coldplug::{self, Modaliases, SYS_DEVICES};
+use super::uevent::{Action, Uevent, UeventSocket};
+use crate::boot::modules::{self, Summary};
+use crate::event::{EventLoop, Source};
+use crate::info;
+use crate::log::{Bytes, Errno};
+use crate::power::evdev::{PowerKeys, MAX_INPUT_SCAN};
+
+/// Uevents read per wakeup of the loop: a burst (a module's devices) is taken in parts,
+/// the rest wait in the socket for the next pass.
+pub const PER_WAKEUP: usize = 32;
+/// Socket buffer asked for: a module load at boot sends a few hundred events.
+const RECEIVE_BUFFER: usize = 1 << 20;
+
+/// The socket for the loop, opened before the walk; None (said on the console) if the
+/// kernel refuses it: devices added later then get no driver.
+pub fn open() -> Option<UeventSocket> {
+    UeventSocket::open(RECEIVE_BUFFER).map_err(|e| info!("uevents: not watched ({}): devices added later get no driver", Errno(e))).ok()
+}
+
+/// The boot's pass (and an overrun's): every device's modalias under /sys/devices, the
+/// modules they match loaded.
+pub fn coldplug() {
+    let mut found = Modaliases::new();
+    let mut left_out = 0;
+    let walked = coldplug::walk(SYS_DEVICES, &mut |m| left_out += u32::from(found.insert(m).is_err()));
+    let summary = load_for(&found);
+    let mut line = crate::log::begin();
+    let left_out = left_out + walked.too_deep + walked.errors;
+    let _ = ufmt::uwrite!(line, "coldplug: {} devices in {} directories, {} left out; ", found.len(), walked.dirs, left_out);
+    match summary {
+        Some(s) => drop(ufmt::uwrite!(line, "modules: {}", s)),
+        None => line.push_bytes(b"no modules.alias"),
+    }
+    crate::log::emit(line);
+}
+
+/// The modules `devices` match in modules.alias and not loaded yet, loaded. None: there
+/// is no modules.alias.
+pub fn load_for(devices: &Modaliases) -> Option<Summary> {
+    let mut dir_buf = [0u8; modules::PATH_CAPACITY];
+    let dir = modules::dir(&mut dir_buf);
+    let mut matcher = AliasMatcher::new(devices);
+    alias::match_file(dir, &mut matcher).ok()?;
+    // Modules and devices past the matcher's room count as failed (bad lines, which
+    // depmod does not write, are passed over).
+    let left_out = (matcher.summary.left_out + matcher.summary.devices_left_out) as u16;
+    let found = matcher.into_modules();
+    let mut summary = modules::load(dir, &mut found.iter().filter(|m| !modules::in_sys_module(m)));
+    summary.failed += left_out;
+    Some(summary)
+}
+
+/// One uevent, beyond the root finder's look: a device added with a MODALIAS and no driver
+/// bound goes into `wanted` (loaded once the burst is read: `load_for`); an event device
+/// may be a power key; a disk or partition is logged.
+#[inline(never)]
+pub fn on_uevent(event: &Uevent, wanted: &mut Modaliases, keys: &mut PowerKeys, events: &EventLoop) {
+    if event.action != Action::Add {
+        return;
+    }
+    if let Some(m) = event.modalias() {
+        if !has_driver(event.devpath) {
+            let _ = wanted.insert(m);
+        }
+    }
+    match (event.subsystem(), event.devname()) {
+        (Some(b"input"), Some(name)) => {
+            if let Some(n) = name.strip_prefix(b"input/event").and_then(crate::config::cmdline::parse_u32) {
+                add_key(keys, n, events);
+            }
+        }
+        (Some(b"block"), Some(name)) => info!("{} /dev/{} added", Bytes(event.devtype().unwrap_or(b"block")), Bytes(name)),
+        _ => {}
+    }
+}
+
+/// Events were lost: walk /sys again, as at boot, and look for power keys again.
+pub fn on_overrun(keys: &mut PowerKeys, events: &EventLoop) {
+    info!("uevents: some were lost; looking at every device again");
+    coldplug();
+    for n in 0..MAX_INPUT_SCAN {
+        add_key(keys, n, events);
+    }
+}
+
+/// /dev/input/eventN into the loop if it is a power key (and a new one).
+fn add_key(keys: &mut PowerKeys, n: u32, events: &EventLoop) {
+    if keys.add(n) {
+        let i = keys.len() - 1;
+        if let Some(Err(e)) = keys.fds().last().map(|fd| events.watch(fd, Source::PowerKey(i as u8))) {
+            info!("power key {} not watched: {}", i, Errno(e));
+        }
+    }
+}
+
+/// A driver is bound to the device at `devpath` (/sys`devpath`/driver is there).
+fn has_driver(devpath: &[u8]) -> bool {
+    let mut buf = [0u8; modules::PATH_CAPACITY];
+    crate::file::c_path(&[b"/sys", devpath, b"/driver"], &mut buf)
+        .is_some_and(|p| rustix::fs::access(p, rustix::fs::Access::EXISTS).is_ok())
+}
