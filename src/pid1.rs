@@ -7,7 +7,6 @@ use crate::boot::{self, Boot};
 use crate::clock::Instant;
 use crate::config::cmdline::Config;
 use crate::debug;
-use crate::devices::coldplug::Modaliases;
 use crate::devices::hotplug;
 use crate::devices::uevent::{Received, Uevent, UeventSocket, MAX_MESSAGE};
 use crate::event::{EventLoop, Source, EVENTS_PER_WAIT};
@@ -176,7 +175,7 @@ impl Init {
     fn on_uevents(&mut self) {
         let Some(socket) = &self.uevents else { return };
         let mut buf = [0u8; MAX_MESSAGE];
-        let mut wanted = Modaliases::new();
+        let mut burst = hotplug::Burst::new();
         let mut overrun = false;
         for _ in 0..hotplug::PER_WAKEUP {
             match socket.recv(&mut buf) {
@@ -184,7 +183,7 @@ impl Init {
                     if let Ok(event) = Uevent::from_bytes(bytes) {
                         self.storage.on_uevent(&event);
                         if self.hotplug {
-                            hotplug::on_uevent(&event, &mut wanted, &mut self.boot.power_keys, &self.events);
+                            hotplug::on_uevent(&event, &mut burst, &mut self.boot.power_keys, &self.events);
                         }
                     }
                 }
@@ -198,8 +197,8 @@ impl Init {
             if self.hotplug {
                 hotplug::on_overrun(&mut self.boot.power_keys, &self.events);
             }
-        } else if !wanted.is_empty() {
-            hotplug::load_for(&wanted);
+        } else if !burst.is_empty() {
+            hotplug::load_for(&mut burst);
         }
     }
 

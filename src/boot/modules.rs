@@ -22,10 +22,9 @@ use rustix::io::Errno as E;
 /// (CONFIG_MODULE_DECOMPRESS, Linux 5.17+; older kernels answer EINVAL, kernels without
 /// the option EOPNOTSUPP).
 pub const MODULE_INIT_COMPRESSED_FILE: i32 = 4;
-/// Most modules one `load` inserts, dependencies included, and most distinct names it is
-/// asked for: coldplug asks for every module the devices match (a q35 VM with Debian's
-/// whole tree: 30, with their dependencies 50; a laptop about 120 and 180).
-pub const MAX_MODULES: usize = 192;
+/// Most distinct names one `load` is asked for: coldplug asks for every module the devices
+/// match (a q35 VM with Debian's whole tree: about 40; a laptop about 100). Dependencies do
+/// not count: the load list is held nowhere (`Resolver::plan_each`).
 pub const MAX_REQUESTS: usize = 128;
 /// Bytes of modules.dep kept: only the lines of requested modules (Debian 12's longest
 /// line is 1032 bytes, virtio_pci's 180, most under 100).
@@ -164,7 +163,7 @@ pub enum ResolveError<'n> {
     TooManyNames(&'n [u8]),
     /// The module's modules.dep line did not fit in what is left of the line arena.
     NoRoom(&'n [u8]),
-    /// More modules (dependencies included) than the load list holds; the rest are left out.
+    /// More modules (dependencies included) than `plan`'s list holds; the rest are left out.
     TooManyModules,
 }
 
@@ -246,23 +245,52 @@ impl<'n, const REQ: usize, const ARENA: usize> Resolver<'n, REQ, ARENA> {
         self.wanted.iter().filter(|(_, l)| *l == Lookup::Pending).map(|(n, _)| *n)
     }
 
-    /// The load list: for each wanted module found, in the order asked, its dependencies
-    /// last-first then itself, skipping any module already listed. On `TooManyModules` the
-    /// list holds what fitted, in a loadable order.
+    /// The load list into `out`: `plan_each`'s items. On `TooManyModules` the list holds
+    /// what fitted, in a loadable order.
     pub fn plan<'r, const N: usize>(&'r self, out: &mut heapless::Vec<LoadItem<'r>, N>) -> Result<(), ResolveError<'n>> {
-        for &(_, lookup) in self.wanted.iter() {
-            let Lookup::Found { start, end } = lookup else { continue };
-            // Parsed once already by `feed`, so this cannot fail; a failure would skip it.
-            let Some(line) = self.lines.get(start..end).and_then(|l| DepLine::parse(l).ok()) else { continue };
-            for path in line.load_order() {
-                let Some((name, compression)) = module_name(path) else { continue };
-                if out.iter().any(|item| names_equal(item.name, name)) {
-                    continue;
-                }
-                out.push(LoadItem { path, name, compression }).map_err(|_| ResolveError::TooManyModules)?;
-            }
+        let mut full = false;
+        self.plan_each(&mut |item| full |= out.push(item).is_err());
+        if full {
+            return Err(ResolveError::TooManyModules);
         }
         Ok(())
+    }
+
+    /// The load list, one module at a time and held nowhere: for each wanted module found,
+    /// in the order asked, its dependencies last-first then itself, skipping any module
+    /// given already (found by going over the list again: n² path compares for n modules,
+    /// and no capacity to run out of; modules.dep names a module by one path).
+    pub fn plan_each<'r>(&'r self, on_item: &mut dyn FnMut(LoadItem<'r>)) {
+        let mut k = 0;
+        self.each_path(&mut |path| {
+            let (mut i, mut given) = (0, false);
+            if k > 0 {
+                self.each_path(&mut |earlier| {
+                    given = earlier == path;
+                    i += 1;
+                    !given && i < k
+                });
+            }
+            k += 1;
+            if let (false, Some((name, compression))) = (given, module_name(path)) {
+                on_item(LoadItem { path, name, compression });
+            }
+            true
+        });
+    }
+
+    /// Every path of the load list, duplicates and all, until `f` says stop. The lines were
+    /// checked by `feed`: split, not parsed again.
+    fn each_path<'r>(&'r self, f: &mut dyn FnMut(&'r [u8]) -> bool) {
+        for &(_, lookup) in self.wanted.iter() {
+            let Lookup::Found { start, end } = lookup else { continue };
+            let line = trim(self.lines.get(start..end).unwrap_or(b""));
+            let Some(colon) = memchr::memchr(b':', line) else { continue };
+            let mut order = words(&line[colon + 1..]).rev().chain(core::iter::once(trim(&line[..colon])));
+            if !order.all(&mut *f) {
+                return;
+            }
+        }
     }
 }
 
@@ -395,7 +423,8 @@ fn report_resolve(e: ResolveError) {
         ResolveError::BadName(n) => report(n, "not a module name", None, Some(NOT_A_NAME)),
         ResolveError::TooManyNames(n) => report(n, "too many modules asked for; left out", None, Some(NO_ROOM)),
         ResolveError::NoRoom(n) => report(n, "modules.dep lines exceed the line arena; left out", None, Some(NO_ROOM)),
-        ResolveError::TooManyModules => report(b"", "too many modules to load; the rest left out", None, Some(NO_ROOM)),
+        // Only from `plan`, which `load` does not use.
+        ResolveError::TooManyModules => {}
     }
 }
 
@@ -456,11 +485,6 @@ pub fn load<'n>(dir: &[u8], names: &mut dyn Iterator<Item = &'n [u8]>) -> Summar
     if let Err(e) = read {
         report(b"", "cannot open modules.dep in ", Some(dir), Some(e));
     }
-    let mut list: heapless::Vec<LoadItem, MAX_MODULES> = heapless::Vec::new();
-    if let Err(e) = resolver.plan(&mut list) {
-        report_resolve(e);
-        summary.failed += 1;
-    }
     for name in resolver.missing() {
         if is_builtin(dir, name) {
             report(name, "built in", None, None);
@@ -470,21 +494,19 @@ pub fn load<'n>(dir: &[u8], names: &mut dyn Iterator<Item = &'n [u8]>) -> Summar
             summary.failed += 1;
         }
     }
-    for item in list.iter() {
-        match insert(dir, item) {
-            Ok(Some(micros)) => {
-                summary.loaded += 1;
-                info!("module {} loaded in {} us", Bytes(item.name), micros);
-            }
-            Ok(None) => summary.present += 1,
-            Err((_, E::NODEV)) => summary.absent += 1,
-            Err((what, e)) => {
-                summary.failed += 1;
-                let compressed = item.compression != Compression::None && matches!(e, E::INVAL | E::OPNOTSUPP);
-                report(item.name, if compressed { "compressed, and the kernel cannot decompress modules" } else { what }, None, Some(e));
-            }
+    resolver.plan_each(&mut |item| match insert(dir, &item) {
+        Ok(Some(micros)) => {
+            summary.loaded += 1;
+            info!("module {} loaded in {} us", Bytes(item.name), micros);
         }
-    }
+        Ok(None) => summary.present += 1,
+        Err((_, E::NODEV)) => summary.absent += 1,
+        Err((what, e)) => {
+            summary.failed += 1;
+            let compressed = item.compression != Compression::None && matches!(e, E::INVAL | E::OPNOTSUPP);
+            report(item.name, if compressed { "compressed, and the kernel cannot decompress modules" } else { what }, None, Some(e));
+        }
+    });
     summary
 }
 
@@ -540,7 +562,7 @@ kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko: kernel/net/vmw_vsock/
             r.want(n).unwrap();
         }
         r.feed_text(text, |e| panic!("{e:?}"));
-        let mut out: heapless::Vec<LoadItem, MAX_MODULES> = heapless::Vec::new();
+        let mut out: heapless::Vec<LoadItem, 256> = heapless::Vec::new();
         r.plan(&mut out).unwrap();
         out.iter().map(|i| String::from_utf8(i.name.to_vec()).unwrap()).collect()
     }

@@ -22,7 +22,7 @@
 //! `AliasMatcher` is fed modules.alias one line at a time (streamed like modules.dep:
 //! Debian 12's is 1.3 MB, 26k lines) against a fixed set of modaliases.
 
-use super::coldplug::{Modaliases, MAX_DEVICES};
+use super::coldplug::MAX_DEVICES;
 use super::ByteSet;
 use crate::boot::modules::{trim, valid_name, words};
 
@@ -127,20 +127,15 @@ impl<'p> Pattern<'p> {
         Pattern { head, rest, key: prefix(head), mask }
     }
 
-    /// `key` is `prefix(modalias)`, computed once per device.
-    fn matches_keyed(&self, key: u64, modalias: &[u8]) -> bool {
+    fn matches(&self, modalias: &[u8]) -> bool {
         // A modalias shorter than the key reads zeros there, which no head byte is.
-        if key & self.mask != self.key {
+        if prefix(modalias) & self.mask != self.key {
             return false;
         }
         match modalias.split_at_checked(self.head.len()) {
             Some((head, rest)) if head == self.head => fnmatch(self.rest, rest),
             _ => false,
         }
-    }
-
-    fn matches(&self, modalias: &[u8]) -> bool {
-        self.matches_keyed(prefix(modalias), modalias)
     }
 }
 
@@ -222,22 +217,25 @@ pub struct Summary {
     pub devices_left_out: u32,
 }
 
-/// The pure half of matching: fed modules.alias line by line (`feed`), it collects each
-/// module whose alias matches one of the devices (normalized modaliases), once, in
-/// modules.alias order.
-pub struct AliasMatcher<'d> {
-    /// Each device with its `prefix`, so most lines are passed over without touching it.
-    devices: heapless::Vec<(u64, &'d [u8]), MAX_DEVICES>,
-    found: ByteSet<FOUND_BYTES>,
+/// The modules a match found, in the order found (the caller's, so they outlive it).
+pub type Found = ByteSet<FOUND_BYTES>;
+
+/// The pure half of matching: fed modules.alias line by line (`feed`), it collects into
+/// `found` each module whose alias matches one of the devices (normalized modaliases),
+/// once, in modules.alias order.
+pub struct AliasMatcher<'d, 'f> {
+    devices: heapless::Vec<&'d [u8], MAX_DEVICES>,
+    found: &'f mut Found,
     pub summary: Summary,
 }
 
-impl<'d> AliasMatcher<'d> {
-    /// Devices past `MAX_DEVICES` are left out (and counted).
-    pub fn new(devices: &'d Modaliases) -> Self {
-        let mut matcher = AliasMatcher { devices: heapless::Vec::new(), found: ByteSet::new(), summary: Summary::default() };
-        for d in devices.iter() {
-            if matcher.devices.push((prefix(d), d)).is_err() {
+impl<'d, 'f> AliasMatcher<'d, 'f> {
+    /// Devices (normalized modaliases: `coldplug::Modaliases::iter`) past `MAX_DEVICES`
+    /// are left out, and counted.
+    pub fn new(devices: impl IntoIterator<Item = &'d [u8]>, found: &'f mut Found) -> Self {
+        let mut matcher = AliasMatcher { devices: heapless::Vec::new(), found, summary: Summary::default() };
+        for d in devices {
+            if matcher.devices.push(d).is_err() {
                 matcher.summary.devices_left_out += 1;
             }
         }
@@ -258,7 +256,7 @@ impl<'d> AliasMatcher<'d> {
             }
         };
         let pattern = Pattern::new(alias.pattern);
-        if self.devices.iter().any(|&(key, d)| pattern.matches_keyed(key, d)) {
+        if self.devices.iter().any(|d| pattern.matches(d)) {
             if self.found.insert(alias.module, false).is_err() {
                 self.summary.left_out += 1;
             }
@@ -269,16 +267,11 @@ impl<'d> AliasMatcher<'d> {
     pub fn modules(&self) -> impl Iterator<Item = &[u8]> + '_ {
         self.found.iter()
     }
-
-    /// The modules found, kept after the devices they came from are gone.
-    pub fn into_modules(self) -> ByteSet<FOUND_BYTES> {
-        self.found
-    }
 }
 
 /// Stream `dir`/modules.alias (dir as for `modules::load`) through one `modules::READ_BUF`
 /// buffer into `matcher`. Err if the file cannot be opened.
-pub fn match_file(dir: &[u8], matcher: &mut AliasMatcher) -> Result<(), rustix::io::Errno> {
+pub fn match_file(dir: &[u8], matcher: &mut AliasMatcher<'_, '_>) -> Result<(), rustix::io::Errno> {
     crate::boot::modules::stream_file(dir, b"/modules.alias", &mut |line| {
         matcher.feed(line);
         true

@@ -43,13 +43,13 @@ pub fn modalias_text(raw: &[u8]) -> Option<&[u8]> {
 }
 
 /// The distinct modaliases of the devices found, kmod-normalized (`alias::normalize`), in
-/// the order found.
+/// the order found, in `BYTES` (the walk's: `MODALIAS_BYTES`; a hotplug burst's: less).
 #[derive(Default)]
-pub struct Modaliases {
-    set: ByteSet<MODALIAS_BYTES>,
+pub struct Modaliases<const BYTES: usize = MODALIAS_BYTES> {
+    set: ByteSet<BYTES>,
 }
 
-impl Modaliases {
+impl<const BYTES: usize> Modaliases<BYTES> {
     pub const fn new() -> Self {
         Modaliases { set: ByteSet::new() }
     }
@@ -70,6 +70,10 @@ impl Modaliases {
 
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
         self.set.iter()
+    }
+
+    pub fn clear(&mut self) {
+        self.set.clear();
     }
 }
 
@@ -190,7 +194,7 @@ mod tests {
 
     #[test]
     fn modaliases_are_trimmed_normalized_and_deduped() {
-        let mut m = Modaliases::new();
+        let mut m: Modaliases = Modaliases::new();
         assert_eq!(m.insert(b"virtio:d00000001v00001AF4\n"), Ok(true));
         assert_eq!(m.insert(b"virtio:d00000001v00001AF4"), Ok(false));
         assert_eq!(m.insert(b"platform:reg-dummy\n"), Ok(true));
@@ -245,7 +249,7 @@ mod tests {
         assert_eq!(summary.too_deep, 0);
         assert!(summary.dirs > 50, "{summary:?}");
         // What the coldplug set compares with: `find ... | xargs cat | sort -u`.
-        let mut set = Modaliases::new();
+        let mut set: Modaliases = Modaliases::new();
         walk(SYS_DEVICES, &mut |m| {
             let _ = set.insert(m);
         });

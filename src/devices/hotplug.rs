@@ -5,8 +5,9 @@
 //! `on_uevent`. The modaliases of one burst are matched in one pass over modules.alias.
 //! Events lost to an overrun (ENOBUFS) are made up for by walking /sys again.
 
-use super::alias::{self, AliasMatcher};
+use super::alias::{self, AliasMatcher, Found};
 use super::coldplug::{self, Modaliases, SYS_DEVICES};
+use super::SetError;
 use super::uevent::{Action, Uevent, UeventSocket};
 use crate::boot::modules::{self, Summary};
 use crate::event::{EventLoop, Source};
@@ -26,50 +27,78 @@ pub fn open() -> Option<UeventSocket> {
     UeventSocket::open(RECEIVE_BUFFER).map_err(|e| info!("uevents: not watched ({}): devices added later get no driver", Errno(e))).ok()
 }
 
+/// What one burst of uevents collects: room for a page, a modalias's most (sysfs's
+/// bound); when it is full its modules are loaded then and there, and it starts again.
+pub type Burst = Modaliases<4096>;
+
 /// The boot's pass (and an overrun's): every device's modalias under /sys/devices, the
 /// modules they match loaded.
 pub fn coldplug() {
-    let mut found = Modaliases::new();
-    let mut left_out = 0;
-    let walked = coldplug::walk(SYS_DEVICES, &mut |m| left_out += u32::from(found.insert(m).is_err()));
-    let summary = load_for(&found);
+    let mut dir_buf = [0u8; modules::PATH_CAPACITY];
+    let dir = modules::dir(&mut dir_buf);
+    let mut found = Found::new();
+    let (devices, dirs, left_out, matched) = walk_and_match(dir, &mut found);
     let mut line = crate::log::begin();
-    let left_out = left_out + walked.too_deep + walked.errors;
-    let _ = ufmt::uwrite!(line, "coldplug: {} devices in {} directories, {} left out; ", found.len(), walked.dirs, left_out);
-    match summary {
-        Some(s) => drop(ufmt::uwrite!(line, "modules: {}", s)),
+    let _ = ufmt::uwrite!(line, "coldplug: {} devices in {} directories, {} left out; ", devices, dirs, left_out);
+    match matched {
+        Some(left_out) => drop(ufmt::uwrite!(line, "modules: {}", load(dir, &found, left_out))),
         None => line.push_bytes(b"no modules.alias"),
     }
     crate::log::emit(line);
 }
 
-/// The modules `devices` match in modules.alias and not loaded yet, loaded. None: there
-/// is no modules.alias.
-pub fn load_for(devices: &Modaliases) -> Option<Summary> {
+/// The walk and the match, in a frame of their own: the 16 KiB of modaliases are gone
+/// before `modules::load` needs its stack. (Devices, directories, left out, `matched`.)
+#[inline(never)]
+fn walk_and_match(dir: &[u8], found: &mut Found) -> (usize, u32, u32, Option<u32>) {
+    let mut devices: Modaliases = Modaliases::new();
+    let mut left_out = 0;
+    let walked = coldplug::walk(SYS_DEVICES, &mut |m| left_out += u32::from(devices.insert(m).is_err()));
+    let matched = matched(dir, devices.iter(), found);
+    (devices.len(), walked.dirs, left_out + walked.too_deep + walked.errors, matched)
+}
+
+/// One pass over `dir`/modules.alias for `devices`, the modules into `found`: how many
+/// modules and devices the matcher had no room for (they count as failed; bad lines, which
+/// depmod does not write, are passed over). None: there is no modules.alias.
+#[inline(never)]
+fn matched<'d>(dir: &[u8], devices: impl Iterator<Item = &'d [u8]>, found: &mut Found) -> Option<u32> {
+    let mut matcher = AliasMatcher::new(devices, found);
+    alias::match_file(dir, &mut matcher).ok()?;
+    Some(matcher.summary.left_out + matcher.summary.devices_left_out)
+}
+
+/// Those of `found` not loaded yet, loaded.
+fn load(dir: &[u8], found: &Found, left_out: u32) -> Summary {
+    let mut summary = modules::load(dir, &mut found.iter().filter(|m| !modules::in_sys_module(m)));
+    summary.failed += left_out as u16;
+    summary
+}
+
+/// A burst's modules (those it matches in modules.alias and not loaded yet), loaded; then
+/// the burst is empty again.
+pub fn load_for(burst: &mut Burst) {
     let mut dir_buf = [0u8; modules::PATH_CAPACITY];
     let dir = modules::dir(&mut dir_buf);
-    let mut matcher = AliasMatcher::new(devices);
-    alias::match_file(dir, &mut matcher).ok()?;
-    // Modules and devices past the matcher's room count as failed (bad lines, which
-    // depmod does not write, are passed over).
-    let left_out = (matcher.summary.left_out + matcher.summary.devices_left_out) as u16;
-    let found = matcher.into_modules();
-    let mut summary = modules::load(dir, &mut found.iter().filter(|m| !modules::in_sys_module(m)));
-    summary.failed += left_out;
-    Some(summary)
+    let mut found = Found::new();
+    if let Some(left_out) = matched(dir, burst.iter(), &mut found) {
+        load(dir, &found, left_out);
+    }
+    burst.clear();
 }
 
 /// One uevent, beyond the root finder's look: a device added with a MODALIAS and no driver
-/// bound goes into `wanted` (loaded once the burst is read: `load_for`); an event device
+/// bound goes into `burst` (loaded once the burst is read: `load_for`); an event device
 /// may be a power key; a disk or partition is logged.
 #[inline(never)]
-pub fn on_uevent(event: &Uevent, wanted: &mut Modaliases, keys: &mut PowerKeys, events: &EventLoop) {
+pub fn on_uevent(event: &Uevent, burst: &mut Burst, keys: &mut PowerKeys, events: &EventLoop) {
     if event.action != Action::Add {
         return;
     }
     if let Some(m) = event.modalias() {
-        if !has_driver(event.devpath) {
-            let _ = wanted.insert(m);
+        if !has_driver(event.devpath) && burst.insert(m) == Err(SetError::Full) {
+            load_for(burst);
+            let _ = burst.insert(m);
         }
     }
     match (event.subsystem(), event.devname()) {

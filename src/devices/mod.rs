@@ -49,8 +49,13 @@ impl<const BYTES: usize> ByteSet<BYTES> {
         self.bytes.is_empty()
     }
 
+    /// The values, in insertion order (one iterator type whatever the capacity).
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        self.bytes.split(|&b| b == 0).filter(|v| !v.is_empty())
+        entries(&self.bytes)
+    }
+
+    pub fn clear(&mut self) {
+        self.bytes.clear();
     }
 
     /// Add `value` unless it is there: Ok(true) if added (a NUL in it would make it two,
@@ -59,6 +64,10 @@ impl<const BYTES: usize> ByteSet<BYTES> {
     pub fn insert(&mut self, value: &[u8], normalize: bool) -> Result<bool, SetError> {
         insert(self.bytes.as_mut_view(), value, normalize)
     }
+}
+
+fn entries(arena: &[u8]) -> impl Iterator<Item = &[u8]> {
+    arena.split(|&b| b == 0).filter(|v| !v.is_empty())
 }
 
 /// `ByteSet::insert` for any capacity. The value is normalized where it is stored, so

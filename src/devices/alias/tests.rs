@@ -33,7 +33,7 @@ fn norm(m: &[u8]) -> Vec<u8> {
 
 /// The modaliases as coldplug holds them.
 fn set(devices: &[&[u8]]) -> Modaliases {
-    let mut set = Modaliases::new();
+    let mut set: Modaliases = Modaliases::new();
     for d in devices {
         set.insert(d).unwrap();
     }
@@ -249,7 +249,8 @@ fn resolves_modaliases_as_kmod_does() {
 /// Feed `text` to a matcher over `devices`: (modules found, in order, and the summary).
 fn match_text(devices: &[&[u8]], text: &str) -> (Vec<String>, Summary) {
     let devices = set(devices);
-    let mut matcher = AliasMatcher::new(&devices);
+    let mut found = Found::new();
+    let mut matcher = AliasMatcher::new(devices.iter(), &mut found);
     for line in text.lines() {
         matcher.feed(&mut line.as_bytes().to_vec());
     }
@@ -297,9 +298,10 @@ fn streams_the_file_from_a_modules_directory() {
     std::fs::write(dir.join("modules.alias"), MODULES_ALIAS).unwrap();
     let devices: [&[u8]; 3] = [b"virtio:d00000001v00001AF4", b"platform:pcspkr", b"acpi:LNXPWRBN:"];
     let held = set(&devices);
-    let mut matcher = AliasMatcher::new(&held);
+    let (mut found_here, mut none) = (Found::new(), Found::new());
+    let mut matcher = AliasMatcher::new(held.iter(), &mut found_here);
     match_file(dir.to_str().unwrap().as_bytes(), &mut matcher).unwrap();
-    let missing = match_file(b"/nonexistent-keel-dir", &mut AliasMatcher::new(&held));
+    let missing = match_file(b"/nonexistent-keel-dir", &mut AliasMatcher::new(held.iter(), &mut none));
     std::fs::remove_dir_all(&dir).unwrap();
     let (found, _) = match_text(&devices, MODULES_ALIAS);
     assert_eq!(matcher.modules().map(|m| String::from_utf8(m.to_vec()).unwrap()).collect::<Vec<_>>(), found);

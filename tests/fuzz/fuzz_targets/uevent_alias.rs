@@ -44,11 +44,12 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // Lines as modules.alias; the ones starting `device ` are the modaliases to match.
-    let mut devices = Modaliases::new();
+    let mut devices: Modaliases = Modaliases::new();
     for d in data.split(|&b| b == b'\n').filter_map(|l| l.strip_prefix(b"device ")).take(64) {
         let _ = devices.insert(d);
     }
-    let mut matcher = AliasMatcher::new(&devices);
+    let mut found = alias::Found::new();
+    let mut matcher = AliasMatcher::new(devices.iter(), &mut found);
     for line in data.split(|&b| b == b'\n') {
         if let Ok(Some(a)) = Alias::parse(line) {
             assert!(!a.pattern.is_empty() && keel::boot::modules::valid_name(a.module));
