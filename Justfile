@@ -49,6 +49,12 @@ kernel:
 kernel-arm:
     @tests/vm/fetch-kernel arm64 >/dev/null
 
+# Made once into .cache/debian-root (KEEL_CACHE moves it) from this machine's apt mirror:
+# 30-90 s and 131 MiB; needs root and debootstrap (tests/vm/fetch-debian-root).
+# A Debian bookworm root for the QEMU tests: debootstrap --variant=minbase, rsyslog, dropbear.
+debian-root:
+    @tests/vm/fetch-debian-root >/dev/null
+
 # target/initramfs.cpio: keel as /init, busybox, the default kernel modules and CONFIG if
 # set, packed by `keelctl image` (tests/vm/mkinitramfs fills in the repository's defaults).
 initramfs: build kernel keelctl
@@ -79,7 +85,7 @@ vm-arm *ARGS: (_vm-packages "aarch64") initramfs-arm
     tests/vm/qemu.py vm --arch aarch64 "$@"
 
 # The QEMU integration tests (tests/qemu/test_*.py, aarch64 in test_arm64.py), one boot at a time.
-test-qemu: (_vm-packages "x86_64 aarch64") build build-arm build-test keelctl kernel kernel-arm
+test-qemu: (_vm-packages "x86_64 aarch64") build build-arm build-test keelctl kernel kernel-arm debian-root
     @command -v mkfs.ext4 debugfs e2fsck >/dev/null || { echo "missing e2fsprogs: apt-get install -y e2fsprogs" >&2; exit 1; }
     python3 -B tests/qemu/run.py
 
@@ -112,7 +118,7 @@ bench-coldplug: _vm-packages build kernel keelctl
     tests/vm/qemu.py bench --runs 5 --initrd target/bench/coldplug.cpio --append keel.coldplug=off
 
 # Benchmarks, a report (not a test): size, boot and power button, services, container mode.
-bench: size size-breakdown bench-boot bench-config bench-coldplug bench-services bench-debug bench-container bench-wakeups
+bench: size size-breakdown bench-boot bench-config bench-coldplug bench-services bench-rss bench-debug bench-container bench-wakeups
 
 # PID 1 wakeups in BENCH_IDLE_SECS (default 60) of idle, in QEMU: none without a watchdog,
 # one per pet with one (keel.watchdog=watchdog0:30 on i6300esb: every 10 s).
@@ -122,6 +128,15 @@ bench-wakeups: _vm-packages build kernel
 # Code size by module (an unstripped twin of the release binary, symbols summed).
 size-breakdown:
     bash tests/bench/size-breakdown.sh
+
+# PID 1's Rss in the VM with 10 services (/proc/1/smaps_rollup; budget 128 KiB), by mapping,
+# and which statics the resident .bss pages hold.
+bench-rss: _vm-packages kernel
+    python3 -B tests/bench/rss.py
+
+# The panic sites that bring core::fmt into PID 1, by source line (a report).
+panic-sites:
+    bash tests/bench/panic-sites.sh
 
 # Debug protocol: keelctl round trip over a serial line, throughput over a virtio console.
 bench-debug: _vm-packages initramfs keelctl

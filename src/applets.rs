@@ -46,7 +46,7 @@ pub fn parse_flags<'a>(args: impl IntoIterator<Item = &'a [u8]>) -> Result<Flags
                 b'f' => flags.force = true,
                 b'n' => flags.no_sync = true,
                 b'd' => {
-                    let value = match &letters[i + 1..] {
+                    let value = match letters.get(i + 1..).unwrap_or_default() {
                         [] => args.next().ok_or(FlagError::MissingDelay)?,
                         attached => attached,
                     };

@@ -8,14 +8,15 @@ use crate::log::Line;
 use crate::power::PowerCmd;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 
-static IS_PID1: AtomicBool = AtomicBool::new(false);
-static DYING: AtomicBool = AtomicBool::new(false);
+// Both true at start, so they are in .data (resident anyway) rather than alone in a .bss page.
+static OUTSIDE_PID1: AtomicBool = AtomicBool::new(true);
+static ALIVE: AtomicBool = AtomicBool::new(true);
 static ACTION: AtomicU32 = AtomicU32::new(PowerCmd::Reboot as u32);
 static DELAY_SECS: AtomicU32 = AtomicU32::new(10);
 
 /// Called once PID 1 mode is chosen: from here on we must not die.
 pub fn enter_pid1(policy: PanicPolicy) {
-    IS_PID1.store(true, Relaxed);
+    OUTSIDE_PID1.store(false, Relaxed);
     set_policy(policy);
 }
 
@@ -46,11 +47,11 @@ pub fn panic(info: &core::panic::PanicInfo) -> ! {
 }
 
 fn act() -> ! {
-    if !IS_PID1.load(Relaxed) {
+    if OUTSIDE_PID1.load(Relaxed) {
         crate::sys::exit(101);
     }
     // A fault while acting must not loop back here: go straight to the end.
-    if DYING.swap(true, Relaxed) {
+    if !ALIVE.swap(false, Relaxed) {
         crate::sys::unreachable_loop();
     }
     rustix::fs::sync();

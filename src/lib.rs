@@ -13,7 +13,8 @@
 //!   switched to; then the configured mounts (services wait for them);
 //! - `probe`: block-device identification for `root=` (filesystem UUIDs and labels,
 //!   GPT/MBR PARTUUIDs), pure parsers over caller-owned bytes;
-//! - `log`: console lines and the journals debug clients read;
+//! - `log`: console lines and the journals debug clients read; `log::pstore`: the previous
+//!   boot (its logs from pstore, how it ended);
 //! - `fatal`: the never-die path (panics and fatal errors, `keel.panic=`);
 //! - `applets`: poweroff/reboot/halt; `child`: fork + exec with its error reported back;
 //! - `sys`: the only unsafe code (raw syscalls, program start, per-architecture glue).

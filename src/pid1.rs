@@ -312,6 +312,8 @@ impl Init {
                     if cmd != sd.cmd {
                         info!("poweroff as reboot (keel.poweroff=reboot)");
                     }
+                    // The power sequence's end, not a fatal error's: the next boot tells them apart.
+                    crate::log::pstore::mark_clean(cmd);
                     shutdown::power_off_now(cmd)
                 }
                 Action::Wait => return,

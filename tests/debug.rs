@@ -228,7 +228,7 @@ fn long_kernel_records_arrive_whole_or_cut_with_a_marker() {
     };
 
     let mut client = Raw::connect(&s.ro);
-    client.send(1, &Message::Dmesg { tail: 50, follow: false });
+    client.send(1, &Message::Dmesg { tail: 50, follow: false, previous: false });
     let mut ours: Vec<Vec<u8>> = Vec::new();
     let end = client.until(10 * SECOND, |_, m| {
         if let Message::Log { text, .. } = m {
@@ -272,7 +272,7 @@ fn a_stalled_client_does_not_block_pid1() {
     let mut s = start_with(&["flood"]);
     // Connect, ask to follow everything, and never read.
     let mut stalled = Raw::connect(&s.rw);
-    stalled.send(1, &Message::Logs { tail: 1000, follow: true, service: b"" });
+    stalled.send(1, &Message::Logs { tail: 1000, follow: true, service: b"", previous: false });
     std::thread::sleep(2 * SECOND);
     let out = keelctl(&s.rw, &["ping"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -287,7 +287,7 @@ fn replies_get_through_a_full_stream() {
     // many things at once: every answer comes, among the records.
     let s = start_with(&["flood"]);
     let mut client = Raw::connect(&s.rw);
-    client.send(1, &Message::Logs { tail: 1000, follow: true, service: b"" });
+    client.send(1, &Message::Logs { tail: 1000, follow: true, service: b"", previous: false });
     std::thread::sleep(SECOND);
     const PINGS: u16 = 40;
     for n in 0..PINGS {
@@ -317,7 +317,7 @@ fn a_new_client_always_gets_in() {
     let mut stalled: Vec<Raw> = Vec::new();
     for i in 0..=MAX_CLIENTS {
         let mut c = Raw::connect(if i % 2 == 0 { &s.rw } else { &s.ro });
-        c.send(1, &Message::Logs { tail: 1, follow: true, service: b"" });
+        c.send(1, &Message::Logs { tail: 1, follow: true, service: b"", previous: false });
         let served = c.until(5 * SECOND, |_, m| matches!(m, Message::Log { .. }));
         assert!(served.is_some(), "client {i} is not served");
         stalled.push(c);

@@ -1,4 +1,5 @@
-//! The release binary is fully static (no interpreter, no dynamic section) and under 1 MiB.
+//! The release binary is fully static (no interpreter, no dynamic section) and under 1 MiB,
+//! and its .data holds no table.
 mod common;
 
 const PT_DYNAMIC: u32 = 2;
@@ -36,4 +37,33 @@ fn release_binary_is_static_and_small() {
     let size = elf.len() as u64;
     println!("{}: {size} bytes", path.display());
     assert!(size < CEILING, "{size} bytes is over 1 MiB");
+}
+
+/// Section sizes of a little-endian ELF64 file, by name.
+fn section_sizes(elf: &[u8]) -> Vec<(String, u64)> {
+    let (shoff, shentsize, shnum, shstrndx) =
+        (u64_at(elf, 0x28) as usize, u16_at(elf, 0x3a) as usize, u16_at(elf, 0x3c) as usize, u16_at(elf, 0x3e) as usize);
+    let header = |i: usize| shoff + i * shentsize;
+    let names = u64_at(elf, header(shstrndx) + 0x18) as usize;
+    (0..shnum)
+        .map(|i| {
+            let at = names + u32_at(elf, header(i)) as usize;
+            let end = at + elf[at..].iter().position(|&b| b == 0).unwrap();
+            (String::from_utf8_lossy(&elf[at..end]).into_owned(), u64_at(elf, header(i) + 0x20))
+        })
+        .collect()
+}
+
+/// A static whose initial value is not all zero bytes goes to .data and costs its whole size
+/// in the file (and a resident page): PID 1's tables must start zeroed, in .bss (an empty
+/// slice's pointer is not null: see services::table::Table::EMPTY).
+#[test]
+fn release_binary_has_no_table_in_data() {
+    let elf = std::fs::read(common::keel_bin()).unwrap();
+    let sections = section_sizes(&elf);
+    let size = |name: &str| sections.iter().find(|(n, _)| n == name).map(|&(_, s)| s);
+    assert!(size(".text").is_some_and(|s| s > 0), "no .text among {sections:?}");
+    let data = size(".data").unwrap_or(0);
+    println!(".data: {data} bytes, .bss: {:?}", size(".bss"));
+    assert!(data <= 1024, ".data is {data} bytes: a table with a non-zero initial value?");
 }

@@ -45,42 +45,31 @@ impl<'a> Channel<'a> {
     pub fn parse(spec: &'a [u8]) -> Result<Channel<'a>, ChannelError> {
         let mut parts = spec.split(|&b| b == b':');
         let head = parts.next().filter(|h| !h.is_empty()).ok_or(ChannelError::Empty)?;
-        let (mut kind, mut writable) = match head {
-            b"unix" => {
+        let (mut kind, mut writable) = match crate::values::position(b"unix vsock", head) {
+            Some(0) => {
                 // The path may not contain ':' (it ends at the options).
                 let path = parts.next().filter(|p| p.starts_with(b"/") && p.len() < 100).ok_or(ChannelError::BadPath)?;
                 (Kind::Unix(path), true)
             }
-            b"vsock" => {
-                let port = parts.next().and_then(number).ok_or(ChannelError::BadPort)?;
+            Some(_) => {
+                let port = parts.next().and_then(crate::values::parse_u32).ok_or(ChannelError::BadPort)?;
                 (Kind::Vsock(port), false)
             }
-            dev if dev.len() <= 32 && dev.iter().all(|b| b.is_ascii_alphanumeric()) => {
-                (Kind::Device { name: dev, baud: None, shared: false }, true)
+            None if head.len() <= 32 && head.iter().all(|b| b.is_ascii_alphanumeric()) => {
+                (Kind::Device { name: head, baud: None, shared: false }, true)
             }
             _ => return Err(ChannelError::BadDevice),
         };
         for option in parts {
-            match (option, &mut kind) {
-                (b"ro", _) => writable = false,
-                (b"rw", _) => writable = true,
-                (b"shared", Kind::Device { shared, .. }) => *shared = true,
-                (digits, Kind::Device { baud, .. }) if number(digits).is_some() => {
-                    *baud = number(digits)
-                }
+            match (crate::values::position(b"ro rw shared", option), &mut kind) {
+                (Some(i @ (0 | 1)), _) => writable = i == 1,
+                (Some(_), Kind::Device { shared, .. }) => *shared = true,
+                (None, Kind::Device { baud, .. }) if crate::values::parse_u32(option).is_some() => *baud = crate::values::parse_u32(option),
                 _ => return Err(ChannelError::BadOption),
             }
         }
         Ok(Channel { kind, writable })
     }
-}
-
-/// Decimal digits, no sign, no overflow.
-fn number(s: &[u8]) -> Option<u32> {
-    if s.is_empty() || s.len() > 10 || !s.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    s.iter().try_fold(0u32, |n, &d| n.checked_mul(10)?.checked_add((d - b'0') as u32))
 }
 
 #[cfg(test)]

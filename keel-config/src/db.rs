@@ -191,16 +191,26 @@ impl Error {
     }
 }
 
+/// The field's bytes; zeros where the record is short (a checked record never is).
+fn array<const N: usize>(b: &[u8], at: field::Field) -> [u8; N] {
+    b.get(at.start..).and_then(|s| s.first_chunk().copied()).unwrap_or([0; N])
+}
+
 fn u16_at(b: &[u8], at: field::Field) -> u16 {
-    b.get(at).map_or(0, |s| u16::from_le_bytes([s[0], s[1]]))
+    u16::from_le_bytes(array(b, at))
 }
 
 fn u32_at(b: &[u8], at: field::Field) -> u32 {
-    b.get(at).map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    u32::from_le_bytes(array(b, at))
 }
 
 fn byte_at(b: &[u8], at: usize) -> u8 {
     b.get(at).copied().unwrap_or(0)
+}
+
+/// Record `i` of a section of `N`-byte records.
+fn record<const N: usize>(section: &[u8], i: usize) -> Option<&[u8; N]> {
+    section.chunks_exact(N).nth(i)?.first_chunk()
 }
 
 /// A checked compiled configuration. Every getter returns what `parse` validated.
@@ -349,22 +359,23 @@ impl<'a> Db<'a> {
 
     fn root_checked(&self, services: usize) -> Result<Root<'a>, Error> {
         use field::root::*;
-        let r = self.root;
+        // A whole record (a fixed-size view: its fields need no further length checks).
+        let r: &[u8; LEN] = self.root.first_chunk().ok_or(Error::BadSection(kind::ROOT))?;
         let bad = |field| Error::BadValue { field, service: None };
-        let device = self.string(&r[DEVICE])?;
+        let device = self.string_in(r, DEVICE)?;
         if !device.is_empty() && crate::values::Device::parse(device).is_none() {
             return Err(bad("root device"));
         }
-        let fstype = self.string(&r[FSTYPE])?;
+        let fstype = self.string_in(r, FSTYPE)?;
         if !fstype.is_empty() && !fstype.split(|&b| b == b',').all(values::valid_fstype) {
             return Err(bad("root fstype"));
         }
-        let options = self.string(&r[OPTIONS])?;
-        let init = self.string(&r[INIT])?;
+        let options = self.string_in(r, OPTIONS)?;
+        let init = self.string_in(r, INIT)?;
         if options.contains(&0) || init.contains(&0) || !(init.is_empty() || init.starts_with(b"/")) {
             return Err(bad(if options.contains(&0) { "root options" } else { "root init" }));
         }
-        let rescue = self.string(&r[RESCUE])?;
+        let rescue = self.string_in(r, RESCUE)?;
         let flags = byte_at(r, FLAGS);
         let wait = u32_at(r, WAIT_S);
         if flags & !(ROOT_READ_ONLY | ROOT_NO_FSCK | ROOT_WAIT_SET | ROOT_RESCUE_SET) != 0
@@ -391,15 +402,15 @@ impl<'a> Db<'a> {
 
     fn mount_checked(&self, i: usize, services: usize) -> Result<Mount<'a>, Error> {
         use field::mount::*;
-        let r = self.mounts.get(i * LEN..(i + 1) * LEN).ok_or(Error::BadSection(kind::MOUNTS))?;
+        let r: &[u8; LEN] = record(self.mounts, i).ok_or(Error::BadSection(kind::MOUNTS))?;
         let bad = |field| Error::BadMount { field, mount: i as u16 };
-        let name = self.string(&r[NAME])?;
+        let name = self.string_in(r, NAME)?;
         if !values::valid_service_name(name) {
             return Err(bad("mount name"));
         }
         let name = core::str::from_utf8(name).map_err(|_| bad("mount name"))?;
-        let (source, target) = (self.string(&r[SOURCE])?, self.string(&r[TARGET])?);
-        let (fstype, options) = (self.string(&r[FSTYPE])?, self.string(&r[OPTIONS])?);
+        let (source, target) = (self.string_in(r, SOURCE)?, self.string_in(r, TARGET)?);
+        let (fstype, options) = (self.string_in(r, FSTYPE)?, self.string_in(r, OPTIONS)?);
         if source.is_empty() || source.iter().any(|b| b.is_ascii_whitespace() || *b == 0) || (fstype.is_empty() && !values::names_device(source)) {
             return Err(bad("mount source"));
         }
@@ -412,7 +423,7 @@ impl<'a> Db<'a> {
         if options.contains(&0) {
             return Err(bad("mount options"));
         }
-        let users = self.string(&r[SERVICES])?;
+        let users = self.string_in(r, SERVICES)?;
         if users.iter().any(|&s| s as usize >= services) {
             return Err(bad("mount services"));
         }
@@ -432,22 +443,32 @@ impl<'a> Db<'a> {
         })
     }
 
-    /// Kahn's algorithm over at most MAX_SERVICES nodes, in fixed arrays.
+    /// Every service can start: passes over the table mark those whose dependencies are all
+    /// marked (one bit each: MAX_SERVICES is 128), until a pass marks none. A cycle's
+    /// services are never marked.
     fn check_acyclic(&self, count: usize) -> Result<(), Error> {
-        let mut waiting = [0u8; MAX_SERVICES];
-        for (i, spec) in self.services().enumerate() {
-            waiting[i] = spec.deps.len() as u8;
-        }
-        let mut done = [false; MAX_SERVICES];
-        for _ in 0..count {
-            let Some(next) = (0..count).find(|&i| !done[i] && waiting[i] == 0) else { return Err(Error::Cycle) };
-            done[next] = true;
-            for (j, spec) in self.services().enumerate() {
-                let n = spec.deps.iter().filter(|&&d| d as usize == next).count() as u8;
-                waiting[j] = waiting[j].saturating_sub(n);
+        const _: () = assert!(MAX_SERVICES <= 128);
+        let mut ready = 0u128;
+        loop {
+            let before = ready;
+            for (i, spec) in self.services().enumerate() {
+                if spec.deps.iter().all(|&d| ready >> d & 1 != 0) {
+                    ready |= 1 << i;
+                }
+            }
+            if ready == before {
+                break;
             }
         }
-        Ok(())
+        match ready.count_ones() as usize == count {
+            true => Ok(()),
+            false => Err(Error::Cycle),
+        }
+    }
+
+    /// The string a record's ref field `f` points at.
+    fn string_in(&self, record: &[u8], f: field::Field) -> Result<&'a [u8], Error> {
+        self.string(record.get(f).unwrap_or_default())
     }
 
     fn string(&self, r: &[u8]) -> Result<&'a [u8], Error> {
@@ -457,18 +478,18 @@ impl<'a> Db<'a> {
 
     fn system_checked(&self) -> Result<System<'a>, Error> {
         use field::system::*;
-        let s = self.system;
+        let s: &[u8; LEN] = self.system.first_chunk().ok_or(Error::BadSection(kind::SYSTEM))?;
         let bad = |field| Error::BadValue { field, service: None };
         let action = PowerCmd::from_code(byte_at(s, PANIC_ACTION)).ok_or(bad("panic"))?;
         let panic = PanicPolicy { action, delay_secs: u32_at(s, PANIC_DELAY_S) };
         if action != PowerCmd::Reboot && panic.delay_secs != 0 {
             return Err(bad("panic"));
         }
-        let hostname = self.string(&s[HOSTNAME])?;
+        let hostname = self.string_in(s, HOSTNAME)?;
         if !hostname.is_empty() && !values::valid_hostname(hostname) {
             return Err(bad("hostname"));
         }
-        let watchdog = match self.string(&s[WATCHDOG])? {
+        let watchdog = match self.string_in(s, WATCHDOG)? {
             [] => None,
             text => Some(values::Watchdog::parse(text).ok_or(bad("watchdog"))?),
         };
@@ -491,23 +512,23 @@ impl<'a> Db<'a> {
 
     fn service_checked(&self, i: usize) -> Result<Spec<'a>, Error> {
         use field::service::*;
-        let r = self.services.get(i * LEN..(i + 1) * LEN).ok_or(Error::BadSection(kind::SERVICES))?;
+        let r: &[u8; LEN] = record(self.services, i).ok_or(Error::BadSection(kind::SERVICES))?;
         let bad = |field| Error::BadValue { field, service: Some(i as u16) };
-        let name = self.string(&r[NAME])?;
+        let name = self.string_in(r, NAME)?;
         if !values::valid_service_name(name) {
             return Err(bad("service name"));
         }
         let name = core::str::from_utf8(name).map_err(|_| bad("service name"))?;
-        let argv = CStrs::new(self.string(&r[ARGV])?).ok_or(bad("argv"))?;
+        let argv = CStrs::new(self.string_in(r, ARGV)?).ok_or(bad("argv"))?;
         if argv.len() > MAX_ARGS || !argv.first().is_some_and(|p| p.to_bytes().starts_with(b"/")) {
             return Err(bad("argv (argv[0] must be an absolute path)"));
         }
-        let env = CStrs::new(self.string(&r[ENV])?).ok_or(bad("env"))?;
+        let env = CStrs::new(self.string_in(r, ENV)?).ok_or(bad("env"))?;
         if env.len() > MAX_ENV || env.iter().any(|e| e.to_bytes().first().is_none_or(|&b| b == b'=') || !e.to_bytes().contains(&b'=')) {
             return Err(bad("env"));
         }
         let path = |f: field::Field, what| -> Result<Option<&'a core::ffi::CStr>, Error> {
-            match self.string(&r[f])? {
+            match self.string_in(r, f)? {
                 [] => Ok(None),
                 bytes => match core::ffi::CStr::from_bytes_with_nul(bytes) {
                     Ok(p) if p.to_bytes().starts_with(b"/") => Ok(Some(p)),
@@ -517,7 +538,7 @@ impl<'a> Db<'a> {
         };
         let cwd = path(CWD, "cwd")?.ok_or(bad("cwd"))?;
         let tty = path(TTY, "tty")?;
-        let deps = self.string(&r[DEPS])?;
+        let deps = self.string_in(r, DEPS)?;
         let count = self.services.len() / LEN;
         if deps.len() > MAX_DEPS || deps.iter().any(|&d| d as usize >= count || d as usize == i) {
             return Err(bad("dependencies"));
@@ -926,6 +947,20 @@ ready = "notify"
         cycle[at] = 1; // web -> web
         reseal(&mut cycle);
         assert_eq!(Db::parse(&cycle).err(), Some(Error::BadValue { field: "dependencies", service: Some(1) }));
+    }
+
+    /// A cycle the compiler would have refused, sealed: a waits for b, b for a; c is fine.
+    #[test]
+    fn dependency_cycles_are_refused() {
+        let good = compiled("[service.a]\nargv = [\"/a\"]\nafter = [\"b\"]\n[service.b]\nargv = [\"/b\"]\nafter = [\"c\"]\n[service.c]\nargv = [\"/c\"]\n");
+        let db = Db::parse(&good).unwrap();
+        let b_deps = db.services().nth(1).unwrap().deps;
+        assert_eq!(b_deps, [2]);
+        let at = b_deps.as_ptr() as usize - good.as_ptr() as usize;
+        let mut cycle = good.clone();
+        cycle[at] = 0;
+        reseal(&mut cycle);
+        assert_eq!(Db::parse(&cycle).err(), Some(Error::Cycle));
     }
 
     #[test]

@@ -41,7 +41,7 @@ impl<'a> CStrs<'a> {
         let mut rest = self.bytes;
         core::iter::from_fn(move || {
             let s = CStr::from_bytes_until_nul(rest).ok()?;
-            rest = &rest[s.to_bytes_with_nul().len()..];
+            rest = rest.get(s.to_bytes_with_nul().len()..).unwrap_or_default();
             Some(s)
         })
     }

@@ -23,14 +23,14 @@ impl PanicPolicy {
     /// `reboot[:SECONDS]`, `halt` or `poweroff`.
     pub fn parse(value: &[u8]) -> Option<PanicPolicy> {
         let (name, delay) = match value.iter().position(|&b| b == b':') {
-            Some(colon) => (&value[..colon], Some(parse_u32(&value[colon + 1..])?)),
+            Some(colon) => (value.get(..colon)?, Some(parse_u32(value.get(colon + 1..)?)?)),
             None => (value, None),
         };
-        let action = match name {
-            b"reboot" => PowerCmd::Reboot,
+        let action = match (position(b"reboot halt poweroff", name), delay) {
+            (Some(0), _) => PowerCmd::Reboot,
             // A delay only makes sense before a reboot; halt and poweroff act at once.
-            b"halt" if delay.is_none() => PowerCmd::Halt,
-            b"poweroff" if delay.is_none() => PowerCmd::PowerOff,
+            (Some(1), None) => PowerCmd::Halt,
+            (Some(2), None) => PowerCmd::PowerOff,
             _ => return None,
         };
         let default_delay = if action == PowerCmd::Reboot { 10 } else { 0 };
@@ -56,7 +56,7 @@ impl<'a> Watchdog<'a> {
     /// `DEVICE[:SECONDS]`; DEVICE is `watchdogN` or `/dev/watchdogN` (a letter/digit name).
     pub fn parse(value: &'a [u8]) -> Option<Watchdog<'a>> {
         let (device, secs) = match value.iter().rposition(|&b| b == b':') {
-            Some(colon) => (&value[..colon], parse_u32(&value[colon + 1..])?),
+            Some(colon) => (value.get(..colon)?, parse_u32(value.get(colon + 1..)?)?),
             None => (value, Self::DEFAULT_TIMEOUT_SECS),
         };
         let device = device.strip_prefix(b"/dev/").unwrap_or(device);
@@ -114,7 +114,7 @@ pub fn names_device(source: &[u8]) -> bool {
 }
 
 /// `len` bytes, dashes exactly at `dashes`, hex digits elsewhere.
-fn shaped(text: &[u8], dashes: &[usize], len: usize) -> bool {
+pub fn shaped(text: &[u8], dashes: &[usize], len: usize) -> bool {
     text.len() == len
         && text.iter().enumerate().all(|(i, &c)| if dashes.contains(&i) { c == b'-' } else { c.is_ascii_hexdigit() })
 }
@@ -188,9 +188,14 @@ pub fn signal_number(s: &[u8]) -> Option<u32> {
     if let Some(n) = parse_u32(s) {
         return (1..=31).contains(&n).then_some(n);
     }
-    let name = s.strip_prefix(b"SIG").unwrap_or(s);
-    let mut names = SIGNAL_NAMES.split(|&b| b == b' ').filter(|n| !n.is_empty());
-    names.position(|known| known == name).map(|i| i as u32 + 1)
+    position(SIGNAL_NAMES, s.strip_prefix(b"SIG").unwrap_or(s)).map(|i| i as u32 + 1)
+}
+
+/// Where `word` is among the space-separated `names`. One string is smaller than a match on
+/// byte-string literals, which the compiler unrolls into a compare per byte.
+#[inline(never)]
+pub fn position(names: &[u8], word: &[u8]) -> Option<usize> {
+    names.split(|&b| b == b' ').position(|n| n == word)
 }
 
 #[cfg(test)]

@@ -53,9 +53,9 @@ pub fn encoded_len(data: &[u8]) -> usize {
 pub fn encode(data: &[u8], out: &mut [u8]) -> Result<usize, Error> {
     let mut at = 0;
     for block in blocks(data) {
-        let (code, rest) = out.get_mut(at..at + 1 + block.len()).ok_or(Error::BufferTooSmall)?.split_at_mut(1);
-        code[0] = block.len() as u8 + 1;
-        rest.copy_from_slice(block);
+        let (code, rest) = out.get_mut(at..).and_then(|b| b.split_first_mut()).ok_or(Error::BufferTooSmall)?;
+        *code = block.len() as u8 + 1;
+        rest.get_mut(..block.len()).ok_or(Error::BufferTooSmall)?.copy_from_slice(block);
         at += 1 + block.len();
     }
     Ok(at)

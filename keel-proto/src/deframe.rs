@@ -85,7 +85,7 @@ impl<const N: usize> BinaryDeframer<N> {
         while let Some((&b, rest)) = input.split_first() {
             *input = rest;
             if let Some(len) = self.step(b) {
-                return Some(FrameRepr::from_valid(&self.buf[..len]));
+                return Some(FrameRepr::from_valid(self.buf.get(..len).unwrap_or_default()));
             }
         }
         None
@@ -121,7 +121,7 @@ impl<const N: usize> BinaryDeframer<N> {
             bump(&mut self.stats.malformed);
             return None;
         }
-        self.stats.count(&self.buf[..len]).then_some(len)
+        self.stats.count(self.buf.get(..len).unwrap_or_default()).then_some(len)
     }
 }
 

@@ -14,14 +14,27 @@ mod field {
     pub const PAYLOAD: usize = 4;
 }
 
-/// A view of one frame body. After `new_checked` no getter panics.
+/// The byte at `at`, 0 past the end.
+fn byte(b: &[u8], at: usize) -> u8 {
+    b.get(at).copied().unwrap_or(0)
+}
+
+/// Write `bytes` at `at` if they fit.
+fn set(b: &mut [u8], at: usize, bytes: &[u8]) {
+    if let Some(dst) = b.get_mut(at..at + bytes.len()) {
+        dst.copy_from_slice(bytes);
+    }
+}
+
+/// A view of one frame body. No getter or setter panics; after `new_checked` they read and
+/// write the fields (before it, what a short buffer lacks reads as 0 and is not written).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Frame<T: AsRef<[u8]>> {
     buffer: T,
 }
 
 impl<T: AsRef<[u8]>> Frame<T> {
-    /// A view whose getters may panic until `check_len` has passed: use `new_checked`.
+    /// A view whose fields mean something once `check_len` has passed: use `new_checked`.
     pub const fn new_unchecked(buffer: T) -> Self {
         Frame { buffer }
     }
@@ -46,63 +59,64 @@ impl<T: AsRef<[u8]>> Frame<T> {
     }
 
     pub fn version(&self) -> u8 {
-        self.buffer.as_ref()[field::VERSION]
+        byte(self.buffer.as_ref(), field::VERSION)
     }
 
     pub fn seq(&self) -> u16 {
         let b = self.buffer.as_ref();
-        u16::from_le_bytes([b[field::SEQ.start], b[field::SEQ.start + 1]])
+        u16::from_le_bytes([byte(b, field::SEQ.start), byte(b, field::SEQ.start + 1)])
     }
 
     pub fn msg_type(&self) -> u8 {
-        self.buffer.as_ref()[field::TYPE]
+        byte(self.buffer.as_ref(), field::TYPE)
     }
 
     pub fn payload(&self) -> &[u8] {
         let b = self.buffer.as_ref();
-        &b[field::PAYLOAD..b.len() - CRC_LEN]
+        b.get(field::PAYLOAD..b.len().saturating_sub(CRC_LEN)).unwrap_or_default()
     }
 
     /// The CRC stored in the frame.
     pub fn crc(&self) -> u32 {
         let b = self.buffer.as_ref();
-        let mut w = [0u8; 4];
-        w.copy_from_slice(&b[b.len() - CRC_LEN..]);
-        u32::from_le_bytes(w)
+        let at = b.len().saturating_sub(CRC_LEN);
+        u32::from_le_bytes([byte(b, at), byte(b, at + 1), byte(b, at + 2), byte(b, at + 3)])
     }
 
     /// Whether the stored CRC is that of the bytes before it.
     pub fn verify_crc(&self) -> bool {
         let b = self.buffer.as_ref();
-        crc32(&b[..b.len() - CRC_LEN]) == self.crc()
+        b.len() >= CRC_LEN && crc32(b.get(..b.len() - CRC_LEN).unwrap_or_default()) == self.crc()
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
     pub fn set_version(&mut self, v: u8) {
-        self.buffer.as_mut()[field::VERSION] = v;
+        set(self.buffer.as_mut(), field::VERSION, &[v]);
     }
 
     pub fn set_seq(&mut self, seq: u16) {
-        self.buffer.as_mut()[field::SEQ].copy_from_slice(&seq.to_le_bytes());
+        set(self.buffer.as_mut(), field::SEQ.start, &seq.to_le_bytes());
     }
 
     pub fn set_msg_type(&mut self, t: u8) {
-        self.buffer.as_mut()[field::TYPE] = t;
+        set(self.buffer.as_mut(), field::TYPE, &[t]);
     }
 
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let b = self.buffer.as_mut();
-        let end = b.len() - CRC_LEN;
-        &mut b[field::PAYLOAD..end]
+        let end = b.len().saturating_sub(CRC_LEN);
+        b.get_mut(field::PAYLOAD..end).unwrap_or_default()
     }
 
     /// Compute and store the CRC; last, after every other field.
     pub fn fill_crc(&mut self) {
         let b = self.buffer.as_mut();
-        let at = b.len() - CRC_LEN;
-        let crc = crc32(&b[..at]);
-        b[at..].copy_from_slice(&crc.to_le_bytes());
+        if let Some((covered, stored)) = b.split_at_mut_checked(b.len().saturating_sub(CRC_LEN)) {
+            if let Ok(stored) = <&mut [u8; CRC_LEN]>::try_from(stored) {
+                *stored = crc32(covered).to_le_bytes();
+            }
+        }
     }
 }
 

@@ -33,6 +33,14 @@ pub mod types {
     pub const CANCEL: u8 = 0x4b;
 }
 
+/// Bits of Hello's `features`: what this keel serves beyond protocol 1's first message set.
+/// A client checks a bit before it sends a request that needs it (an older keel ignores an
+/// appended field it does not know, and would answer something else).
+pub mod features {
+    /// Logs and Dmesg take `previous` (the previous boot, from pstore; docs/protocol.md).
+    pub const PREVIOUS_BOOT: u32 = 1;
+}
+
 /// The kind byte after `req` in a Reply.
 pub mod reply_kinds {
     pub const OK: u8 = 0;
@@ -69,6 +77,9 @@ enum_with_unknown! {
         PowerRequest = 2,
         /// Which configuration runs: `name` is its path (or `built-in`), `detail` says why.
         Config = 3,
+        /// How the previous boot ended (`name`: `reboot`, `kernel panic`, ...), `detail`
+        /// the evidence (pstore records, keel's marker): src/log/pstore.rs.
+        PreviousBoot = 4,
     }
 }
 
@@ -215,10 +226,11 @@ pub enum Message<'a> {
     /// 0x46
     Restart { name: &'a [u8] },
     /// 0x47: the last `tail` records (of `service`, or all if empty), then new ones if
-    /// `follow`, until Cancel.
-    Logs { tail: u16, follow: bool, service: &'a [u8] },
-    /// 0x48: the kernel log, likewise.
-    Dmesg { tail: u16, follow: bool },
+    /// `follow`, until Cancel. `previous` (appended; absent is false): keel's lines of the
+    /// previous boot instead, from pstore (Hello feature `PREVIOUS_BOOT`).
+    Logs { tail: u16, follow: bool, service: &'a [u8], previous: bool },
+    /// 0x48: the kernel log, likewise; `previous`: the previous boot's.
+    Dmesg { tail: u16, follow: bool, previous: bool },
     /// 0x49: events numbered `since` and later, then new ones if `follow`.
     Events { since: u32, follow: bool },
     /// 0x4a
@@ -280,6 +292,10 @@ impl<'a> Reader<'a> {
             _ => Err(Error::Malformed),
         }
     }
+    /// An appended bool: absent (a sender that does not know it) is false.
+    fn appended_bool(&mut self) -> Result<bool, Error> {
+        if self.0.is_empty() { Ok(false) } else { self.bool() }
+    }
     /// A u16 length, then that many bytes.
     fn bytes(&mut self) -> Result<&'a [u8], Error> {
         let n = self.u16()?;
@@ -333,6 +349,12 @@ impl Writer<'_> {
         self.u16(b.len() as u16);
         self.put(b);
     }
+    /// Written only when true: false is the form every reader knows.
+    fn appended_bool(&mut self, v: bool) {
+        if v {
+            self.u8(1);
+        }
+    }
     fn name(&mut self, b: &[u8]) {
         if b.len() > MAX_NAME {
             self.err.get_or_insert(Error::Malformed);
@@ -374,8 +396,8 @@ impl<'a> Message<'a> {
             START => Message::Start { name: r.name()? },
             STOP => Message::Stop { name: r.name()? },
             RESTART => Message::Restart { name: r.name()? },
-            LOGS => Message::Logs { tail: r.u16()?, follow: r.bool()?, service: r.name()? },
-            DMESG => Message::Dmesg { tail: r.u16()?, follow: r.bool()? },
+            LOGS => Message::Logs { tail: r.u16()?, follow: r.bool()?, service: r.name()?, previous: r.appended_bool()? },
+            DMESG => Message::Dmesg { tail: r.u16()?, follow: r.bool()?, previous: r.appended_bool()? },
             EVENTS => Message::Events { since: r.u32()?, follow: r.bool()? },
             POWER => Message::Power { cmd: PowerCmd::from_code(r.u8()?).ok_or(Error::Malformed)? },
             CANCEL => Message::Cancel,
@@ -451,14 +473,16 @@ impl<'a> Message<'a> {
             Message::Ping { nonce } => w.u32(nonce),
             Message::Status | Message::Services | Message::Cancel => {}
             Message::Start { name } | Message::Stop { name } | Message::Restart { name } => w.name(name),
-            Message::Logs { tail, follow, service } => {
+            Message::Logs { tail, follow, service, previous } => {
                 w.u16(tail);
                 w.u8(follow.into());
                 w.name(service);
+                w.appended_bool(previous);
             }
-            Message::Dmesg { tail, follow } => {
+            Message::Dmesg { tail, follow, previous } => {
                 w.u16(tail);
                 w.u8(follow.into());
+                w.appended_bool(previous);
             }
             Message::Events { since, follow } => {
                 w.u32(since);
@@ -553,7 +577,7 @@ mod tests {
     fn examples() -> Vec<(Message<'static>, u8, Vec<u8>)> {
         use Message as M;
         use ReplyBody as R;
-        let ex: [(Message<'static>, u8, &str); 22] = [
+        let ex: [(Message<'static>, u8, &str); 24] = [
             (M::Hello { proto: 1, keel_version: b"0.1.0", features: 0 }, 0x01, "01 00 00 00 00 05 00 30 2e 31 2e 30"),
             (
                 M::Log {
@@ -613,8 +637,10 @@ mod tests {
             (M::Start { name: b"sshd" }, 0x44, "04 00 73 73 68 64"),
             (M::Stop { name: b"sshd" }, 0x45, "04 00 73 73 68 64"),
             (M::Restart { name: b"sshd" }, 0x46, "04 00 73 73 68 64"),
-            (M::Logs { tail: 100, follow: true, service: b"sshd" }, 0x47, "64 00 01 04 00 73 73 68 64"),
-            (M::Dmesg { tail: 50, follow: false }, 0x48, "32 00 00"),
+            (M::Logs { tail: 100, follow: true, service: b"sshd", previous: false }, 0x47, "64 00 01 04 00 73 73 68 64"),
+            (M::Logs { tail: 20, follow: false, service: b"", previous: true }, 0x47, "14 00 00 00 00 01"),
+            (M::Dmesg { tail: 50, follow: false, previous: false }, 0x48, "32 00 00"),
+            (M::Dmesg { tail: 65535, follow: false, previous: true }, 0x48, "ff ff 00 01"),
             (M::Events { since: 40, follow: true }, 0x49, "28 00 00 00 01"),
             (M::Power { cmd: PowerCmd::PowerOff }, 0x4a, "01"),
             (M::Cancel, 0x4b, ""),
@@ -648,28 +674,42 @@ mod tests {
     #[test]
     fn truncated_payloads_are_errors() {
         for (m, t, payload) in examples() {
+            let appended = without_appended(m);
             for cut in 0..payload.len() {
                 let parsed = Message::parse(t, &payload[..cut]);
-                // Status's appended `config` may be absent altogether (an older keel).
-                if let (Message::Reply { req, body: ReplyBody::Status { config, .. } }, Ok(Message::Reply { body: b, .. })) = (m, parsed) {
-                    let without = match m {
-                        Message::Reply { body: ReplyBody::Status { uptime_ns, ready_ns, rss_kib, services, failed, .. }, .. } => {
-                            ReplyBody::Status { uptime_ns, ready_ns, rss_kib, services, failed, config: b"" }
-                        }
-                        _ => unreachable!(),
-                    };
-                    assert_eq!((b, cut), (without, payload.len() - 2 - config.len()), "{req}: only without the whole field");
-                    continue;
+                // An appended field may be absent altogether (an older peer): only whole.
+                match appended {
+                    Some((without, len)) if cut == payload.len() - len => assert_eq!(parsed, Ok(without), "{m:?} cut at {cut}"),
+                    _ => assert_eq!(parsed, Err(Error::Truncated), "{m:?} cut at {cut}"),
                 }
-                assert_eq!(parsed, Err(Error::Truncated), "{m:?} cut at {cut}");
             }
+        }
+    }
+
+    /// `m` as an older peer sends it, without its appended field, and that field's length
+    /// (None: it has none, or it is absent already).
+    fn without_appended(m: Message<'static>) -> Option<(Message<'static>, usize)> {
+        match m {
+            Message::Reply { req, body: ReplyBody::Status { uptime_ns, ready_ns, rss_kib, services, failed, config } } if !config.is_empty() => {
+                let body = ReplyBody::Status { uptime_ns, ready_ns, rss_kib, services, failed, config: b"" };
+                Some((Message::Reply { req, body }, 2 + config.len()))
+            }
+            Message::Logs { tail, follow, service, previous: true } => Some((Message::Logs { tail, follow, service, previous: false }, 1)),
+            Message::Dmesg { tail, follow, previous: true } => Some((Message::Dmesg { tail, follow, previous: false }, 1)),
+            _ => None,
         }
     }
 
     #[test]
     fn trailing_bytes_are_ignored() {
-        // A newer peer may append fields; an older reader takes what it knows.
-        for (m, t, mut payload) in examples() {
+        // A newer peer may append fields; an older reader takes what it knows. (After a
+        // message whose own appended field is absent, the next bytes would be that field.)
+        let absent = |m: &Message| match *m {
+            Message::Logs { previous, .. } | Message::Dmesg { previous, .. } => !previous,
+            Message::Reply { body: ReplyBody::Status { config, .. }, .. } => config.is_empty(),
+            _ => false,
+        };
+        for (m, t, mut payload) in examples().into_iter().filter(|(m, _, _)| !absent(m)) {
             payload.extend_from_slice(&[0xee, 0x01, 0x02]);
             assert_eq!(Message::parse(t, &payload), Ok(m));
         }
@@ -721,6 +761,9 @@ mod tests {
     fn bad_fields() {
         // A bool of 2.
         assert_eq!(Message::parse(0x48, &hex("32 00 02")), Err(Error::Malformed));
+        // The appended `previous` is a bool too, when present.
+        assert_eq!(Message::parse(0x48, &hex("32 00 00 02")), Err(Error::Malformed));
+        assert_eq!(Message::parse(0x47, &hex("32 00 00 00 00 07")), Err(Error::Malformed));
         // A service name of 33 bytes: refused both ways; 32 is fine.
         let mut p = vec![33, 0];
         p.extend([b'a'; 33]);

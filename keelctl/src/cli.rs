@@ -47,6 +47,9 @@ commands:
   start|stop|restart NAME    act on one service
   logs [-f] [-n N] [NAME]    log records (of one service); -f follows
   dmesg [-f] [-n N]          kernel log records
+  logs|dmesg --previous [-n N]
+                             the boot before this one (its pstore records): how it
+                             ended, then keel's lines, or its kernel log
   events [-f] [--since N]    events numbered N and later
   reboot | poweroff | halt   power down
   ping                       round-trip time
@@ -102,8 +105,9 @@ pub enum Command {
     Start(String),
     Stop(String),
     Restart(String),
-    Logs { follow: bool, tail: u16, service: String },
-    Dmesg { follow: bool, tail: u16 },
+    /// `previous`: the previous boot's (keel's lines only).
+    Logs { follow: bool, tail: u16, service: String, previous: bool },
+    Dmesg { follow: bool, tail: u16, previous: bool },
     Events { follow: bool, since: u32 },
     Power(PowerCmd),
     Ping,
@@ -196,6 +200,7 @@ struct Words {
     json: bool,
     verbose: bool,
     follow: bool,
+    previous: bool,
     help: bool,
     version: bool,
     tail: Option<String>,
@@ -229,6 +234,7 @@ impl Words {
             (self.shared, "--shared"),
             (self.json, "--json"),
             (self.follow, "-f"),
+            (self.previous, "--previous"),
             (self.tail.is_some(), "-n"),
             (self.since.is_some(), "--since"),
         ]
@@ -321,6 +327,7 @@ fn words(args: &[&str]) -> Result<Words, String> {
             Long("json") => w.json = true,
             Short('v') | Long("verbose") => w.verbose = true,
             Short('f') | Long("follow") => w.follow = true,
+            Long("previous") => w.previous = true,
             Short('h') | Long("help") => w.help = true,
             Short('V') | Long("version") => w.version = true,
             Short('o') | Long("output") => w.output = Some(text(p.value().map_err(message)?)),
@@ -406,12 +413,21 @@ fn command(w: &Words) -> Result<Command, String> {
         "events" => (true, false, true),
         _ => (false, false, false),
     };
-    for (given, ok, name) in
-        [(w.follow, follow_ok, "-f"), (w.tail.is_some(), tail_ok, "-n"), (w.since.is_some(), since_ok, "--since")]
-    {
+    for (given, ok, name) in [
+        (w.follow, follow_ok, "-f"),
+        (w.previous, tail_ok, "--previous"),
+        (w.tail.is_some(), tail_ok, "-n"),
+        (w.since.is_some(), since_ok, "--since"),
+    ] {
         if given && !ok {
             return Err(format!("{name} does not go with {word}"));
         }
+    }
+    if w.previous && w.follow {
+        return Err("--previous does not go with -f: the previous boot is over".into());
+    }
+    if w.previous && !args.is_empty() {
+        return Err("logs --previous: no service's output is kept across boots, only keel's own lines".into());
     }
     let max_args = match word {
         "start" | "stop" | "restart" | "logs" => 1,
@@ -441,9 +457,9 @@ fn command(w: &Words) -> Result<Command, String> {
             if !service.is_empty() {
                 check_name(&service)?;
             }
-            Command::Logs { follow: w.follow, tail, service }
+            Command::Logs { follow: w.follow, tail, service, previous: w.previous }
         }
-        "dmesg" => Command::Dmesg { follow: w.follow, tail },
+        "dmesg" => Command::Dmesg { follow: w.follow, tail, previous: w.previous },
         "events" => {
             let since = match &w.since {
                 None => 0,
@@ -618,19 +634,22 @@ mod tests {
         assert_eq!(c(&["poweroff"]), Command::Power(PowerCmd::PowerOff));
         assert_eq!(c(&["halt"]), Command::Power(PowerCmd::Halt));
         assert_eq!(c(&["ping"]), Command::Ping);
-        assert_eq!(c(&["logs"]), Command::Logs { follow: false, tail: ALL, service: String::new() });
+        assert_eq!(c(&["logs"]), Command::Logs { follow: false, tail: ALL, service: String::new(), previous: false });
         assert_eq!(
             c(&["logs", "-f", "-n", "20", "sshd"]),
-            Command::Logs { follow: true, tail: 20, service: "sshd".into() }
+            Command::Logs { follow: true, tail: 20, service: "sshd".into(), previous: false }
         );
-        assert_eq!(c(&["-f", "logs", "-n5"]), Command::Logs { follow: true, tail: 5, service: String::new() });
+        assert_eq!(c(&["-f", "logs", "-n5"]), Command::Logs { follow: true, tail: 5, service: String::new(), previous: false });
         assert_eq!(
             c(&["logs", "--tail=0", "--follow"]),
-            Command::Logs { follow: true, tail: 0, service: String::new() }
+            Command::Logs { follow: true, tail: 0, service: String::new(), previous: false }
         );
-        assert_eq!(c(&["logs", "-n", "1000000"]), Command::Logs { follow: false, tail: ALL, service: String::new() });
-        assert_eq!(c(&["dmesg", "-n", "3"]), Command::Dmesg { follow: false, tail: 3 });
-        assert_eq!(c(&["dmesg", "-f"]), Command::Dmesg { follow: true, tail: ALL });
+        assert_eq!(c(&["logs", "-n", "1000000"]), Command::Logs { follow: false, tail: ALL, service: String::new(), previous: false });
+        assert_eq!(c(&["dmesg", "-n", "3"]), Command::Dmesg { follow: false, tail: 3, previous: false });
+        assert_eq!(c(&["dmesg", "-f"]), Command::Dmesg { follow: true, tail: ALL, previous: false });
+        assert_eq!(c(&["logs", "--previous", "-n", "5"]), Command::Logs { follow: false, tail: 5, service: String::new(), previous: true });
+        assert_eq!(c(&["--previous", "dmesg"]), Command::Dmesg { follow: false, tail: ALL, previous: true });
+        assert!(c(&["dmesg", "--previous"]).idempotent());
         assert_eq!(c(&["events"]), Command::Events { follow: false, since: 0 });
         assert_eq!(c(&["events", "-f", "--since", "42"]), Command::Events { follow: true, since: 42 });
         assert!(c(&["events", "-f"]).follows());
@@ -657,6 +676,11 @@ mod tests {
         assert_eq!(e(&["status", "-f"]), "-f does not go with status");
         assert_eq!(e(&["events", "-n", "3"]), "-n does not go with events");
         assert_eq!(e(&["logs", "--since", "3"]), "--since does not go with logs");
+        assert_eq!(e(&["status", "--previous"]), "--previous does not go with status");
+        assert_eq!(e(&["events", "--previous"]), "--previous does not go with events");
+        assert_eq!(e(&["dmesg", "--previous", "-f"]), "--previous does not go with -f: the previous boot is over");
+        assert_eq!(e(&["logs", "--previous", "sshd"]), "logs --previous: no service's output is kept across boots, only keel's own lines");
+        assert_eq!(e(&["dmesg", "--previous=yes"]), "--previous takes no value");
         assert_eq!(e(&["logs", "-n", "many"]), "-n: not a number: many");
         assert_eq!(e(&["logs", "-n", "-1"]), "-n: not a number: -1");
         assert_eq!(e(&["events", "--since", "x"]), "--since: not an event number: x");
@@ -672,8 +696,8 @@ mod tests {
     fn short_flags_combine_and_take_glued_values() {
         let o = run(&["--unix", "s", "logs", "-vfn=20"]);
         assert!(o.verbose);
-        assert_eq!(o.command, Command::Logs { follow: true, tail: 20, service: String::new() });
-        assert_eq!(run(&["--unix", "s", "dmesg", "-n=3"]).command, Command::Dmesg { follow: false, tail: 3 });
+        assert_eq!(o.command, Command::Logs { follow: true, tail: 20, service: String::new(), previous: false });
+        assert_eq!(run(&["--unix", "s", "dmesg", "-n=3"]).command, Command::Dmesg { follow: false, tail: 3, previous: false });
         assert_eq!(parse(&["--unix", "s", "status", "-vh"]), Ok(Parsed::Help));
         assert_eq!(parse(&["-vV"]), Ok(Parsed::Version));
         // A value may look like an option.

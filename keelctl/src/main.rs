@@ -22,7 +22,7 @@ mod session;
 mod transport;
 
 use cli::{Command, Local, Options, Parsed};
-use keel_proto::{Message, ReplyBody};
+use keel_proto::{EventKind, Message, ReplyBody};
 use output::{EventRecord, LogRecord, ServiceRow, StatusInfo};
 use session::{Session, Stop, TextMode};
 use std::sync::{Arc, Mutex};
@@ -104,10 +104,10 @@ fn request_message(cmd: &Command, nonce: u32) -> Message<'_> {
         Command::Start(name) => Message::Start { name: name.as_bytes() },
         Command::Stop(name) => Message::Stop { name: name.as_bytes() },
         Command::Restart(name) => Message::Restart { name: name.as_bytes() },
-        Command::Logs { follow, tail, service } => {
-            Message::Logs { tail: *tail, follow: *follow, service: service.as_bytes() }
+        Command::Logs { follow, tail, service, previous } => {
+            Message::Logs { tail: *tail, follow: *follow, service: service.as_bytes(), previous: *previous }
         }
-        Command::Dmesg { follow, tail } => Message::Dmesg { tail: *tail, follow: *follow },
+        Command::Dmesg { follow, tail, previous } => Message::Dmesg { tail: *tail, follow: *follow, previous: *previous },
         Command::Events { follow, since } => Message::Events { since: *since, follow: *follow },
         Command::Power(cmd) => Message::Power { cmd: *cmd },
         Command::Ping | Command::Console => Message::Ping { nonce },
@@ -124,10 +124,16 @@ fn request(s: &mut Session, cmd: &Command, timeout: Duration) -> i32 {
     let streams = matches!(cmd, Command::Logs { .. } | Command::Dmesg { .. } | Command::Events { .. });
     // Console text interleaved with a stream is shown with it; one-shot answers stay clean.
     s.text_mode = if streams { TextMode::Lines } else { TextMode::Drop };
-    let version = match s.hello(timeout) {
+    let (version, features) = match s.hello(timeout) {
         Ok(v) => v,
         Err(e) => return stopped(s, e),
     };
+    let previous = matches!(cmd, Command::Logs { previous: true, .. } | Command::Dmesg { previous: true, .. });
+    if previous && features & keel_proto::msg::features::PREVIOUS_BOOT == 0 {
+        // It would ignore the appended flag and answer with this boot's records.
+        s.warn(&format!("keel {} on {} does not serve the previous boot", String::from_utf8_lossy(&version), s.place));
+        return FAILED;
+    }
     let follow = cmd.follows();
     let nonce = nonce();
     let msg = request_message(cmd, nonce);
@@ -214,6 +220,15 @@ fn request(s: &mut Session, cmd: &Command, timeout: Duration) -> i32 {
                 deadline = Instant::now() + timeout;
                 let r = LogRecord { boot_ns, source, stream, service, text };
                 let line = if s.json { output::log_json(&r) } else { output::log_line(&r) };
+                s.print(&line);
+                None
+            }
+            // The previous boot's stream begins with how it ended.
+            Message::Event { boot_ns, event_seq, kind: kind @ EventKind::PreviousBoot, name, detail } if previous => {
+                records = true;
+                deadline = Instant::now() + timeout;
+                let e = EventRecord { boot_ns, event_seq, kind, name, detail };
+                let line = if s.json { output::event_json(&e) } else { output::previous_line(&e) };
                 s.print(&line);
                 None
             }

@@ -119,6 +119,7 @@ pub fn event_kind_name(k: EventKind) -> Cow<'static, str> {
         EventKind::BootPhase => "boot".into(),
         EventKind::PowerRequest => "power".into(),
         EventKind::Config => "config".into(),
+        EventKind::PreviousBoot => "previous".into(),
         EventKind::Unknown(n) => format!("kind{n}").into(),
     }
 }
@@ -190,6 +191,16 @@ pub fn event_line(e: &EventRecord) -> String {
     let mut line = format!("{} #{} {} {}", stamp(e.boot_ns), e.event_seq, event_kind_name(e.kind), clean(e.name));
     if !e.detail.is_empty() {
         let _ = write!(line, ": {}", clean(e.detail));
+    }
+    line
+}
+
+/// The PreviousBoot event that starts a `--previous` answer: `previous boot ended: kernel
+/// panic (Panic dump)`.
+pub fn previous_line(e: &EventRecord) -> String {
+    let mut line = format!("previous boot ended: {}", clean(e.name));
+    if !e.detail.is_empty() {
+        let _ = write!(line, " ({})", clean(e.detail));
     }
     line
 }

@@ -162,7 +162,8 @@ impl Session {
     /// Send ClientHello and wait for keel's Hello, sending ClientHello again a third and
     /// two thirds of the way through `timeout` (a damaged frame is never answered).
     /// Returns keel's version.
-    pub fn hello(&mut self, timeout: Duration) -> Result<Vec<u8>, Stop> {
+    /// keel's version and its Hello's `features`.
+    pub fn hello(&mut self, timeout: Duration) -> Result<(Vec<u8>, u32), Stop> {
         let client = format!("keelctl {}", crate::cli::VERSION);
         let hello = Message::ClientHello { proto: PROTO, client: client.as_bytes() };
         let start = Instant::now();
@@ -189,7 +190,7 @@ impl Session {
                             String::from_utf8_lossy(keel_version),
                             self.place
                         ));
-                        return Ok(keel_version.to_vec());
+                        return Ok((keel_version.to_vec(), features));
                     }
                     Ok(m) => {
                         self.common(&m);

@@ -37,6 +37,15 @@ fn run(bin: &Path, args: &[&str], dir: &Path, path_env: Option<&Path>) -> Output
     if let Some(p) = path_env {
         c.env("PATH", p);
     }
+    // A copy of keelctl just written may still be open in a child another test thread has
+    // forked and not yet exec'd (its copy of the descriptor closes at exec): ETXTBSY for a
+    // moment. Try again then.
+    for _ in 0..50 {
+        match c.output() {
+            Err(e) if e.raw_os_error() == Some(26) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            other => return other.expect("run keelctl"),
+        }
+    }
     c.output().expect("run keelctl")
 }
 

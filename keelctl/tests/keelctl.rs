@@ -200,7 +200,12 @@ impl Peer {
 
     /// What a stream connection starts with: keel's Hello, the client's ClientHello.
     fn handshake(&mut self) {
-        self.send(&hello());
+        self.handshake_with(hello());
+    }
+
+    /// The same with this Hello (another version, other features).
+    fn handshake_with(&mut self, hello: Message) {
+        self.send(&hello);
         let h = self.recv();
         assert_eq!((h.seq, h.msg_type), (0, types::CLIENT_HELLO));
         match h.message() {
@@ -494,7 +499,7 @@ fn logs_tail_with_lost_records() {
     let f = fake(false, |p| {
         let req = p.request();
         match req.message() {
-            Message::Logs { tail: 3, follow: false, service: b"" } => {}
+            Message::Logs { tail: 3, follow: false, service: b"", previous: false } => {}
             other => panic!("{other:?}"),
         }
         p.send(&log_msg(1_000_000_000, LogSource::Keel, b"", b"ready"));
@@ -521,7 +526,7 @@ fn logs_of_one_service_json() {
     let f = fake(false, |p| {
         let req = p.request();
         match req.message() {
-            Message::Logs { tail: u16::MAX, follow: false, service: b"sshd" } => {}
+            Message::Logs { tail: u16::MAX, follow: false, service: b"sshd", previous: false } => {}
             other => panic!("{other:?}"),
         }
         p.send(&Message::Log {
@@ -545,7 +550,7 @@ fn logs_of_one_service_json() {
 fn dmesg_and_events() {
     let f = fake(false, |p| {
         let req = p.request();
-        assert!(matches!(req.message(), Message::Dmesg { tail: 1, follow: false }));
+        assert!(matches!(req.message(), Message::Dmesg { tail: 1, follow: false, previous: false }));
         p.send(&log_msg(3_000, LogSource::Kernel, b"", b"Booting Linux"));
         p.send(&Message::Reply { req: req.seq, body: ReplyBody::End });
     });
@@ -574,6 +579,51 @@ fn dmesg_and_events() {
     let out = against(f, &["events", "--since", "7"]);
     assert_eq!(out.stdout, "[    2.000000] #7 service sshd: running\n[    2.500000] #8 power poweroff\n");
     assert_eq!(out.code, 0);
+}
+
+#[test]
+fn the_previous_boot_begins_with_how_it_ended() {
+    let hello_previous = Message::Hello { proto: 1, keel_version: b"0.1.0", features: keel_proto::msg::features::PREVIOUS_BOOT };
+    let f = fake(false, move |p| {
+        p.handshake_with(hello_previous);
+        let req = p.recv();
+        assert!(matches!(req.message(), Message::Dmesg { tail: 2, follow: false, previous: true }), "{:?}", req.message());
+        let (name, detail) = (&b"kernel panic"[..], &b"Panic dump"[..]);
+        p.send(&Message::Event { boot_ns: 2_100_000_000, event_seq: 19, kind: EventKind::PreviousBoot, name, detail });
+        p.send(&log_msg(2_410_100_000, LogSource::Kernel, b"", b"Kernel panic - not syncing: sysrq triggered crash"));
+        p.send(&log_msg(2_427_177_000, LogSource::Kernel, b"", b"Kernel Offset: disabled"));
+        p.send(&Message::Reply { req: req.seq, body: ReplyBody::End });
+    });
+    let out = against(f, &["dmesg", "--previous", "-n", "2"]);
+    assert_eq!(
+        out.stdout,
+        "previous boot ended: kernel panic (Panic dump)\n[    2.410100] Kernel panic - not syncing: sysrq triggered crash\n[    2.427177] Kernel Offset: disabled\n"
+    );
+    assert_eq!((out.stderr.as_str(), out.code), ("", 0));
+
+    let f = fake(false, move |p| {
+        p.handshake_with(hello_previous);
+        let req = p.recv();
+        assert!(matches!(req.message(), Message::Logs { tail: u16::MAX, follow: false, service: b"", previous: true }));
+        let (name, detail) = (&b"reboot"[..], &b"Shutdown dump, keel's marker in it"[..]);
+        p.send(&Message::Event { boot_ns: 5, event_seq: 3, kind: EventKind::PreviousBoot, name, detail });
+        p.send(&log_msg(2_855_000_000, LogSource::Keel, b"", b"clean reboot"));
+        p.send(&Message::Reply { req: req.seq, body: ReplyBody::End });
+    });
+    let out = against(f, &["--json", "logs", "--previous"]);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    assert!(lines[0].contains("\"kind\":\"previous\"") && lines[0].contains("\"name\":\"reboot\""), "{}", lines[0]);
+    assert!(lines[1].contains("\"text\":\"clean reboot\""), "{}", lines[1]);
+
+    // A keel without the feature would take the request for this boot's: not sent at all.
+    let f = fake(false, |p| {
+        p.handshake();
+        assert!(p.try_recv().is_none(), "a request was sent");
+    });
+    let place = f.path().to_string();
+    let out = against(f, &["logs", "--previous"]);
+    assert_eq!((out.stderr, out.code), (format!("keelctl: keel 0.1.0 on {place} does not serve the previous boot\n"), 1));
 }
 
 #[test]
@@ -928,7 +978,7 @@ fn logs_follow_until_ctrl_c_sends_cancel() {
     let (tx, rx) = mpsc::channel();
     let f = fake(false, move |p| {
         let req = p.request();
-        assert!(matches!(req.message(), Message::Logs { tail: 0, follow: true, service: b"" }));
+        assert!(matches!(req.message(), Message::Logs { tail: 0, follow: true, service: b"", previous: false }));
         p.send(&log_msg(1_000_000, LogSource::Keel, b"", b"first"));
         p.send(&log_msg(2_000_000, LogSource::Keel, b"", b"second"));
         let cancel = p.recv();
@@ -982,7 +1032,7 @@ fn shared_line_logs_with_kernel_text() {
         let h = p.recv();
         assert_eq!(h.msg_type, types::CLIENT_HELLO);
         let req = p.recv();
-        assert!(matches!(req.message(), Message::Logs { tail: u16::MAX, follow: false, service: b"" }));
+        assert!(matches!(req.message(), Message::Logs { tail: u16::MAX, follow: false, service: b"", previous: false }));
         p.raw(b"[    1.000000] random: crng ");
         p.send(&log_msg(1_234_567_891, LogSource::Service, b"sshd", b"listening\n"));
         p.raw(b"init done\r\n\x1b[1mbold\x1b[0m text\r\n");

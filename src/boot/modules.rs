@@ -10,6 +10,11 @@
 //! virtio, virtio_pci_modern_dev, virtio_pci_legacy_dev, virtio_pci: `DepLine::load_order`.
 //! Soft dependencies (modules.softdep, e.g. ext4's `crypto-crc32c`) and aliases are not
 //! followed: list such modules (crc32c_generic) by name.
+//!
+//! Parameters: the kernel applies `NAME.param=value` words of its command line to built-in
+//! modules only; for a loadable one it is modprobe that passes them (kmod reads
+//! /proc/cmdline). keel does the same (`cmdline_params`): `ramoops.mem_address=0x8000000`
+//! reaches ramoops.ko.
 
 use crate::clock::Instant;
 use crate::info;
@@ -35,6 +40,31 @@ pub const READ_BUF: usize = 4 * 1024;
 pub const MAX_NAME: usize = 55;
 /// Longest path keel builds (/lib/modules/<release>/<path from modules.dep>).
 pub const PATH_CAPACITY: usize = 512;
+/// Room for one module's parameters from the command line.
+pub const PARAMS_MAX: usize = 256;
+/// The kernel's COMMAND_LINE_SIZE on x86 and arm64.
+const CMDLINE_MAX: usize = 2048;
+
+/// The command line's `NAME.param=value` words for module `name` (`-` and `_` alike), as
+/// finit_module(2)'s parameter string `param=value param2=value2`, in their order (a later
+/// one wins, as with modprobe). None if they do not fit in `out`.
+pub fn cmdline_params<'b>(cmdline: &[u8], name: &[u8], out: &'b mut [u8]) -> Option<&'b CStr> {
+    let mut len = 0;
+    for word in crate::config::cmdline::words(cmdline) {
+        let Some(dot) = memchr::memchr(b'.', word) else { continue };
+        let (module, param) = (&word[..dot], &word[dot + 1..]);
+        if param.is_empty() || !names_equal(module, name) {
+            continue;
+        }
+        let sep = (len > 0) as usize;
+        let dst = out.get_mut(len..len + sep + param.len())?;
+        dst[..sep].copy_from_slice(&b" "[..sep]);
+        dst[sep..].copy_from_slice(param);
+        len += sep + param.len();
+    }
+    *out.get_mut(len)? = 0;
+    CStr::from_bytes_until_nul(out).ok()
+}
 
 /// How a module file is compressed, from its suffix.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -460,10 +490,11 @@ pub fn dir(buf: &mut [u8; PATH_CAPACITY]) -> &[u8] {
 }
 
 /// Load `names` (in order, each after its dependencies, each module once) from `dir`
-/// (`dir()`; the tests use their own). Never fails: problems are logged as warnings naming
+/// (`dir()`), with the parameters the command line in `cmdline` (/proc/cmdline) gives them
+/// (the tests use their own of both). Never fails: problems are logged as warnings naming
 /// the module, and counted. One copy in the binary (the names are `dyn`): boot and hotplug
 /// both call it.
-pub fn load<'n>(dir: &[u8], names: &mut dyn Iterator<Item = &'n [u8]>) -> Summary {
+pub fn load<'n>(dir: &[u8], names: &mut dyn Iterator<Item = &'n [u8]>, cmdline: &CStr) -> Summary {
     let mut summary = Summary::default();
     let mut resolver: Resolver<'n> = Resolver::new();
     for name in names {
@@ -494,7 +525,7 @@ pub fn load<'n>(dir: &[u8], names: &mut dyn Iterator<Item = &'n [u8]>) -> Summar
             summary.failed += 1;
         }
     }
-    resolver.plan_each(&mut |item| match insert(dir, &item) {
+    resolver.plan_each(&mut |item| match insert(dir, &item, cmdline) {
         Ok(Some(micros)) => {
             summary.loaded += 1;
             info!("module {} loaded in {} us", Bytes(item.name), micros);
@@ -511,8 +542,10 @@ pub fn load<'n>(dir: &[u8], names: &mut dyn Iterator<Item = &'n [u8]>) -> Summar
 }
 
 /// Insert one module unless it is already there: Ok(Some(microseconds taken)) when
-/// inserted, Ok(None) when already present, Err((what failed, errno)).
-fn insert(dir: &[u8], item: &LoadItem) -> Result<Option<u64>, (&'static str, E)> {
+/// inserted, Ok(None) when already present, Err((what failed, errno)). Out of line, the
+/// command line read here: the stack of the modules phase is PID 1's deepest.
+#[inline(never)]
+fn insert(dir: &[u8], item: &LoadItem, cmdline: &CStr) -> Result<Option<u64>, (&'static str, E)> {
     if in_sys_module(item.name) {
         return Ok(None);
     }
@@ -522,7 +555,10 @@ fn insert(dir: &[u8], item: &LoadItem) -> Result<Option<u64>, (&'static str, E)>
     let start = Instant::now();
     let fd = open_ro(path).map_err(|e| ("cannot open its file", e))?;
     let flags = if item.compression == Compression::None { 0 } else { MODULE_INIT_COMPRESSED_FILE };
-    match rustix::system::finit_module(&fd, c"", flags) {
+    let (mut line, mut params) = ([0u8; CMDLINE_MAX], [0u8; PARAMS_MAX]);
+    let len = crate::file::read_into(cmdline, &mut line).unwrap_or(0);
+    let params = cmdline_params(&line[..len], item.name, &mut params).ok_or(("its command-line parameters are too long", E::NOSPC))?;
+    match rustix::system::finit_module(&fd, params, flags) {
         Ok(()) => Ok(Some(Instant::now().0.saturating_sub(start.0) / 1000)),
         // Loaded meanwhile, or by a path /sys/module did not show.
         Err(E::EXIST) => Ok(None),
@@ -565,6 +601,24 @@ kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko: kernel/net/vmw_vsock/
         let mut out: heapless::Vec<LoadItem, 256> = heapless::Vec::new();
         r.plan(&mut out).unwrap();
         out.iter().map(|i| String::from_utf8(i.name.to_vec()).unwrap()).collect()
+    }
+
+    #[test]
+    fn command_line_parameters_go_to_their_module() {
+        // The command line of tests/qemu/test_pstore.py, with a module named both ways.
+        let line = b"console=ttyS0 memmap=1M!128M ramoops.mem_address=0x8000000 ramoops.mem_size=0x100000 \
+                     virtio-pci.force_legacy=1 keel.debug=hvc0:rw ramoops.max_reason=4 ramoops. .x=1 ramoopsy.a=1 ramoops.s=\"a b\"";
+        let params = |name: &[u8], room: usize| {
+            let mut out = vec![0xa5u8; room];
+            cmdline_params(line, name, &mut out).map(|c| c.to_bytes().to_vec())
+        };
+        let ramoops = b"mem_address=0x8000000 mem_size=0x100000 max_reason=4 s=\"a b\"".to_vec();
+        assert_eq!(params(b"ramoops", PARAMS_MAX), Some(ramoops.clone()));
+        assert_eq!(params(b"virtio_pci", PARAMS_MAX), Some(b"force_legacy=1".to_vec()), "- and _ alike");
+        assert_eq!(params(b"ext4", PARAMS_MAX), Some(vec![]), "none: an empty string");
+        assert_eq!(params(b"ramoops", ramoops.len() + 1), Some(ramoops.clone()), "exactly fits with its NUL");
+        assert_eq!(params(b"ramoops", ramoops.len()), None, "one byte short");
+        assert_eq!(params(b"ext4", 0), None);
     }
 
     #[test]
@@ -834,12 +888,12 @@ kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko: kernel/net/vmw_vsock/
         .unwrap();
         std::fs::write(dir.join("modules.builtin"), b"kernel/fs/keel-builtin-fake.ko\n").unwrap();
         let names: [&[u8]; 4] = [b"keel-fake", b"keel_builtin_fake", b"keel_missing_fake", b"bad/name"];
-        let summary = load(dir.to_str().unwrap().as_bytes(), &mut names.into_iter());
+        let summary = load(dir.to_str().unwrap().as_bytes(), &mut names.into_iter(), c"/nonexistent");
         std::fs::remove_dir_all(&dir).unwrap();
         // keel_fake_dep: no file; keel_fake: not a module; keel_missing_fake; bad/name.
         assert_eq!(summary, Summary { loaded: 0, present: 1, failed: 4, absent: 0 });
         // Without modules.dep every name is missing unless built in.
-        let summary = load(b"/lib/modules/keel-no-such-release", &mut [&b"keel_missing_fake"[..]].into_iter());
+        let summary = load(b"/lib/modules/keel-no-such-release", &mut [&b"keel_missing_fake"[..]].into_iter(), c"/nonexistent");
         assert_eq!(summary, Summary { loaded: 0, present: 0, failed: 1, absent: 0 });
     }
 

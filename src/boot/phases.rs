@@ -75,6 +75,7 @@ pub static PHASES: &[Phase] = &[
     Phase { name: "kernel modules", run: modules, fatal: false, machine: true },
     Phase { name: "coldplug", run: coldplug, fatal: false, machine: true },
     Phase { name: "watchdog", run: watchdog, fatal: false, machine: true },
+    Phase { name: "pstore", run: |_| pstore(), fatal: false, machine: true },
     Phase { name: "ACPI power button", run: acpi_listener, fatal: false, machine: true },
     Phase { name: "power keys", run: power_keys, fatal: false, machine: true },
 ];
@@ -134,6 +135,7 @@ pub static DEV_SHM: MountSpec =
 pub static RUN: MountSpec =
     MountSpec { target: c"/run", fstype: c"tmpfs", flags: MountFlags::NOSUID.union(MountFlags::NODEV), data: c"mode=0755" };
 pub static CGROUP: MountSpec = MountSpec { target: c"/sys/fs/cgroup", fstype: c"cgroup2", flags: NOSUID_NODEV_NOEXEC, data: c"" };
+pub static PSTORE: MountSpec = MountSpec { target: c"/sys/fs/pstore", fstype: c"pstore", flags: NOSUID_NODEV_NOEXEC, data: c"" };
 
 /// Mount `spec`, creating the directory if needed; something already mounted there is fine.
 fn mount(spec: &MountSpec) -> Result<Outcome, E> {
@@ -247,7 +249,7 @@ fn hostname(boot: &mut Boot) -> Result<Outcome, E> {
 fn modules(boot: &mut Boot) -> Result<Outcome, E> {
     let mut dir = [0u8; crate::boot::modules::PATH_CAPACITY];
     let dir = crate::boot::modules::dir(&mut dir);
-    let summary = crate::boot::modules::load(dir, &mut MODULES.iter().copied().chain(boot.config.extra_modules()));
+    let summary = crate::boot::modules::load(dir, &mut MODULES.iter().copied().chain(boot.config.extra_modules()), c"/proc/cmdline");
     info!("modules: {}", summary);
     Ok(Outcome::Done)
 }
@@ -274,6 +276,14 @@ fn clock_floor(_: &mut Boot) -> Result<Outcome, E> {
     clock_settime(ClockId::Realtime, Timespec { tv_sec: to as _, tv_nsec: 0 })?;
     info!("clock {} raised to keel's build time {}", now, to);
     Ok(Outcome::Done)
+}
+
+/// The previous boot's records (log::pstore), after the modules: ramoops makes them as it
+/// loads. Without pstore the ending is told all the same (`unknown`), and the phase fails.
+fn pstore() -> Result<Outcome, E> {
+    let mounted = mount(&PSTORE);
+    crate::log::pstore::read_previous(mounted.is_ok());
+    mounted.map(|_| Outcome::Done)
 }
 
 fn watchdog(boot: &mut Boot) -> Result<Outcome, E> {

@@ -5,7 +5,7 @@
 //! keel-config's, the file's own.
 
 // One grammar for the file and the command line (keel-config's values).
-pub use keel_config::values::{parse_u32, parse_u64, PanicPolicy};
+pub use keel_config::values::{parse_u32, parse_u64, position, PanicPolicy};
 use keel_config::values::{valid_hostname, valid_module_name};
 
 /// What the command line configures. Every key is documented in README.md.
@@ -36,14 +36,10 @@ pub struct Config {
     /// `keel.coldplug=off|on`: load the modules the devices' modaliases match, at boot
     /// and as devices come (src/devices).
     pub coldplug: bool,
-    /// `keel.hostname=NAME`.
-    hostname: heapless::Vec<u8, HOSTNAME_MAX>,
-    /// `keel.modules=a,b`: more kernel modules to load, comma-separated as given.
-    modules: heapless::Vec<u8, MODULES_MAX>,
-    /// `keel.debug=SPEC,SPEC`: the debug channels, instead of the configured ones.
-    debug: Option<heapless::Vec<u8, DEBUG_MAX>>,
-    /// `keel.config=PATH`: where the compiled configuration is read (read before the rest).
-    config_path: heapless::Vec<u8, PATH_MAX>,
+    /// The text values, `key=value` each with a NUL after it, in the order given (the
+    /// file's first): `hostname` (the last counts), `modules` (every one adds its list),
+    /// `debug` (the last counts: the debug channels, instead of the configured ones).
+    values: heapless::Vec<u8, VALUES_MAX>,
     /// `root=`, `rootfstype=`, `ro`... (plain kernel words).
     pub root: RootArgs,
 }
@@ -84,16 +80,11 @@ pub enum FsckMode {
 impl RootArgs {
     /// The value of the last `key=` given (`root`, `rootfstype`, `rootflags`, `init`).
     pub fn text(&self, key: &[u8]) -> Option<&[u8]> {
-        let words = self.words.split(|&b| b == 0);
-        words.filter_map(|w| w.strip_prefix(key)?.strip_prefix(b"=")).last()
+        all(&self.words, key).last()
     }
 
     /// One word outside the `keel.` namespace: ours if it is a root word, else Ok.
-    fn apply<'a>(&mut self, word: &'a [u8]) -> Result<(), Problem<'a>> {
-        let (key, value) = match memchr::memchr(b'=', word) {
-            Some(eq) => (&word[..eq], Some(unquote(&word[eq + 1..]))),
-            None => (word, None),
-        };
+    fn apply<'a>(&mut self, key: &'a [u8], value: Option<&'a [u8]>) -> Result<(), Problem<'a>> {
         let bad = |expected| Problem::BadValue { key, value: value.unwrap_or(b""), expected };
         let Some(k) = position(b"root rootflags rootfstype init ro rw rootwait rootdelay fsck.mode", key) else { return Ok(()) };
         let number = value.map(parse_u32);
@@ -119,28 +110,33 @@ impl RootArgs {
             return Ok(());
         }
         // A text word: kept whole, unquoted, for `text`.
-        let v = value.unwrap_or(b"");
-        let room = self.words.capacity() - self.words.len();
-        if v.contains(&0) || room < key.len() + v.len() + 2 {
-            return Err(bad("shorter (all root words: at most 512 bytes)"));
-        }
-        for part in [key, b"=", v, b"\0"] {
-            let _ = self.words.extend_from_slice(part);
-        }
-        Ok(())
+        keep(self.words.as_mut_view(), key, value.unwrap_or(b"")).ok_or(bad("shorter (all root words: at most 512 bytes)"))
     }
+}
+
+/// The values of every `key=` in `words` (`key=value` entries, each ending in a NUL).
+fn all<'a, 'k>(words: &'a [u8], key: &'k [u8]) -> impl Iterator<Item = &'a [u8]> + use<'a, 'k> {
+    words.split(|&b| b == 0).filter_map(move |w| w.strip_prefix(key)?.strip_prefix(b"="))
+}
+
+/// Add `key=value` and its NUL to `words`; None if it does not fit (or holds a NUL).
+fn keep(words: &mut heapless::vec::VecView<u8>, key: &[u8], value: &[u8]) -> Option<()> {
+    let room = words.capacity() - words.len();
+    if value.contains(&0) || room < key.len() + value.len() + 2 {
+        return None;
+    }
+    for part in [key, b"=", value, b"\0"] {
+        let _ = words.extend_from_slice(part);
+    }
+    Some(())
 }
 
 /// Room for `keel.config=` (a path and its NUL).
 pub const PATH_MAX: usize = 128;
 
-/// Room for `keel.debug=`.
-pub const DEBUG_MAX: usize = 256;
-
-/// The kernel's HOST_NAME_MAX.
-pub use keel_config::values::HOSTNAME_MAX;
-/// Room for `keel.modules=` (a few dozen names).
-pub const MODULES_MAX: usize = 512;
+/// Room for the `keel.*` text values together: a host name (at most 64), debug channels
+/// and a few dozen module names.
+pub const VALUES_MAX: usize = 1024;
 
 /// A hardware watchdog: the name under /dev and the timeout asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -171,10 +167,7 @@ impl Default for Config {
             services_off: 0,
             single: false,
             coldplug: true,
-            hostname: heapless::Vec::new(),
-            modules: heapless::Vec::new(),
-            debug: None,
-            config_path: heapless::Vec::new(),
+            values: heapless::Vec::new(),
             root: RootArgs::default(),
         }
     }
@@ -188,18 +181,18 @@ impl Config {
             shutdown_timeout_secs: sys.shutdown_timeout_ms / 1000,
             sync_timeout_secs: sys.sync_timeout_ms / 1000,
             panic: sys.panic,
-            hostname: heapless::Vec::from_slice(sys.hostname).unwrap_or_default(),
             watchdog: sys.watchdog.and_then(Watchdog::from_value),
             poweroff_reboots: sys.poweroff_reboots,
             coldplug: sys.coldplug,
             ..Config::default()
         };
+        // Fits: a host name of at most 64 bytes, and the file's modules are few (the
+        // command line's are added after them, and refused when there is no room).
+        if !sys.hostname.is_empty() {
+            let _ = keep(c.values.as_mut_view(), b"hostname", sys.hostname);
+        }
         for m in db.modules() {
-            // Cannot overflow: the file holds at most 32 names of at most 55 bytes.
-            if !c.modules.is_empty() {
-                let _ = c.modules.push(b',');
-            }
-            let _ = c.modules.extend_from_slice(m);
+            let _ = keep(c.values.as_mut_view(), b"modules", m);
         }
         c
     }
@@ -221,75 +214,68 @@ pub enum Problem<'a> {
 impl Config {
     /// Apply one command-line word. Words outside the `keel.` namespace are not ours: Ok.
     pub fn apply<'a>(&mut self, word: &'a [u8]) -> Result<(), Problem<'a>> {
-        let Some(rest) = word.strip_prefix(b"keel.") else { return self.root.apply(word) };
-        let (key, value) = match memchr::memchr(b'=', rest) {
-            Some(eq) => (&word[..5 + eq], Some(unquote(&rest[eq + 1..]))),
+        let (key, value) = match memchr::memchr(b'=', word) {
+            Some(eq) => (word.get(..eq).unwrap_or_default(), word.get(eq + 1..).map(unquote)),
             None => (word, None),
         };
+        let Some(name) = key.strip_prefix(b"keel.") else { return self.root.apply(key, value) };
         let bad = |expected| Problem::BadValue { key, value: value.unwrap_or(b""), expected };
-        match &key[5..] {
-            b"shutdown_timeout" => {
-                self.shutdown_timeout_secs = value.and_then(parse_u32).ok_or(bad("whole seconds"))?;
-            }
-            b"sync_timeout" => self.sync_timeout_secs = value.and_then(parse_u32).ok_or(bad("whole seconds"))?,
-            b"panic" => self.panic = value.and_then(PanicPolicy::parse).ok_or(bad(PanicPolicy::EXPECTED))?,
+        let seconds = || value.and_then(parse_u32).ok_or(bad("whole seconds"));
+        // The test hooks last: without the feature they are unknown keys.
+        let keys: &[u8] = b"shutdown_timeout sync_timeout panic config watchdog poweroff single debug hostname modules \
+                            coldplug test_panic test_hang test_hang_shutdown";
+        let known = if cfg!(feature = "test-hooks") { 14 } else { 11 };
+        match position(keys, name).filter(|&k| k < known) {
+            Some(0) => self.shutdown_timeout_secs = seconds()?,
+            Some(1) => self.sync_timeout_secs = seconds()?,
+            Some(2) => self.panic = value.and_then(PanicPolicy::parse).ok_or(bad(PanicPolicy::EXPECTED))?,
             // Read before everything else (`config_path`); checked here for the warning.
-            b"config" => {
+            Some(3) => {
                 let path = value.filter(|p| p.starts_with(b"/")).ok_or(bad("an absolute path"))?;
-                self.config_path = heapless::Vec::from_slice(path).map_err(|_| bad("a shorter path"))?;
+                if path.len() >= PATH_MAX {
+                    return Err(bad("a shorter path"));
+                }
             }
-            b"test_panic" if cfg!(feature = "test-hooks") => self.test_panic = true,
-            b"test_hang" if cfg!(feature = "test-hooks") => self.test_hang = true,
-            b"test_hang_shutdown" if cfg!(feature = "test-hooks") => self.test_hang_shutdown = true,
-            b"watchdog" => {
+            Some(4) => {
                 let w = value.and_then(keel_config::values::Watchdog::parse).and_then(Watchdog::from_value);
                 self.watchdog = Some(w.ok_or(bad("DEVICE[:SECONDS]"))?);
             }
-            b"poweroff" => {
-                self.poweroff_reboots = match value {
-                    Some(b"reboot") => true,
-                    Some(b"poweroff") => false,
-                    _ => return Err(bad("reboot or poweroff")),
-                }
+            Some(5) => {
+                let reboots = value.and_then(|v| position(b"poweroff reboot", v)).ok_or(bad("reboot or poweroff"))?;
+                self.poweroff_reboots = reboots == 1;
             }
-            b"single" if value.is_none() => self.single = true,
-            b"coldplug" => {
-                self.coldplug = match value {
-                    Some(b"on") => true,
-                    Some(b"off") => false,
-                    _ => return Err(bad("off or on")),
-                }
-            }
-            svc if svc.starts_with(b"svc.") => {
-                let Some(i) = crate::services::spec::find(&svc[4..]) else { return Err(Problem::UnknownKey(key)) };
-                let bit = 1u128.checked_shl(i as u32).unwrap_or(0);
-                match value {
-                    Some(b"off") => self.services_off |= bit,
-                    Some(b"on") => self.services_off &= !bit,
-                    _ => return Err(bad("off or on")),
-                }
-            }
-            b"debug" => {
+            Some(6) if value.is_none() => self.single = true,
+            Some(7) => {
                 let list = value.ok_or(bad("channels like ttyS1:rw,vsock:1024:ro"))?;
                 if let Some(e) = list.split(|&b| b == b',').filter(|s| !s.is_empty()).find_map(|s| keel_config::channel::Channel::parse(s).err()) {
                     return Err(bad(e.text()));
                 }
-                self.debug = Some(heapless::Vec::from_slice(list).map_err(|_| bad("a shorter list"))?);
+                keep(self.values.as_mut_view(), b"debug", list).ok_or(bad("a shorter list"))?;
             }
-            b"hostname" => {
+            Some(8) => {
                 let name = value.filter(|v| valid_hostname(v)).ok_or(bad("a host name (letters, digits, '-', '.'; at most 64)"))?;
-                self.hostname = heapless::Vec::from_slice(name).map_err(|_| bad("at most 64 bytes"))?;
+                keep(self.values.as_mut_view(), b"hostname", name).ok_or(bad("a shorter value"))?;
             }
-            b"modules" => {
+            // Repeated keys add up, as modprobe's module lists do.
+            Some(9) => {
                 let list = value.filter(|v| v.split(|&b| b == b',').all(valid_module_name));
                 let list = list.ok_or(bad("module names separated by commas"))?;
-                // Repeated keys add up, as modprobe's module lists do.
-                if !self.modules.is_empty() && self.modules.push(b',').is_err() {
-                    return Err(bad("a shorter list"));
-                }
-                self.modules.extend_from_slice(list).map_err(|_| bad("a shorter list"))?;
+                keep(self.values.as_mut_view(), b"modules", list).ok_or(bad("a shorter list"))?;
             }
-            _ => return Err(Problem::UnknownKey(key)),
+            Some(10) => self.coldplug = value.and_then(|v| position(b"off on", v)).ok_or(bad("off or on"))? == 1,
+            Some(11) => self.test_panic = true,
+            Some(12) => self.test_hang = true,
+            Some(13) => self.test_hang_shutdown = true,
+            _ => {
+                let service = name.strip_prefix(b"svc.").and_then(crate::services::spec::find);
+                let Some(i) = service else { return Err(Problem::UnknownKey(key)) };
+                let bit = 1u128.checked_shl(i as u32).unwrap_or(0);
+                match value.and_then(|v| position(b"on off", v)) {
+                    Some(off) if off == 1 => self.services_off |= bit,
+                    Some(_) => self.services_off &= !bit,
+                    None => return Err(bad("off or on")),
+                }
+            }
         }
         Ok(())
     }
@@ -297,27 +283,22 @@ impl Config {
 
 impl Config {
     pub fn hostname(&self) -> Option<&[u8]> {
-        Some(&self.hostname[..]).filter(|h| !h.is_empty())
+        all(&self.values, b"hostname").last()
     }
 
     /// The debug channels: `keel.debug=` if given (even empty: none), else `configured`.
     pub fn debug_channels<'a>(&'a self, configured: impl Iterator<Item = &'a [u8]>) -> impl Iterator<Item = &'a [u8]> {
-        let given = self.debug.as_ref().map(|d| d.split(|&b| b == b',').filter(|s| !s.is_empty()));
-        given.into_iter().flatten().chain(configured.filter(move |_| self.debug.is_none()))
+        let given = all(&self.values, b"debug").last();
+        let listed = given.map(|d| d.split(|&b| b == b',').filter(|s| !s.is_empty()));
+        listed.into_iter().flatten().chain(configured.filter(move |_| given.is_none()))
     }
 
-    /// Names from `keel.modules=`.
+    /// The file's modules, then those of every `keel.modules=`.
     pub fn extra_modules(&self) -> impl Iterator<Item = &[u8]> {
-        self.modules.split(|&b| b == b',').filter(|m| !m.is_empty())
+        all(&self.values, b"modules").flat_map(|list| list.split(|&b| b == b',')).filter(|m| !m.is_empty())
     }
 }
 
-/// Where `word` is among the space-separated `names`. One string is smaller than a match on
-/// byte-string literals, which the compiler unrolls into a compare per byte.
-#[inline(never)]
-pub fn position(names: &[u8], word: &[u8]) -> Option<usize> {
-    names.split(|&b| b == b' ').position(|n| n == word)
-}
 
 fn unquote(v: &[u8]) -> &[u8] {
     match v {

@@ -9,7 +9,7 @@
 pub mod cmdline;
 
 #[cfg(all(not(test), feature = "rt"))]
-use crate::log::{Bytes, Errno};
+use crate::root::say::{say, Part::{E, N, T}};
 use core::ffi::CStr;
 use keel_config::db::{self, Db};
 use keel_config::spec::{Mount, Root};
@@ -48,13 +48,12 @@ pub enum Refused {
 /// Pick what runs: the file's bytes if they are a valid configuration, else the built-in.
 /// Pure, so every case is tested.
 pub fn choose(file: Result<&'static [u8], rustix::io::Errno>, builtin: &'static [u8]) -> (Option<Db<'static>>, Option<Refused>) {
-    match file {
-        Ok(bytes) => match Db::parse(bytes) {
-            Ok(db) => (Some(db), None),
-            Err(e) => (Db::parse(builtin).ok(), Some(Refused::Invalid(e))),
-        },
-        Err(e) => (Db::parse(builtin).ok(), Some(Refused::Unreadable(e))),
-    }
+    let refused = match file.map(Db::parse) {
+        Ok(Ok(db)) => return (Some(db), None),
+        Ok(Err(e)) => Refused::Invalid(e),
+        Err(e) => Refused::Unreadable(e),
+    };
+    (Db::parse(builtin).ok(), Some(refused))
 }
 
 /// Read the configuration at `path` (it stays in memory for PID 1's life), fall back to the
@@ -62,7 +61,7 @@ pub fn choose(file: Result<&'static [u8], rustix::io::Errno>, builtin: &'static 
 #[cfg(all(not(test), feature = "rt"))]
 pub fn load(path: &CStr) -> Running {
     let file = match crate::sys::config_file() {
-        Some(buf) => crate::file::read_into(path, buf).map(|len| &buf[..len]),
+        Some(buf) => crate::file::read_into(path, buf).map(|len| buf.get(..len).unwrap_or_default()),
         None => Err(rustix::io::Errno::BUSY),
     };
     let (db, refused) = choose(file.map(|b| &*b), BUILTIN);
@@ -72,27 +71,28 @@ pub fn load(path: &CStr) -> Running {
         None => {}
         // No file is the usual case for an image built with the built-in table.
         Some(Refused::Unreadable(rustix::io::Errno::NOENT)) if path == DEFAULT_PATH => {}
-        Some(Refused::Unreadable(e)) => crate::info!("config {}: {}; the built-in table runs", Bytes(name), Errno(e)),
-        Some(Refused::Invalid(e)) => match e {
-            db::Error::BadValue { service: Some(i), .. } => {
-                crate::info!("config {}: service {}: bad {}; the built-in table runs instead", Bytes(name), i, e.text())
+        Some(Refused::Unreadable(e)) => say(b"config %: %; the built-in table runs", &[T(name), E(e)]),
+        Some(Refused::Invalid(e)) => {
+            let why = T(e.text().as_bytes());
+            match e {
+                db::Error::BadValue { service: Some(i), .. } => {
+                    say(b"config %: service %: bad %; the built-in table runs instead", &[T(name), N(i.into()), why])
+                }
+                db::Error::Version(v) => say(b"config %: format version %, %; the built-in table runs instead", &[T(name), N(v.into()), why]),
+                _ => say(b"config %: %; the built-in table runs instead", &[T(name), why]),
             }
-            db::Error::Version(v) => {
-                crate::info!("config {}: format version {}, {}; the built-in table runs instead", Bytes(name), v, e.text())
-            }
-            _ => crate::info!("config {}: {}; the built-in table runs instead", Bytes(name), e.text()),
-        },
+        }
     }
     let db = db.unwrap_or_else(|| {
         // Only a broken build gets here: run nothing rather than stop.
-        crate::info!("config: the built-in configuration is invalid; no services");
+        say(b"config: the built-in configuration is invalid; no services", &[]);
         Db::parse(EMPTY).unwrap_or_else(|_| crate::sys::unreachable_loop())
     });
-    let count = db.service_count();
+    let count = N(db.service_count() as u64);
     if from_file {
-        crate::info!("config {}: {} services", Bytes(name), count);
+        say(b"config %: % services", &[T(name), count]);
     } else {
-        crate::info!("config: built-in, {} services", count);
+        say(b"config: built-in, % services", &[count]);
     }
     let detail: &[u8] = if from_file { b"loaded" } else { b"built-in" };
     crate::log::event(keel_proto::EventKind::Config, name, detail);

@@ -89,7 +89,7 @@ pub fn parse<'a>(words: &mut dyn Iterator<Item = &'a [u8]>) -> Result<Parsed, Pr
                 b'g' => o.group = true,
                 b'v' => o.verbose = true,
                 b'e' | b'p' => {
-                    let value = match &letters[i + 1..] {
+                    let value = match letters.get(i + 1..).unwrap_or_default() {
                         [] => {
                             index += 1;
                             words.next().ok_or(Problem::MissingValue(letter))?
@@ -122,20 +122,9 @@ pub fn apply_env<'a>(o: &mut Options, var: &'a [u8]) -> Result<(), Problem<'a>> 
     Ok(())
 }
 
-/// Signal names 1..=31 in order (the numbering x86_64 and aarch64 share); one string is
-/// smaller than a table of slices.
-const SIGNAL_NAMES: &[u8] = b"HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM STKFLT \
-    CHLD CONT STOP TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO PWR SYS";
-
-/// `SIGKILL`, `KILL` or `9` (standard signals only: what PR_SET_PDEATHSIG users pass).
-pub fn signal_number(s: &[u8]) -> Option<u32> {
-    if let Some(n) = parse_u32(s) {
-        return (1..=31).contains(&n).then_some(n);
-    }
-    let name = s.strip_prefix(b"SIG").unwrap_or(s);
-    let mut names = SIGNAL_NAMES.split(|&b| b == b' ').filter(|n| !n.is_empty());
-    names.position(|known| known == name).map(|i| i as u32 + 1)
-}
+/// `SIGKILL`, `KILL` or `9` (standard signals only: what PR_SET_PDEATHSIG users pass): the
+/// configuration's grammar (`stop_signal`).
+pub use keel_config::values::signal_number;
 
 /// Whether argv (after argv[0]) asks for container mode: any argument but a `keel.*` word.
 /// The kernel hands the machine's init every command-line word it does not know (`single`,

@@ -9,12 +9,13 @@ use rustix::io::Errno;
 pub fn listen(kind: &Kind) -> Result<OwnedFd, Errno> {
     match *kind {
         Kind::Unix(path) => {
-            use rustix::net::{bind, listen, socket_with, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+            use rustix::fd::AsFd;
+            use rustix::net::{listen, socket_with, AddressFamily, SocketFlags, SocketType};
             let mut buf = [0u8; 112];
             let cpath = crate::file::c_path(&[path], &mut buf).ok_or(Errno::NAMETOOLONG)?;
             let _ = rustix::fs::unlink(cpath);
             let fd = socket_with(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK, None)?;
-            bind(&fd, &SocketAddrUnix::new(cpath)?)?;
+            crate::sys::bind_unix(fd.as_fd(), cpath)?;
             listen(&fd, 4)?;
             Ok(fd)
         }
@@ -31,13 +32,7 @@ pub fn open_device(name: &[u8], baud: Option<u32>) -> Result<OwnedFd, Errno> {
     let mut path = [0u8; 48];
     let cpath = crate::file::c_path(&[b"/dev/", name], &mut path).ok_or(Errno::NAMETOOLONG)?;
     let fd = open(cpath, OFlags::RDWR | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())?;
-    if let Ok(mut termios) = rustix::termios::tcgetattr(&fd) {
-        termios.make_raw();
-        termios.control_modes |= rustix::termios::ControlModes::CLOCAL;
-        if let Some(baud) = baud {
-            termios.set_speed(baud)?;
-        }
-        rustix::termios::tcsetattr(&fd, rustix::termios::OptionalActions::Now, &termios)?;
-    }
+    // Not a tty (a virtio port): nothing to set.
+    crate::sys::tty_raw(rustix::fd::AsFd::as_fd(&fd), baud)?;
     Ok(fd)
 }

@@ -35,6 +35,7 @@ pub struct Client {
     pub logs: Option<Follow>,
     pub events: Option<Follow>,
     pub dmesg: Option<Dmesg>,
+    pub previous: Option<super::previous::Previous>,
     /// A Services answer under way: its request and the next entry.
     pub services: Option<(u16, u8)>,
     /// What epoll waits for: (readable, writable).
@@ -60,6 +61,7 @@ impl Client {
             logs: None,
             events: None,
             dmesg: None,
+            previous: None,
             services: None,
             armed: (true, false),
             failed: false,
@@ -86,14 +88,15 @@ impl Client {
             match rustix::io::read(&self.fd, &mut buf[..want]) {
                 Ok(0) => return false,
                 Ok(n) => {
-                    let mut input = &buf[..n];
+                    let mut input = buf.get(..n).unwrap_or_default();
                     while let Some(frame) = self.rx.next(&mut input) {
                         // The frame borrows the deframer; answering needs all of `self`.
                         let (seq, msg_type, len) = (frame.seq, frame.msg_type, frame.payload.len());
                         self.last_req = seq;
                         let mut payload = [0u8; MAX_BODY];
-                        payload[..len].copy_from_slice(frame.payload);
-                        self.request(seq, msg_type, &payload[..len], ctx);
+                        let Some(copy) = payload.get_mut(..len) else { continue };
+                        copy.copy_from_slice(frame.payload);
+                        self.request(seq, msg_type, copy, ctx);
                     }
                 }
                 Err(rustix::io::Errno::INTR) => continue,
@@ -105,7 +108,8 @@ impl Client {
     }
 
     fn hello(&mut self) {
-        let msg = Message::Hello { proto: proto::PROTO, keel_version: env!("CARGO_PKG_VERSION").as_bytes(), features: 0 };
+        let features = proto::msg::features::PREVIOUS_BOOT;
+        let msg = Message::Hello { proto: proto::PROTO, keel_version: env!("CARGO_PKG_VERSION").as_bytes(), features };
         self.send(&msg);
     }
 
@@ -119,10 +123,11 @@ impl Client {
     fn queue(&mut self, msg: &Message, keep: usize) -> bool {
         let mut body = [0u8; MAX_BODY];
         let Ok(len) = proto::emit_message(self.seq, msg, &mut body) else { return false };
+        let Some(body) = body.get(..len) else { return false };
         let mut frame = [0u8; TX_CAP];
-        let encoded = if self.shared { proto::emit_apc(&body[..len], &mut frame) } else { proto::emit_binary(&body[..len], &mut frame) };
+        let encoded = if self.shared { proto::emit_apc(body, &mut frame) } else { proto::emit_binary(body, &mut frame) };
         match encoded {
-            Ok(n) if n + keep <= self.room() && self.tx.extend_from_slice(&frame[..n]).is_ok() => {
+            Ok(n) if n + keep <= self.room() && frame.get(..n).is_some_and(|f| self.tx.extend_from_slice(f).is_ok()) => {
                 self.seq = self.seq.wrapping_add(1);
                 true
             }
@@ -174,7 +179,11 @@ impl Client {
             Message::Start { name } => self.control(req, name, Control::Start, ctx),
             Message::Stop { name } => self.control(req, name, Control::Stop, ctx),
             Message::Restart { name } => self.control(req, name, Control::Restart, ctx),
-            Message::Logs { tail, follow, service } => {
+            // The previous boot is over: no follow; only keel's lines were kept, no service's.
+            Message::Logs { previous: true, service: b"", tail, .. } => self.previous = Some(super::previous::Previous::new(req, true, tail)),
+            Message::Dmesg { previous: true, tail, .. } => self.previous = Some(super::previous::Previous::new(req, false, tail)),
+            Message::Logs { previous: true, .. } => self.error(req, ErrorCode::Unsupported, "no service output of the previous boot"),
+            Message::Logs { tail, follow, service, .. } => {
                 let service = match service {
                     b"" => NO_SERVICE,
                     name => match crate::services::spec::find(name) {
@@ -193,7 +202,7 @@ impl Client {
                 let cursor = EVENTS.with(|j| j.widen(since)).unwrap_or(0);
                 self.events = Some(Follow { req, cursor, follow, service: NO_SERVICE });
             }
-            Message::Dmesg { tail, follow } => match kmsg::Kmsg::open(tail) {
+            Message::Dmesg { tail, follow, .. } => match kmsg::Kmsg::open(tail) {
                 Ok(kmsg) => self.dmesg = Some(Dmesg { req, kmsg, follow, lost: 0 }),
                 Err(e) => self.error(req, ErrorCode::Unsupported, kmsg::errno_text(e)),
             },
@@ -205,6 +214,7 @@ impl Client {
                 self.logs = None;
                 self.events = None;
                 self.dmesg = None;
+                self.previous = None;
                 self.reply(req, ReplyBody::Ok);
             }
             _ => self.error(req, ErrorCode::Unsupported, "not a request"),
@@ -227,7 +237,7 @@ impl Client {
         // (A frame the old peer left half-sent ends at the new one's first 0x00.)
         self.tx.clear();
         self.seq = 0;
-        (self.logs, self.events, self.dmesg, self.services) = (None, None, None, None);
+        (self.logs, self.events, self.dmesg, self.services, self.previous) = (None, None, None, None, None);
         self.failed = false;
         self.offline = true;
         let _ = events.watch_comeback(&self.fd, Source::DebugClient(self.slot));
@@ -258,9 +268,13 @@ impl Client {
             match rustix::io::write(&self.fd, &self.tx) {
                 Ok(0) => return Err(()),
                 Ok(n) => {
-                    let rest = self.tx.len() - n;
-                    self.tx.copy_within(n.., 0);
-                    self.tx.truncate(rest);
+                    // The rest to the front, byte by byte: copy_within's range check would
+                    // bring core::fmt's panic machinery along.
+                    let (len, n) = (self.tx.len(), n.min(self.tx.len()));
+                    for i in n..len {
+                        self.tx[i - n] = self.tx[i];
+                    }
+                    self.tx.truncate(len - n);
                 }
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(rustix::io::Errno::AGAIN) => return Ok(()),

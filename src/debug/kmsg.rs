@@ -65,7 +65,7 @@ impl Kmsg {
         let mut end = 0;
         loop {
             match rustix::io::read(&counter, &mut buf) {
-                Ok(n) => end = parse(&mut buf[..n]).0.map_or(end, |seq| seq + 1),
+                Ok(n) => end = parse(buf.get_mut(..n).unwrap_or_default()).0.map_or(end, |seq| seq + 1),
                 Err(Errno::PIPE | Errno::INVAL | Errno::INTR) => continue,
                 Err(_) => break,
             }

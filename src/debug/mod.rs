@@ -8,6 +8,7 @@
 //!   records (logs, events) and kernel records;
 //! - `channel`: opening channels (sockets, devices in raw mode);
 //! - `kmsg`: reading and parsing /dev/kmsg; `rss`: keel's resident memory for Status;
+//! - `previous`: the previous boot's logs (log::pstore), for Logs and Dmesg `previous`;
 //! - this file: the rules the server keeps (room for replies, who is evicted).
 //!
 //! Every client has fixed buffers; a slow one loses records (counted, and told with a Lost
@@ -26,6 +27,8 @@ pub mod rss;
 mod channel;
 #[cfg(all(not(test), feature = "rt"))]
 mod client;
+#[cfg(all(not(test), feature = "rt"))]
+mod previous;
 #[cfg(all(not(test), feature = "rt"))]
 mod server;
 #[cfg(all(not(test), feature = "rt"))]

@@ -65,8 +65,9 @@ fn gone(clients: &mut heapless::Vec<Client, MAX_CLIENTS>, at: usize, events: &Ev
 fn evict() -> Option<usize> {
     with_clients(|clients| {
         let at = victim(clients.iter().map(|c| (!c.device).then_some((!c.tx.is_empty(), c.active))))?;
-        let slot = clients[at].slot as usize;
-        clients[at].evict();
+        let client = clients.get_mut(at)?;
+        let slot = client.slot as usize;
+        client.evict();
         info!("debug client {} evicted: a new client needed the slot", slot);
         clients.swap_remove(at);
         Some(slot)
@@ -131,7 +132,7 @@ impl Server {
     pub fn accept(&mut self, index: usize, events: &EventLoop) {
         let Some(writable) = self.listeners.get(index).map(|l| l.writable) else { return };
         let flags = rustix::net::SocketFlags::CLOEXEC | rustix::net::SocketFlags::NONBLOCK;
-        while let Ok(fd) = rustix::net::accept_with(&self.listeners[index].fd, flags) {
+        while let Some(Ok(fd)) = self.listeners.get(index).map(|l| rustix::net::accept_with(&l.fd, flags)) {
             // A new client always gets in (a stalled one must not lock debugging out).
             match self.free_slot().or_else(evict) {
                 Some(slot) => {

@@ -32,12 +32,12 @@ pub struct Dmesg {
 }
 
 /// Room before reading a kernel record: its Log frame, a Lost before it, and REPLY_ROOM.
-const RECORD_ROOM: usize = MAX_BINARY_LEN + 16 + REPLY_ROOM;
+pub(super) const RECORD_ROOM: usize = MAX_BINARY_LEN + 16 + REPLY_ROOM;
 
 impl Client {
     /// Queue what every stream has, while there is room; true if one stopped for lack of it.
     pub fn stream_all(&mut self, services: &Supervisor) -> bool {
-        self.stream_services(services) | self.stream_journals() | self.stream_dmesg()
+        self.stream_services(services) | self.stream_journals() | self.stream_dmesg() | self.stream_previous()
     }
 
     /// One ServiceEntry per service, then End.
@@ -119,7 +119,7 @@ impl Client {
             }
             match rustix::io::read(&d.kmsg.fd, &mut record) {
                 Ok(n) => {
-                    let (seq, boot_ns, text) = kmsg::parse(&mut record[..n]);
+                    let (seq, boot_ns, text) = kmsg::parse(record.get_mut(..n).unwrap_or_default());
                     let (lost, wanted) = seq.map_or((0, true), |seq| d.kmsg.numbers.seen(seq));
                     d.lost += lost;
                     if wanted {

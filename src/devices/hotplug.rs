@@ -70,7 +70,7 @@ fn matched<'d>(dir: &[u8], devices: impl Iterator<Item = &'d [u8]>, found: &mut 
 
 /// Those of `found` not loaded yet, loaded.
 fn load(dir: &[u8], found: &Found, left_out: u32) -> Summary {
-    let mut summary = modules::load(dir, &mut found.iter().filter(|m| !modules::in_sys_module(m)));
+    let mut summary = modules::load(dir, &mut found.iter().filter(|m| !modules::in_sys_module(m)), c"/proc/cmdline");
     summary.failed += left_out as u16;
     summary
 }

@@ -107,7 +107,7 @@ impl<const N: usize> Ring<N> {
                 }
             }
             let end = N.min(self.start + self.len);
-            match sink.write(&self.buf[self.start..end]) {
+            match sink.write(self.buf.get(self.start..end).unwrap_or_default()) {
                 Ok(0) => return Err(Errno::AGAIN),
                 Ok(n) => {
                     let n = n.min(end - self.start);

@@ -24,7 +24,7 @@ impl Record {
     const EMPTY: Record = Record { boot_ns: 0, tag: 0, aux: 0, len: 0, text: [0; TEXT_MAX] };
 
     pub fn text(&self) -> &[u8] {
-        &self.text[..self.len as usize]
+        self.text.get(..self.len as usize).unwrap_or_default()
     }
 
     /// An event's name and detail.

@@ -3,7 +3,8 @@
 //! human-readable output goes through here, and each line is also kept as a record in the
 //! `LOGS` journal for debug clients; events go to `EVENTS`. In PID 1 mode the console is
 //! written without ever blocking (`console`), keel's lines are copied to the kernel log
-//! too, and reaped orphans are summarized on the console (`orphans`).
+//! too, and reaped orphans are summarized on the console (`orphans`). `pstore`: the previous
+//! boot's logs and how it ended.
 
 use crate::clock::{Instant, NANOS_PER_SEC};
 use crate::log::journal::Journal;
@@ -14,6 +15,7 @@ use ufmt::uWrite;
 pub mod console;
 pub mod journal;
 pub mod orphans;
+pub mod pstore;
 
 /// Longest console line; longer text is cut (and marked with `...`).
 pub const LINE_CAPACITY: usize = 240;
@@ -91,23 +93,22 @@ impl uWrite for Line {
 
 /// `value` in decimal, right-aligned in `width` with `pad`.
 pub fn push_padded(line: &mut Line, value: u64, width: usize, pad: u8) {
-    let mut digits = [0u8; 20];
+    // Right to left; u64::MAX has 20 digits.
+    let mut digits = [pad; 20];
     let mut n = value;
-    let mut len = 0;
-    loop {
-        digits[len] = b'0' + (n % 10) as u8;
-        len += 1;
+    let mut start = digits.len();
+    for slot in digits.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        start -= 1;
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    for _ in len..width {
+    for _ in digits.len() - start..width {
         line.push_bytes(&[pad]);
     }
-    for i in (0..len).rev() {
-        line.push_bytes(&[digits[i]]);
-    }
+    line.push_bytes(digits.get(start..).unwrap_or_default());
 }
 
 /// `[    1.234567] ` as the kernel prints its own lines.
@@ -170,10 +171,10 @@ pub fn service_line(index: usize, name: &str, text: &[u8], echo: bool) {
     }
 }
 
-/// Record an event (the console already has its line).
-pub fn event(kind: EventKind, name: &[u8], detail: &[u8]) {
+/// Record an event (the console already has its line); its number.
+pub fn event(kind: EventKind, name: &[u8], detail: &[u8]) -> Option<u64> {
     let name = &name[..name.len().min(32)];
-    EVENTS.with(|j| j.push(Instant::now().0, kind.into(), name.len() as u8, &[name, detail]));
+    EVENTS.with(|j| j.push(Instant::now().0, kind.into(), name.len() as u8, &[name, detail]))
 }
 
 /// Write all of `bytes` to fd 2, blocking, giving up on errors: an ordinary program's
@@ -187,7 +188,7 @@ pub fn write_all(fd: rustix::fd::BorrowedFd, mut bytes: &[u8]) {
     while !bytes.is_empty() {
         match rustix::io::write(fd, bytes) {
             Ok(0) => return,
-            Ok(n) => bytes = &bytes[n..],
+            Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
             Err(rustix::io::Errno::INTR) => continue,
             Err(_) => return,
         }

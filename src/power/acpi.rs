@@ -6,10 +6,12 @@
 //! views). Nothing here trusts a length field it has not checked, and no input makes it
 //! panic.
 
-use crate::info;
-use crate::log::{Bytes, Errno};
+use crate::log::Errno;
+use crate::root::say::{say, Part};
 use crate::power::netlink::{c_field, find_attr, messages, u32_at, Error, NlPacket, GENL_HDR_LEN, NLA_HDR_LEN, NLMSG_HDR_LEN};
-use crate::power::nlctrl::{parse_family_reply, GetFamily};
+use crate::power::nlctrl::parse_family_reply;
+#[cfg(test)]
+use crate::power::nlctrl::GetFamily;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno as E;
 
@@ -140,6 +142,15 @@ impl ufmt::uDisplay for OpenError {
     }
 }
 
+/// `GetFamily { name: ACPI_FAMILY, seq: GET_ACPI_FAMILY_SEQ }` as it emits it (a test
+/// checks): sent as it is, so the emitter is not in PID 1.
+const GET_ACPI_FAMILY_SEQ: u32 = 1;
+const GET_ACPI_FAMILY: [u8; 36] = [
+    36, 0, 0, 0, 0x10, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, // nlmsghdr: nlctrl, NLM_F_REQUEST, seq 1
+    3, 1, 0, 0, // genlmsghdr: CTRL_CMD_GETFAMILY, version 1
+    15, 0, 2, 0, b'a', b'c', b'p', b'i', b'_', b'e', b'v', b'e', b'n', b't', 0, 0, // CTRL_ATTR_FAMILY_NAME
+];
+
 /// How long `AcpiEvents::open` waits for nlctrl (it answers at once; this is a bound).
 const LOOKUP_TIMEOUT_MS: u64 = 1000;
 
@@ -166,13 +177,10 @@ impl AcpiEvents {
             SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
             Some(netlink::GENERIC),
         )?;
-        let request = GetFamily { name: ACPI_FAMILY, seq: 1 };
-        let mut buf = [0u8; 64];
-        let len = request.emit(&mut buf).map_err(OpenError::Lookup)?;
-        sendto(&fd, &buf[..len], SendFlags::empty(), &netlink::SocketAddrNetlink::new(0, 0))?;
-        let (family, group) = await_family(&fd, request.seq)?;
+        sendto(&fd, &GET_ACPI_FAMILY, SendFlags::empty(), &netlink::SocketAddrNetlink::new(0, 0))?;
+        let (family, group) = await_family(&fd, GET_ACPI_FAMILY_SEQ)?;
         crate::sys::netlink_add_membership(fd.as_fd(), group)?;
-        info!("acpi: listening to acpi_event (family {}, group {})", family, group);
+        say(b"acpi: listening to acpi_event (family %, group %)", &[Part::N(family.into()), Part::N(group.into())]);
         Ok(AcpiEvents { fd, family })
     }
 
@@ -188,19 +196,19 @@ impl AcpiEvents {
                 Ok((n, _)) => {
                     let skipped = scan_events(&buf[..n.min(buf.len())], self.family, |event| {
                         if event.is_power_button() {
-                            info!("acpi: {} {} pressed", Bytes(event.device_class), Bytes(event.bus_id));
+                            say(b"acpi: % % pressed", &[Part::T(event.device_class), Part::T(event.bus_id)]);
                             on_power();
                         }
                     });
                     if skipped > 0 {
-                        info!("acpi: skipped {} malformed message(s)", skipped);
+                        say(b"acpi: skipped % malformed message(s)", &[Part::N(skipped as u64)]);
                     }
                 }
                 Err(E::INTR) => continue,
                 Err(E::AGAIN) => return,
                 // The receive queue overflowed: events were lost, the socket goes on.
-                Err(E::NOBUFS) => info!("acpi: events lost (receive queue full)"),
-                Err(e) => return info!("acpi: recv: {}", Errno(e)),
+                Err(E::NOBUFS) => say(b"acpi: events lost (receive queue full)", &[]),
+                Err(e) => return say(b"acpi: recv: %", &[Part::E(e)]),
             }
         }
     }
@@ -244,6 +252,12 @@ mod tests {
     use crate::power::netlink::attrs;
     use crate::power::nlctrl::{Family, GENL_ID_CTRL};
 
+    #[test]
+    fn the_family_request_is_what_getfamily_emits() {
+        let mut buf = [0u8; 64];
+        let len = GetFamily { name: ACPI_FAMILY, seq: GET_ACPI_FAMILY_SEQ }.emit(&mut buf).unwrap();
+        assert_eq!(&buf[..len], &GET_ACPI_FAMILY[..]);
+    }
 
     /// What acpi_bus_generate_netlink_event("button/power", "LNXPWRBN:00", 0x80, 1) sends
     /// for family 0x1a, seq 3, built field by field from drivers/acpi/event.c.

@@ -5,7 +5,8 @@
 //! complete and can say what it abandons. Exiting is its "all done".
 
 use crate::info;
-use crate::log::{Bytes, Errno, Line};
+use crate::log::{Bytes, Line};
+use crate::root::say::{say, Part::E};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 
 /// The flush child as PID 1 sees it.
@@ -36,7 +37,7 @@ impl FlushChild {
             }
             Ok(pid) => (child.pid, child.exited, child.steps) = (pid, false, pipe.map(|(r, _)| r)),
             Err(e) => {
-                info!("fork: {}; flushing in PID 1", Errno(e));
+                say(b"fork: %; flushing in PID 1", &[E(e)]);
                 flush(owns_mounts, None);
             }
         }
@@ -78,7 +79,7 @@ fn flush(owns_mounts: bool, steps: Option<BorrowedFd<'_>>) {
     begin(&[b"sync"]);
     rustix::fs::sync();
     if !owns_mounts {
-        return info!("in a PID namespace: mounts are left to the container runtime");
+        return say(b"in a PID namespace: mounts are left to the container runtime", &[]);
     }
     crate::power::unmount::unmount_all(|mount_point| begin(&[b"unmount ", mount_point]));
     begin(&[b"sync"]);

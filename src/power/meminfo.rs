@@ -34,20 +34,14 @@ pub fn pending_kib(text: &[u8]) -> Result<u64, Error> {
 
 /// `      345688 kB` → 345688.
 fn kib(value: &[u8]) -> Option<u64> {
-    let digits = value.trim_ascii_start().strip_suffix(b" kB")?;
-    let mut n = 0u64;
-    for &c in digits {
-        let digit = c.wrapping_sub(b'0');
-        n = n.checked_mul(10)?.checked_add((digit < 10).then_some(digit as u64)?)?;
-    }
-    (!digits.is_empty()).then_some(n)
+    keel_config::values::parse_u64(value.trim_ascii_start().strip_suffix(b" kB")?)
 }
 
 /// Read /proc/meminfo (the two lines are near the top: 2 KiB is plenty).
 pub fn read_pending_kib() -> Option<u64> {
     let mut buf = [0u8; 2048];
     let len = crate::file::read_into(c"/proc/meminfo", &mut buf).ok()?;
-    pending_kib(&buf[..len]).ok()
+    pending_kib(buf.get(..len).unwrap_or_default()).ok()
 }
 
 #[cfg(test)]

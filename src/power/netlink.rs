@@ -78,21 +78,22 @@ pub(crate) const fn align4(len: usize) -> usize {
     (len + 3) & !3
 }
 
+/// The field's bytes, zeros where the buffer is short (a checked view never sees them).
+fn array<const N: usize>(b: &[u8], at: field::Field) -> [u8; N] {
+    b.get(at).and_then(|s| s.try_into().ok()).unwrap_or([0; N])
+}
+
 pub(crate) fn u16_at(b: &[u8], at: field::Field) -> u16 {
-    let mut w = [0u8; 2];
-    w.copy_from_slice(&b[at]);
-    u16::from_ne_bytes(w)
+    u16::from_ne_bytes(array(b, at))
 }
 
 pub(crate) fn u32_at(b: &[u8], at: field::Field) -> u32 {
-    let mut w = [0u8; 4];
-    w.copy_from_slice(&b[at]);
-    u32::from_ne_bytes(w)
+    u32::from_ne_bytes(array(b, at))
 }
 
 /// A C string in a fixed field: the bytes before the first NUL (all of them if none).
 pub(crate) fn c_field(b: &[u8]) -> &[u8] {
-    &b[..memchr::memchr(0, b).unwrap_or(b.len())]
+    b.split(|&c| c == 0).next().unwrap_or_default()
 }
 
 /// A view of one netlink message. After `new_checked` no getter panics.
@@ -147,7 +148,7 @@ impl<T: AsRef<[u8]>> NlPacket<T> {
 
     /// The bytes after the header, up to `nlmsg_len`.
     pub fn payload(&self) -> &[u8] {
-        &self.buffer.as_ref()[NLMSG_HDR_LEN..self.msg_len() as usize]
+        self.buffer.as_ref().get(NLMSG_HDR_LEN..self.msg_len() as usize).unwrap_or_default()
     }
 
     /// For NLMSG_ERROR: the errno (positive; 0 is an acknowledgement).
@@ -163,11 +164,11 @@ impl<T: AsRef<[u8]>> NlPacket<T> {
 impl<'a> NlPacket<&'a [u8]> {
     /// For generic netlink: (cmd, version, attributes), borrowed for the buffer's lifetime.
     pub fn genl(&self) -> Result<(u8, u8, &'a [u8]), Error> {
-        let p = &self.buffer[NLMSG_HDR_LEN..self.msg_len() as usize];
-        if p.len() < GENL_HDR_LEN {
-            return Err(Error::Truncated);
+        let p = self.buffer.get(NLMSG_HDR_LEN..self.msg_len() as usize).unwrap_or_default();
+        match p {
+            [cmd, version, _, _, attrs @ ..] => Ok((*cmd, *version, attrs)),
+            _ => Err(Error::Truncated),
         }
-        Ok((p[field::GENL_CMD], p[field::GENL_VERSION], &p[GENL_HDR_LEN..]))
     }
 }
 

@@ -10,8 +10,7 @@
 
 use crate::clock::Instant;
 use crate::escalate::{self, Escalation};
-use crate::info;
-use crate::log::Errno;
+use crate::root::say::{say, Part::{E, N, T}};
 use crate::power::PowerCmd;
 use linux_raw_sys::general as k;
 
@@ -218,32 +217,32 @@ pub fn signal_all(signo: u32) {
     // ESRCH just means there was nobody to signal.
     if let Err(e) = crate::sys::kill(-1, signo) {
         if e != rustix::io::Errno::SRCH {
-            info!("kill(-1, {}) failed: {}", signo, Errno(e));
+            say(b"kill(-1, %) failed: %", &[N(signo.into()), E(e)]);
         }
     }
 }
 
 pub fn term_all() {
-    info!("sending SIGTERM to all processes");
+    say(b"sending SIGTERM to all processes", &[]);
     signal_all(k::SIGTERM);
     // Stopped processes cannot act on SIGTERM until they continue.
     signal_all(k::SIGCONT);
 }
 
 pub fn kill_all() {
-    info!("deadline passed: sending SIGKILL to all processes");
+    say(b"deadline passed: sending SIGKILL to all processes", &[]);
     signal_all(k::SIGKILL);
 }
 
 /// reboot(2) with `cmd`; if the kernel refuses, say so and stay alive forever.
 pub fn power_off_now(cmd: PowerCmd) -> ! {
-    info!("{}", cmd);
+    say(b"%", &[T(cmd.name().as_bytes())]);
     crate::log::console::flush(crate::log::console::FLUSH_MS);
     let err = match rustix::system::reboot(crate::power::reboot_command(cmd)) {
         Ok(()) => rustix::io::Errno::INVAL, // reboot(2) does not return on success
         Err(e) => e,
     };
-    info!("reboot(2) {} failed: {}; sleeping forever", cmd, Errno(err));
+    say(b"reboot(2) % failed: %; sleeping forever", &[T(cmd.name().as_bytes()), E(err)]);
     crate::log::console::flush(crate::log::console::FLUSH_MS);
     crate::sys::unreachable_loop()
 }

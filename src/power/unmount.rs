@@ -2,8 +2,7 @@
 //! last-first (children are listed after their parents), each unmounted, else detached,
 //! else remounted read-only.
 
-use crate::log::{Bytes, Errno};
-use crate::info;
+use crate::root::say::{say, Part::{E, N, T}};
 
 /// One parsed mountinfo line; borrowed from the caller's buffer.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -89,9 +88,9 @@ pub fn unmount_all(mut before: impl FnMut(&[u8])) {
     let mut buf = [0u8; MOUNTINFO_BUF];
     let len = match read_mountinfo(&mut buf) {
         Ok(len) => len,
-        Err(e) => return info!("cannot read /proc/self/mountinfo ({}); mounts left as they are", Errno(e)),
+        Err(e) => return say(b"cannot read /proc/self/mountinfo (%); mounts left as they are", &[E(e)]),
     };
-    for entry in unmount_order(&buf[..len]) {
+    for entry in unmount_order(buf.get(..len).unwrap_or_default()) {
         before(entry.mount_point);
         take_down(&entry);
     }
@@ -100,7 +99,7 @@ pub fn unmount_all(mut before: impl FnMut(&[u8])) {
 fn read_mountinfo(buf: &mut [u8]) -> Result<usize, rustix::io::Errno> {
     let len = crate::file::read_into(c"/proc/self/mountinfo", buf)?;
     if len == buf.len() {
-        info!("more than {} bytes of mountinfo: the first mounts listed stay mounted", MOUNTINFO_BUF);
+        say(b"more than % bytes of mountinfo: the first mounts listed stay mounted", &[N(MOUNTINFO_BUF as u64)]);
         // Keep whole lines only.
         return Ok(memchr::memrchr(b'\n', &buf[..len]).map_or(0, |nl| nl + 1));
     }
@@ -111,20 +110,20 @@ fn take_down(entry: &MountEntry) {
     use rustix::mount::{mount_remount, unmount, MountFlags, UnmountFlags};
     let mut path_buf = [0u8; 512];
     let Some(path) = unescape(entry.mount_point, &mut path_buf) else {
-        return info!("mount point too long or malformed: {}", Bytes(entry.mount_point));
+        return say(b"mount point too long or malformed: %", &[T(entry.mount_point)]);
     };
-    let shown = Bytes(path.to_bytes());
+    let shown = T(path.to_bytes());
     let first = match unmount(path, UnmountFlags::empty()) {
-        Ok(()) => return info!("unmounted {}", shown),
+        Ok(()) => return say(b"unmounted %", &[shown]),
         Err(e) => e,
     };
     // The root cannot be detached from under us: remount it read-only instead.
     if path.to_bytes() != b"/" && unmount(path, UnmountFlags::DETACH).is_ok() {
-        return info!("detached {} ({})", shown, Errno(first));
+        return say(b"detached % (%)", &[shown, E(first)]);
     }
     match mount_remount(path, MountFlags::RDONLY, c"") {
-        Ok(()) => info!("remounted {} read-only", shown),
-        Err(e) => info!("cannot unmount {} ({}) nor remount it read-only ({})", shown, Errno(first), Errno(e)),
+        Ok(()) => say(b"remounted % read-only", &[shown]),
+        Err(e) => say(b"cannot unmount % (%) nor remount it read-only (%)", &[shown, E(first), E(e)]),
     }
 }
 

@@ -8,8 +8,7 @@
 
 use crate::clock::Instant;
 use crate::config::cmdline;
-use crate::info;
-use crate::log::{Bytes, Errno};
+use crate::root::say::{say, Part::{E, N, T}};
 use crate::sys::{watchdog_ioctl, WatchdogRequest};
 use rustix::fd::{AsFd, OwnedFd};
 
@@ -85,7 +84,7 @@ impl Watchdog {
             Ok(secs) if secs > 0 => secs as u32,
             _ => asked,
         };
-        info!("watchdog {}: {} s", Bytes(name), timeout);
+        say(b"watchdog %: % s", &[T(name), N(timeout.into())]);
         Ok(Watchdog { fd, pets: Pets::new(Instant::now(), timeout) })
     }
 
@@ -102,7 +101,7 @@ impl Watchdog {
 
     fn pet(&self) {
         if let Err(e) = watchdog_ioctl(self.fd.as_fd(), WatchdogRequest::KeepAlive, 0) {
-            info!("watchdog: {}", Errno(e));
+            say(b"watchdog: %", &[E(e)]);
         }
     }
 
@@ -115,9 +114,9 @@ impl Watchdog {
             Ok(chosen) => {
                 self.pet();
                 self.pets.stop();
-                info!("watchdog: reset in {} s", chosen);
+                say(b"watchdog: reset in % s", &[N(chosen as u64)]);
             }
-            Err(e) => info!("watchdog: {} s refused ({}): still petting", secs, Errno(e)),
+            Err(e) => say(b"watchdog: % s refused (%): still petting", &[N(secs.into()), E(e)]),
         }
     }
 }

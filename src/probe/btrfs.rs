@@ -1,8 +1,8 @@
-//! The btrfs primary superblock: 4096 bytes at 64 KiB, little-endian, its checksum over
-//! bytes 0x20..0x1000 stored at 0.
+//! The btrfs primary superblock: 4096 bytes at 64 KiB, little-endian. Its checksum (over
+//! bytes 0x20..0x1000, stored at 0) is not verified: the kernel's mount does.
 
-use super::bytes::{array, field, label, le16, le32, le64, Field};
-use super::{crc32c, Error};
+use super::bytes::{array, field, label, le64, Field};
+use super::Error;
 
 /// Where the primary superblock starts on the device; its `bytenr` says the same.
 pub const OFFSET: u64 = 64 * 1024;
@@ -11,20 +11,13 @@ pub const MAGIC: &[u8; 8] = b"_BHRfS_M";
 
 mod field {
     use super::Field;
-    pub const CSUM: usize = 0;
-    pub const CSUM_FROM: usize = 0x20;
     pub const FSID: usize = 0x20;
     pub const BYTENR: usize = 0x30;
     pub const MAGIC: usize = 0x40;
-    pub const CSUM_TYPE: usize = 0xc4;
     /// dev_item (at 0xc9) .uuid.
     pub const DEV_UUID: usize = 0x10b;
     pub const LABEL: Field = 0x12b..0x22b;
 }
-
-pub const CSUM_CRC32C: u16 = 0;
-/// xxhash64, sha256, blake2b: accepted without verifying.
-const CSUM_LAST: u16 = 3;
 
 /// A view of the 4096-byte superblock. No getter panics.
 #[derive(Copy, Clone, Debug)]
@@ -63,9 +56,6 @@ impl<T: AsRef<[u8]>> Superblock<T> {
     pub fn bytenr(&self) -> u64 {
         le64(self.b(), field::BYTENR)
     }
-    pub fn csum_type(&self) -> u16 {
-        le16(self.b(), field::CSUM_TYPE)
-    }
     /// The device's own UUID (blkid's UUID_SUB).
     pub fn dev_uuid(&self) -> [u8; 16] {
         array(self.b(), field::DEV_UUID)
@@ -73,23 +63,6 @@ impl<T: AsRef<[u8]>> Superblock<T> {
     /// The raw 256-byte label.
     pub fn label_field(&self) -> &[u8] {
         field(self.b(), field::LABEL)
-    }
-
-    /// crc32c of 0x20..0x1000 against the first 4 bytes of the checksum.
-    pub fn crc_ok(&self) -> bool {
-        let covered = self.b().get(field::CSUM_FROM..LEN).unwrap_or(&[]);
-        crc32c::crc32c(covered) == le32(self.b(), field::CSUM)
-    }
-}
-
-impl<T: AsRef<[u8]> + AsMut<[u8]>> Superblock<T> {
-    /// Recompute a crc32c checksum (for building test images).
-    pub fn fill_crc(&mut self) {
-        let b = self.buffer.as_mut();
-        let crc = crc32c::crc32c(b.get(field::CSUM_FROM..LEN).unwrap_or(&[]));
-        if let Some(f) = b.get_mut(field::CSUM..field::CSUM + 4) {
-            f.copy_from_slice(&crc.to_le_bytes());
-        }
     }
 }
 
@@ -109,11 +82,6 @@ impl<'a> BtrfsRepr<'a> {
         }
         if sb.bytenr() != OFFSET {
             return Err(Error::Invalid);
-        }
-        match sb.csum_type() {
-            CSUM_CRC32C if !sb.crc_ok() => return Err(Error::BadChecksum),
-            t if t > CSUM_LAST => return Err(Error::Unsupported),
-            _ => {}
         }
         Ok(BtrfsRepr { uuid: sb.fsid(), dev_uuid: sb.dev_uuid(), label: label(field(sb.buffer, field::LABEL)) })
     }
@@ -140,27 +108,20 @@ mod tests {
 
     #[test]
     fn checks() {
-        for at in [0x20, 0x12b, 0xfff, 0] {
-            let mut b = BTRFS.to_vec();
-            b[at] ^= 0x80;
-            assert_eq!(parse(&b), Err(Error::BadChecksum), "byte {at:#x}");
-        }
+        // The checksum is not verified: a changed label is read as it is.
+        let mut b = BTRFS.to_vec();
+        b[field::LABEL.start] = b'K';
+        assert_eq!(parse(&b).map(|r| r.label), Ok(&b"Keel-btrfs"[..]));
         let mut b = BTRFS.to_vec();
         b[field::MAGIC] ^= 1;
         assert_eq!(parse(&b), Err(Error::BadMagic));
         let edit = |f: &dyn Fn(&mut [u8])| {
             let mut b = BTRFS.to_vec();
             f(&mut b);
-            Superblock::new_unchecked(&mut b[..]).fill_crc();
             parse(&b).map(|r| r.label.len())
         };
         // A backup copy (at 64 MiB) read as the primary.
         assert_eq!(edit(&|b| b[field::BYTENR + 3] = 4), Err(Error::Invalid));
-        assert_eq!(edit(&|b| b[field::CSUM_TYPE] = 9), Err(Error::Unsupported));
-        // sha256: not verified, so the stale crc32c does not matter.
-        let mut b = BTRFS.to_vec();
-        b[field::CSUM_TYPE] = 2;
-        assert!(parse(&b).is_ok());
         // A label without a NUL: all 256 bytes.
         assert_eq!(edit(&|b| b[field::LABEL].fill(b'x')), Ok(256));
         assert_eq!(parse(&BTRFS[..LEN - 1]), Err(Error::Truncated));

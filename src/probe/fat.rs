@@ -1,18 +1,12 @@
-//! FAT12/16/32 (mount type "vfat"): the boot sector at byte 0, little-endian and unaligned,
-//! and the volume-label entry of the root directory, which blkid prefers to the boot
-//! sector's copy (Windows relabels only the directory entry). `FatRepr::parse` checks the
-//! boot sector as blkid does; `scan_dir` looks for the label in a piece of directory; the
-//! geometry methods say where the directory is, so `identify` can read it.
+//! FAT12/16/32 (mount type "vfat"): the boot sector at byte 0, little-endian and unaligned.
+//! `FatRepr::parse` checks it as blkid does. The label is the boot sector's: blkid prefers
+//! the root directory's volume-label entry, which keel does not read (mkfs.vfat writes both
+//! the same; Windows relabels only the directory entry, so there blkid and keel differ).
 
 use super::bytes::{array, byte, field, le16, le32, Field};
 use super::Error;
 
 pub const LEN: usize = 512;
-/// The most root-directory bytes keel reads for a label (blkid reads all of a FAT16 root,
-/// typically 16 KiB, and up to 100 FAT32 clusters): it is nearly always the first entry.
-pub const MAX_DIR_SCAN: u32 = 64 * 1024;
-/// FAT32 root clusters followed, as blkid.
-pub const MAX_CLUSTERS: u32 = 99;
 pub const NO_NAME: &[u8; 11] = b"NO NAME    ";
 
 mod field {
@@ -27,7 +21,6 @@ mod field {
     pub const FAT_LENGTH: usize = 0x16;
     pub const TOTAL_SECTORS: usize = 0x20;
     pub const FAT32_LENGTH: usize = 0x24;
-    pub const ROOT_CLUSTER: usize = 0x2c;
     pub const SERIAL: usize = 0x27;
     pub const LABEL: usize = 0x2b;
     pub const MAGIC: Field = 0x36..0x3e;
@@ -101,9 +94,6 @@ impl<T: AsRef<[u8]>> BootSector<T> {
     pub fn fat32_length(&self) -> u32 {
         le32(self.b(), field::FAT32_LENGTH)
     }
-    pub fn root_cluster(&self) -> u32 {
-        le32(self.b(), field::ROOT_CLUSTER)
-    }
     pub fn signature_ok(&self) -> bool {
         field(self.b(), field::SIGNATURE) == [0x55, 0xaa]
     }
@@ -119,7 +109,7 @@ impl<T: AsRef<[u8]>> BootSector<T> {
     }
 }
 
-/// A valid boot sector: the volume's identity and where its root directory is.
+/// A valid boot sector: the volume's identity.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct FatRepr {
     /// The volume serial number (little-endian on disk); 0 means none.
@@ -127,14 +117,6 @@ pub struct FatRepr {
     /// The boot sector's label field, raw.
     pub label: [u8; 11],
     pub fat32: bool,
-    sector_size: u32,
-    cluster_sectors: u32,
-    reserved: u32,
-    /// Sectors of all FATs.
-    fat_sectors: u64,
-    dir_entries: u32,
-    fat32_length: u32,
-    root_cluster: u32,
 }
 
 impl FatRepr {
@@ -177,85 +159,13 @@ impl FatRepr {
         }
         let (serial_at, label_at) = if fat32 { (field::FAT32_SERIAL, field::FAT32_LABEL) } else { (field::SERIAL, field::LABEL) };
         let b = bs.buffer.as_ref();
-        Ok(FatRepr {
-            serial: le32(b, serial_at),
-            label: array(b, label_at),
-            fat32,
-            sector_size: sector,
-            cluster_sectors: cluster,
-            reserved: u32::from(bs.reserved()),
-            fat_sectors,
-            dir_entries: u32::from(bs.dir_entries()),
-            fat32_length: bs.fat32_length(),
-            root_cluster: bs.root_cluster(),
-        })
+        Ok(FatRepr { serial: le32(b, serial_at), label: array(b, label_at), fat32 })
     }
 
-    /// FAT12/16: the fixed root directory's byte offset and length.
-    pub fn root_dir(&self) -> (u64, u32) {
-        let at = (u64::from(self.reserved) + self.fat_sectors) * u64::from(self.sector_size);
-        (at, self.dir_entries * DIR_ENTRY as u32)
+    /// The label, raw (11 bytes: trim with `probe::label`); "NO NAME" is none, as blkid.
+    pub fn label(&self) -> Option<&[u8; 11]> {
+        Some(&self.label).filter(|l| *l != NO_NAME)
     }
-
-    /// FAT32: the first cluster of the root directory.
-    pub fn root_cluster(&self) -> u32 {
-        self.root_cluster
-    }
-
-    pub fn cluster_bytes(&self) -> u32 {
-        self.cluster_sectors * self.sector_size
-    }
-
-    /// Byte offset of data cluster `n` (the first is 2); None for a number the FAT cannot
-    /// hold (blkid's `next < entries`).
-    pub fn cluster_offset(&self, n: u32) -> Option<u64> {
-        let entries = u64::from(self.fat32_length) * u64::from(self.sector_size) / 4;
-        if n < 2 || u64::from(n) >= entries {
-            return None;
-        }
-        let sector = u64::from(self.reserved) + self.fat_sectors + u64::from(n - 2) * u64::from(self.cluster_sectors);
-        Some(sector * u64::from(self.sector_size))
-    }
-
-    /// Byte offset of cluster `n`'s entry in the first FAT32 FAT.
-    pub fn fat_entry_offset(&self, n: u32) -> u64 {
-        u64::from(self.reserved) * u64::from(self.sector_size) + u64::from(n) * 4
-    }
-
-    /// The label blkid reports: the root directory's (`dir`) unless absent or "NO NAME",
-    /// then the boot sector's unless "NO NAME". Raw, 11 bytes: trim with `probe::label`.
-    pub fn label<'a>(&'a self, dir: Option<&'a [u8; 11]>) -> Option<&'a [u8; 11]> {
-        dir.filter(|l| *l != NO_NAME).or(Some(&self.label)).filter(|l| *l != NO_NAME)
-    }
-}
-
-/// What a piece of directory says about the volume label.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum DirScan {
-    Label([u8; 11]),
-    /// The end-of-directory entry: stop reading.
-    End,
-    /// No label in these entries; the directory may go on.
-    More,
-}
-
-/// blkid's `search_fat_label` over whole 32-byte entries: the first entry with the volume-ID
-/// attribute (and not the directory one) that is not deleted, not a long-name part, and
-/// has no cluster.
-pub fn scan_dir(entries: &[u8]) -> DirScan {
-    for e in entries.chunks_exact(DIR_ENTRY) {
-        let Ok(e) = <&[u8; DIR_ENTRY]>::try_from(e) else { break };
-        let attr = e[11];
-        let clusters = le16(e, 20) | le16(e, 26);
-        match e[0] {
-            0 => return DirScan::End,
-            0xe5 => continue,
-            _ if clusters != 0 || attr & 0x3f == 0x0f => continue,
-            _ if attr & 0x18 == 0x08 => return DirScan::Label(array(e, 0)),
-            _ => {}
-        }
-    }
-    DirScan::More
 }
 
 #[cfg(test)]
@@ -275,16 +185,12 @@ mod tests {
     fn real_boot_sectors() {
         let r = parse(FAT12).unwrap();
         assert_eq!((r.serial, &r.label, r.fat32), (0x1a2b_3c4d, b"KEEL-FAT12 ", false));
-        assert_eq!(r.root_dir(), (9728, 224 * 32));
         let r = parse(FAT16).unwrap();
-        assert_eq!((r.serial, &r.label), (0x2b3c_4d5e, b"KEEL-FAT16 "));
-        assert_eq!(r.root_dir(), (34816, 512 * 32));
+        assert_eq!((r.serial, &r.label, r.fat32), (0x2b3c_4d5e, b"KEEL-FAT16 ", false));
         let r = parse(FAT32).unwrap();
         assert_eq!((r.serial, &r.label, r.fat32), (0x3c4d_5e6f, b"KEEL-ESP   ", true));
-        assert_eq!((r.root_cluster(), r.cluster_offset(2), r.cluster_bytes()), (2, Some(1_049_600), 512));
-        assert_eq!(r.fat_entry_offset(2), 16384 + 8);
         let r = parse(FAT32_4K).unwrap();
-        assert_eq!((r.serial, r.cluster_offset(2), r.cluster_bytes()), (0x4d5e_6f70, Some(737_280), 4096));
+        assert_eq!((r.serial, r.fat32), (0x4d5e_6f70, true));
     }
 
     #[test]
@@ -332,44 +238,11 @@ mod tests {
         assert_eq!(parse(&[0u8; LEN]), Err(Error::BadMagic));
     }
 
-    fn entry(name: &[u8; 11], attr: u8, cluster: u16) -> Vec<u8> {
-        let mut e = vec![0u8; 32];
-        e[..11].copy_from_slice(name);
-        e[11] = attr;
-        e[26..28].copy_from_slice(&cluster.to_le_bytes());
-        e
-    }
-
-    #[test]
-    fn directory_scan() {
-        let label = entry(b"ROOT LABEL ", 0x08, 0);
-        assert_eq!(scan_dir(&label), DirScan::Label(*b"ROOT LABEL "));
-        // A file, a long-name part, a deleted label, a label with a cluster, then the label.
-        let dir = [
-            entry(b"HELLO   TXT", 0x20, 5),
-            entry(b"Ah\0e\0l\0l\0o\0", 0x0f, 0),
-            entry(b"\xe5OLD LABEL ", 0x08, 0),
-            entry(b"ODD LABEL  ", 0x08, 9),
-            entry(b"SUBDIR     ", 0x18, 0),
-            label.clone(),
-        ]
-        .concat();
-        assert_eq!(scan_dir(&dir), DirScan::Label(*b"ROOT LABEL "));
-        assert_eq!(scan_dir(&dir[..5 * 32]), DirScan::More);
-        assert_eq!(scan_dir(&[&dir[..32], &[0u8; 32][..], &label].concat()), DirScan::End);
-        // A partial entry is not read.
-        assert_eq!(scan_dir(&label[..31]), DirScan::More);
-        assert_eq!(scan_dir(&[]), DirScan::More);
-    }
-
     #[test]
     fn label_choice() {
         let r = parse(FAT16).unwrap();
-        assert_eq!(r.label(Some(b"WIN LABEL  ")), Some(b"WIN LABEL  "));
-        assert_eq!(r.label(Some(NO_NAME)), Some(b"KEEL-FAT16 "));
-        assert_eq!(r.label(None), Some(b"KEEL-FAT16 "));
+        assert_eq!(r.label(), Some(b"KEEL-FAT16 "));
         let r = FatRepr { label: *NO_NAME, ..r };
-        assert_eq!(r.label(None), None);
-        assert_eq!(r.label(Some(b"X          ")), Some(b"X          "));
+        assert_eq!(r.label(), None);
     }
 }

@@ -29,9 +29,10 @@ impl Id {
     /// A GPT GUID as stored: the first three fields little-endian, the rest in order.
     pub fn from_guid(raw: [u8; 16]) -> Id {
         let mut b = raw;
-        b[..4].reverse();
-        b[4..6].reverse();
-        b[6..8].reverse();
+        b.swap(0, 3);
+        b.swap(1, 2);
+        b.swap(4, 5);
+        b.swap(6, 7);
         Id::Uuid(b)
     }
 
@@ -63,9 +64,33 @@ impl Id {
         t
     }
 
-    /// Whether `text` is this identifier's text, in any case.
+    /// Whether `text` is this identifier's text, in any case: its shape (the dashes where
+    /// `text` puts them), then its hex digits as bytes (no text is made: `text` is for show).
     pub fn matches(&self, text: &[u8]) -> bool {
-        self.text().as_bytes().eq_ignore_ascii_case(text)
+        let mut want = [0u8; 16];
+        let (dashes, len): (&[usize], usize) = match *self {
+            Id::Uuid(b) => {
+                want = b;
+                (&[8, 13, 18, 23], 36)
+            }
+            Id::FatSerial(s) => {
+                want[..4].copy_from_slice(&s.to_be_bytes());
+                (&[4], 9)
+            }
+            Id::MbrPart { disk, part } => {
+                want[..4].copy_from_slice(&disk.to_be_bytes());
+                want[4] = part;
+                (&[8], 11)
+            }
+        };
+        let mut got = [0u8; 16];
+        let digits = text.iter().filter_map(|&c| char::from(c).to_digit(16));
+        for (i, d) in digits.enumerate() {
+            if let Some(b) = got.get_mut(i / 2) {
+                *b = *b << 4 | d as u8;
+            }
+        }
+        keel_config::values::shaped(text, dashes, len) && got == want
     }
 }
 

@@ -5,33 +5,33 @@
 //! windows they need through it. Expected values are `blkid -p`'s (libblkid 2.38), from real
 //! images: `vectors/README.md`.
 //!
-//! Filesystems (`identify`; every checksum is verified where the format has a cheap one, and
-//! checked last, after the sanity checks):
+//! Filesystems (`identify`). Superblock checksums (ext4's metadata_csum, xfs v5, btrfs,
+//! erofs's sb_chksum) are not verified, unlike blkid: the magic and the sanity checks below
+//! decide, and the kernel's mount verifies the checksum (a corrupt superblock is then a mount
+//! error rather than a device not found).
 //! - ext2/3/4 (`ext`): superblock at 1024, magic 0xEF53 at +0x38, uuid +0x68, volume name
 //!   +0x78 (16). Told apart by feature flags as blkid does: a feature outside ext3's set is
-//!   ext4, else a journal (`has_journal`) is ext3, else ext2. metadata_csum: crc32c of
-//!   +0..+0x3FC, stored at +0x3FC (the raw register). A journal device (`jbd`) and the
-//!   `test_fs` flag (blkid's ext4dev) are not told apart: jbd is `Unsupported`, ext4dev is
-//!   ext4. blkid also asks the running kernel whether ext2 exists; keel does not.
+//!   ext4, else a journal (`has_journal`) is ext3, else ext2. A journal device (`jbd`) and
+//!   the `test_fs` flag (blkid's ext4dev) are not told apart: jbd is `Unsupported`, ext4dev
+//!   is ext4. blkid also asks the running kernel whether ext2 exists; keel does not.
 //! - xfs (`xfs`): superblock at 0, big-endian, "XFSB"; uuid +32, fname +108 (12); blkid's
-//!   geometry checks; v5: crc32c of the sector (`sb_sectsize`) with +224..+228 zeroed. A
-//!   sector above 4 KiB (never seen on real devices) is `Unsupported`.
+//!   geometry checks.
 //! - btrfs (`btrfs`): the primary superblock at 64 KiB (4096 bytes), "_BHRfS_M" at +0x40,
-//!   fsid +0x20, label +0x12B (256); +0x30 must be its own offset; crc32c of +0x20..+0x1000
-//!   at +0. Checksum types xxhash64, sha256 and blake2b are accepted unverified. The backup
-//!   superblocks (64 MiB, 256 GiB) are not read: if the primary is bad, the kernel's mount
-//!   would not use a backup either.
+//!   fsid +0x20, label +0x12B (256); +0x30 must be its own offset. The backup superblocks
+//!   (64 MiB, 256 GiB) are not read: if the primary is bad, the kernel's mount would not use
+//!   a backup either.
 //! - vfat (`fat`): FAT12/16/32 boot sector at 0: blkid's magic strings at 0x36/0x52 or a
 //!   0x55AA signature with blkid's BPB checks. UUID is the volume serial (0x27, FAT32
-//!   0x43) shown `XXXX-XXXX` in upper case, like blkid; a zero serial is no UUID. Label: as
-//!   blkid, the root directory's volume-label entry wins over the boot sector's (0x2B,
-//!   FAT32 0x47), "NO NAME" counts as none. keel scans at most `fat::MAX_DIR_SCAN` bytes of
-//!   the root directory (FAT32: following the FAT chain for up to 100 clusters, as blkid)
-//!   and does not check FAT32's FSINFO signatures (the kernel only warns about them).
+//!   0x43) shown `XXXX-XXXX` in upper case, like blkid; a zero serial is no UUID. Label: the
+//!   boot sector's (0x2B, FAT32 0x47), "NO NAME" counts as none. blkid prefers the root
+//!   directory's volume-label entry, which keel does not read: mkfs.vfat writes both the
+//!   same, but a volume relabelled by Windows has only the entry changed, and there keel's
+//!   LABEL is the old one. FAT32's FSINFO signatures are not checked (the kernel only warns
+//!   about them).
 //! - squashfs (`squashfs`): "hsqs" at 0, version 4 or later (3.x is `Unsupported`); no
 //!   UUID or label, as blkid.
 //! - erofs (`erofs`): superblock at 1024, magic 0xE0F5E1E2, uuid +48, volume name +64 (16),
-//!   block size 512..4096; with `sb_chksum`, crc32c of 1024..block size (the raw register).
+//!   block size 512..4096.
 //!
 //! Partition tables (`read_partitions`, `find_partition`), the device's logical sector size
 //! given by the caller (/sys/block/DEV/queue/logical_block_size):
@@ -57,7 +57,6 @@
 
 mod bytes;
 pub mod btrfs;
-pub mod crc32c;
 pub mod erofs;
 pub mod ext;
 pub mod fat;

@@ -20,8 +20,7 @@ pub mod fsck;
 pub mod initramfs;
 pub mod options;
 pub mod plan;
-#[cfg(any(test, feature = "rt"))]
-mod say;
+pub(crate) mod say;
 #[cfg(all(not(test), feature = "rt"))]
 mod storage;
 #[cfg(all(not(test), feature = "rt"))]

@@ -39,7 +39,7 @@ const BITS: [u32; 22] = [
 /// caller NUL-terminates). None if `data` has no room.
 pub fn split<const N: usize>(options: &[u8], mut flags: MountFlags, data: &mut heapless::Vec<u8, N>) -> Option<MountFlags> {
     for word in options.split(|&b| b == b',').filter(|w| !w.is_empty()) {
-        let known = NAMES.split(|&b| b == b' ').filter(|n| !n.is_empty()).position(|n| n == word);
+        let known = crate::config::cmdline::position(NAMES, word);
         match known.and_then(|i| BITS.get(i)) {
             Some(&bits) if bits & CLEAR != 0 => flags.remove(MountFlags::from_bits_retain(bits & !CLEAR)),
             Some(&bits) => flags.insert(MountFlags::from_bits_retain(bits)),

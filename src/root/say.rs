@@ -1,11 +1,11 @@
-//! The root stage's console lines: a template whose `%`s are filled from `args` in order.
-//! One small call per line: the literal text is one static string, only what varies is
-//! passed (this stage has many lines, and every byte of PID 1 is paid for).
+//! Console lines from a template whose `%`s are filled from `args` in order (the root stage,
+//! the configuration, the power sequence). One small call per line: the literal text is
+//! one static string, only what varies is passed; a ufmt `info!` costs a call per piece.
 
 use rustix::io::Errno;
 
 pub enum Part<'a> {
-    /// Text as it is (control bytes shown as `?`).
+    /// Text as log::Bytes shows it (control bytes as `?`).
     T(&'a [u8]),
     /// A decimal number.
     N(u64),
@@ -15,7 +15,6 @@ pub enum Part<'a> {
 
 /// `say(b"root: no device % after % s", &[T(device), N(30)])`; a `%` with no argument
 /// left is shown as it is.
-#[cfg_attr(test, allow(dead_code))]
 pub fn say(template: &[u8], args: &[Part]) {
     let mut line = crate::log::begin();
     fill(&mut line, template, args);
@@ -27,10 +26,9 @@ fn fill(line: &mut crate::log::Line, template: &[u8], args: &[Part]) {
     for &b in template {
         let arg = if b == b'%' { args.next() } else { None };
         match arg {
+            // As log::Bytes shows it: control bytes as `?`, and non-ASCII too unless UTF-8.
             Some(Part::T(text)) => {
-                for &c in *text {
-                    line.push_bytes(&[if c < 0x20 || c == 0x7f { b'?' } else { c }]);
-                }
+                let _ = ufmt::uwrite!(line, "{}", crate::log::Bytes(text));
             }
             Some(Part::N(n)) => crate::log::push_padded(line, *n, 0, b' '),
             Some(Part::E(e)) => {

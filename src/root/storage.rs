@@ -58,6 +58,7 @@ pub struct Storage {
 impl Storage {
     /// The root from an initramfs, if one is named; else the mounts (only for the machine's
     /// init: in a PID namespace the mounts are the container runtime's).
+    #[inline(never)]
     pub fn new(config: &Config, owns_machine: bool, now: Instant) -> Storage {
         let mut s = Storage { stage: Stage::Open, wait: Wait::Over, plan: None, found: None, fsck_pid: 0, failed: 0 };
         if !owns_machine {
@@ -65,7 +66,7 @@ impl Storage {
         }
         match Plan::new(&config.root, &root()) {
             Some(plan) if initramfs::root_is_initramfs() => {
-                say(b"root: % (waiting up to % s)", &[T(&plan.device), N(plan.wait_secs.into())]);
+                say(b"root: % (waiting up to % s)", &[T(plan.device()), N(plan.wait_secs.into())]);
                 s.wait = Wait::new(now, plan.delay_secs, plan.wait_secs);
                 s.stage = Stage::Root;
                 s.plan = Some(plan);
@@ -103,6 +104,7 @@ impl Storage {
 
     /// Once the gate has opened: whether service `i` may run. After an emergency from the
     /// root phase the supervisor was made with the rescue services only (`rescue_only`).
+    #[inline(never)]
     pub fn may_run(&self, i: usize) -> bool {
         match self.stage {
             Stage::Emergency => self.plan.is_some() || rescue(i),
@@ -112,6 +114,7 @@ impl Storage {
 
     /// A kernel uevent: a block device added (or changed: media, a re-read partition table)
     /// is looked at while one is waited for.
+    #[inline(never)]
     pub fn on_uevent(&mut self, event: &Uevent) {
         let (Some(name), true) = (event.devname(), matches!(event.action, Action::Add | Action::Change)) else { return };
         if !self.wait.searching() || self.found.is_some() || event.subsystem() != Some(b"block") {
@@ -121,6 +124,7 @@ impl Storage {
     }
 
     /// Events were lost (the uevent socket overran): look at everything again.
+    #[inline(never)]
     pub fn on_overrun(&mut self) {
         if self.wait.searching() && self.found.is_none() {
             self.found = self.spec().and_then(|spec| find::scan(&spec));
@@ -128,6 +132,7 @@ impl Storage {
     }
 
     /// A child exited: the root's fsck? Returns whether it was.
+    #[inline(never)]
     pub fn on_exit(&mut self, pid: i32, status: ExitStatus) -> bool {
         if pid != self.fsck_pid || pid == 0 {
             return false;
@@ -156,6 +161,7 @@ impl Storage {
 
     /// Act on time and on what was found, until something must be waited for. Returns true
     /// once, when the gate opens (the caller stops the services `may_run` refuses).
+    #[inline(never)]
     pub fn advance(&mut self, now: Instant, args: &Args) -> bool {
         let was_open = self.gate_open();
         // Each pass moves to a later stage or waits: bounded by the stages there are.
@@ -168,10 +174,11 @@ impl Storage {
     }
 
     /// One step; false when there is nothing to do until an event or a deadline.
+    #[inline(never)]
     fn step(&mut self, now: Instant, args: &Args) -> bool {
         match self.stage {
             Stage::Root if self.spec().is_none() => {
-                let device = self.plan.as_ref().map_or(&b""[..], |p| &p.device[..]);
+                let device = self.plan.as_ref().map_or(&b""[..], |p| p.device());
                 say(b"root: root=% is not %", &[T(device), T(Spec::EXPECTED.as_bytes())]);
                 self.emergency();
             }
@@ -234,17 +241,19 @@ impl Storage {
         }
     }
 
+    #[inline(never)]
     fn not_found(&mut self) {
-        let (device, secs) = self.plan.as_ref().map_or((&b""[..], 0), |p| (&p.device[..], p.wait_secs));
+        let (device, secs) = self.plan.as_ref().map_or((&b""[..], 0), |p| (p.device(), p.wait_secs));
         say(b"root: no device % after % s", &[T(device), N(secs.into())]);
         self.emergency();
     }
 
     /// The root device is there: check it if the initramfs has the checker, then mount.
+    #[inline(never)]
     fn root_found(&mut self, dev: Found) {
         self.stage = Stage::RootReady;
         let Some(plan) = &self.plan else { return };
-        let fstype = first_type(&plan.fstype, &dev);
+        let fstype = first_type(plan.fstype(), &dev);
         self.fsck_pid = match (plan.fsck, fstype) {
             (FsckMode::Skip, _) | (_, None) => 0,
             (mode, Some(fstype)) => fsck_start(fstype, &dev.name, mode == FsckMode::Force),
@@ -252,15 +261,16 @@ impl Storage {
         self.found = Some(dev);
     }
 
+    #[inline(never)]
     fn mount_root(&mut self, args: &Args) {
         let (Some(plan), Some(dev)) = (&self.plan, self.found.take()) else { return self.emergency() };
         let flags = if plan.read_only { MountFlags::RDONLY } else { MountFlags::empty() };
         let _ = rustix::fs::mkdir(NEW_ROOT, rustix::fs::Mode::from_raw_mode(0o755));
-        if mount(b"", Some(&dev), NEW_ROOT.to_bytes(), &plan.fstype, &plan.options, flags).is_err() {
+        if mount(b"", Some(&dev), NEW_ROOT.to_bytes(), plan.fstype(), plan.options(), flags).is_err() {
             return self.emergency();
         }
         let mut path = [0u8; 260];
-        let Some(init) = c_path(&[&plan.init], &mut path) else { return self.emergency() };
+        let Some(init) = c_path(&[plan.init()], &mut path) else { return self.emergency() };
         let (what, e, then): (&[u8], _, &[u8]) = match switch_root(NEW_ROOT, init, args) {
             Failure::Before(what, e) => {
                 use rustix::mount::{unmount, UnmountFlags};
@@ -295,6 +305,7 @@ impl Storage {
         self.next_mount(i + 1, now);
     }
 
+    #[inline(never)]
     fn next_mount(&mut self, i: usize, now: Instant) {
         self.stage = match mounts().get(i) {
             Some(m) => {
@@ -332,6 +343,7 @@ fn first_type<'a>(listed: &'a [u8], dev: &Found) -> Option<&'a [u8]> {
 }
 
 /// Start `fsck.TYPE -a [-f] /dev/NAME` if the initramfs has it; its pid, 0 if not started.
+#[inline(never)]
 fn fsck_start(fstype: &[u8], name: &[u8], force: bool) -> i32 {
     let mut path = [0u8; 64];
     let mut dev = [0u8; 48];
@@ -364,6 +376,7 @@ fn fsck_start(fstype: &[u8], name: &[u8], force: bool) -> i32 {
 }
 
 /// `fsck.TYPE` in /sbin, /usr/sbin or /bin: an executable file.
+#[inline(never)]
 fn find_checker<'b>(fstype: &[u8], buf: &'b mut [u8; 64]) -> Option<&'b CStr> {
     let dir = fsck::DIRS.iter().find(|dir| {
         let mut probe = [0u8; 64];

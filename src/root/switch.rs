@@ -28,6 +28,7 @@ pub enum Failure {
 
 /// Switch to the filesystem mounted at `new_root` and exec `init` there. Returns only on
 /// failure.
+#[inline(never)]
 pub fn switch_root(new_root: &CStr, init: &CStr, args: &Args) -> Failure {
     if let Err(e) = check_init(new_root, init) {
         return Failure::Before("no executable init on the new root", e);
@@ -74,6 +75,7 @@ pub fn switch_root(new_root: &CStr, init: &CStr, args: &Args) -> Failure {
 /// `init` exists on the new root, resolved as if the new root were `/` (an absolute symlink
 /// such as /sbin/init -> /lib/systemd/systemd points into it, not into the initramfs), and
 /// is an executable file.
+#[inline(never)]
 fn check_init(new_root: &CStr, init: &CStr) -> Result<(), Errno> {
     let root = rustix::fs::open(new_root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
     let fd = rustix::fs::openat2(&root, init, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::IN_ROOT)?;
@@ -87,6 +89,7 @@ fn check_init(new_root: &CStr, init: &CStr) -> Result<(), Errno> {
 
 /// exec `init` as PID 1: argv[0] is its path, the rest is keel's (the kernel's words for
 /// init); nothing of keel's blocked signals or descriptors beyond 0-2 goes along.
+#[inline(never)]
 fn exec_init(init: &CStr, args: &Args) -> Errno {
     let mut argv = heapless::Vec::<*const u8, 32>::new();
     let _ = argv.push(init.as_ptr().cast());

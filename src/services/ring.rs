@@ -25,13 +25,15 @@ impl Ring {
         // Only the last `cap` bytes can survive.
         let skip = bytes.len().saturating_sub(self.cap);
         self.written += skip as u64;
-        let mut rest = &bytes[skip..];
+        let mut rest = bytes.get(skip..).unwrap_or_default();
         while !rest.is_empty() {
             let at = (self.written % self.cap as u64) as usize;
             let n = rest.len().min(self.cap - at);
-            window[at..at + n].copy_from_slice(&rest[..n]);
+            let (now, later) = rest.split_at(n);
+            let Some(dst) = window.get_mut(at..at + n) else { return };
+            dst.copy_from_slice(now);
             self.written += n as u64;
-            rest = &rest[n..];
+            rest = later;
         }
     }
 

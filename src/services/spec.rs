@@ -5,18 +5,6 @@
 pub use keel_config::spec::{CStrs, Readiness, Restart, Spec};
 use crate::sys::TryLock;
 
-/// Where the supervisor's table comes from: any `&'static [Spec]` (tests build their own;
-/// PID 1 the running configuration's).
-pub trait Specs: Copy {
-    fn all(self) -> &'static [Spec<'static>];
-}
-
-impl Specs for &'static [Spec<'static>] {
-    fn all(self) -> &'static [Spec<'static>] {
-        self
-    }
-}
-
 /// The running table, set once at boot, read by whoever names services (the command line's
 /// `keel.svc.NAME`, debug clients, the root's rescue list).
 static TABLE: TryLock<&'static [Spec<'static>]> = TryLock::new(&[]);

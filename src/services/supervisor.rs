@@ -5,7 +5,7 @@
 use super::machine::{say, Action, Arg::{B, E, N, S}, Event};
 use super::ring::{Ring, ECHO_MAX};
 use super::spawn::{spawn, SpawnError};
-use super::spec::{Readiness, Spec, Specs};
+use super::spec::{Readiness, Spec};
 use super::table::{Effects, Table};
 use crate::clock::Instant;
 use crate::event::{EventLoop, Source};
@@ -20,39 +20,54 @@ pub use super::machine::{Control, State};
 const MAX_SERVICES: usize = keel_config::db::MAX_SERVICES;
 
 /// A service's descriptors and output ring.
-struct Io {
+pub struct Io {
     output: Option<OwnedFd>,
     ready_pipe: Option<OwnedFd>,
     notify: Option<OwnedFd>,
     ring: Ring,
 }
 
-/// `S`: where the table comes from (spec.rs: the compiled one by default).
-pub struct Supervisor<S: Specs = &'static [Spec<'static>]> {
-    specs: S,
-    table: Table<S, MAX_SERVICES>,
+/// The supervisor's tables, in .bss (`sys::supervisor_storage`): 128 services' records
+/// built on the stack and moved into place would cost PID 1 ~30 KiB of stack pages that
+/// stay resident for good; in .bss only the pages of the services there are get touched.
+/// All zero bytes as `EMPTY`, so it stays in .bss (see `Table::specs`).
+pub struct Tables {
+    table: Table<MAX_SERVICES>,
     io: heapless::Vec<Io, MAX_SERVICES>,
+}
+
+impl Tables {
+    pub const EMPTY: Tables = Tables { table: Table::EMPTY, io: heapless::Vec::new() };
+}
+
+pub struct Supervisor {
+    specs: &'static [Spec<'static>],
+    table: &'static mut Table<MAX_SERVICES>,
+    io: &'static mut heapless::Vec<Io, MAX_SERVICES>,
     /// All output rings, one window each (see `Ring`).
     rings: &'static mut [u8],
 }
 
-impl<S: Specs> Supervisor<S> {
+impl Supervisor {
     /// `enabled(i, spec)` says whether service i may run (`keel.svc.NAME=off`, `keel.single`).
-    pub fn new(specs: S, enabled: impl Fn(usize, &Spec) -> bool) -> Supervisor<S> {
-        let table = Table::new(specs, enabled);
-        let mut io = heapless::Vec::new();
+    /// PID 1 has one supervisor, made once.
+    pub fn new(specs: &'static [Spec<'static>], enabled: impl Fn(usize, &Spec) -> bool) -> Supervisor {
+        let Some(tables) = crate::sys::supervisor_storage() else { crate::fatal!("services: a second supervisor") };
+        tables.table.set(specs, enabled);
+        let specs = tables.table.specs();
         let mut base = 0;
-        for spec in table.specs() {
+        tables.io.clear();
+        for spec in specs {
             // Cannot fail: the table kept as many as there is room for.
-            let _ = io.push(Io { output: None, ready_pipe: None, notify: None, ring: Ring::new(base, spec.ring) });
+            let _ = tables.io.push(Io { output: None, ready_pipe: None, notify: None, ring: Ring::new(base, spec.ring) });
             base += spec.ring;
         }
-        Supervisor { specs, table, io, rings: crate::sys::ring_storage() }
+        Supervisor { specs, table: &mut tables.table, io: &mut tables.io, rings: crate::sys::ring_storage() }
     }
 
     /// Act on time and on what changed. Called on every loop pass.
     pub fn poll(&mut self, now: Instant, events: &EventLoop) {
-        self.table.poll(now, &mut Runtime { specs: self.specs, io: &mut self.io, events: Some(events) });
+        self.table.poll(now, &mut Runtime { specs: self.specs, io: &mut *self.io, events: Some(events) });
     }
 
     /// A child exited: if it was a service, decide what comes next. Returns whether it was.
@@ -70,7 +85,7 @@ impl<S: Specs> Supervisor<S> {
         if dropped > 0 {
             say(spec.name, "{} bytes of output overwritten in its ring", &[N(dropped)]);
         }
-        self.table.on_exit(pid, status, now, &mut Runtime { specs: self.specs, io: &mut self.io, events: None });
+        self.table.on_exit(pid, status, now, &mut Runtime { specs: self.specs, io: &mut *self.io, events: None });
         true
     }
 
@@ -91,7 +106,7 @@ impl<S: Specs> Supervisor<S> {
                     io.output = None; // EOF: closing also removes it from epoll
                     break;
                 }
-                Ok(n) => io.ring.write(self.rings, &buf[..n]),
+                Ok(n) => io.ring.write(self.rings, buf.get(..n).unwrap_or_default()),
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(_) => break,
             }
@@ -112,7 +127,7 @@ impl<S: Specs> Supervisor<S> {
         let mut buf = [0u8; 64];
         match rustix::io::read(fd, &mut buf) {
             Ok(0) => io.ready_pipe = None,
-            Ok(n) if buf[..n].contains(&b'\n') => self.ready(i, now),
+            Ok(n) if buf.get(..n).unwrap_or_default().contains(&b'\n') => self.ready(i, now),
             _ => {}
         }
     }
@@ -134,12 +149,12 @@ impl<S: Specs> Supervisor<S> {
     }
 
     fn ready(&mut self, i: usize, now: Instant) {
-        self.table.handle(i, Event::Ready, now, &mut Runtime { specs: self.specs, io: &mut self.io, events: None });
+        self.table.handle(i, Event::Ready, now, &mut Runtime { specs: self.specs, io: &mut *self.io, events: None });
     }
 
     /// A debug client's request. Refused during shutdown.
     pub fn control(&mut self, i: usize, what: Control, now: Instant) -> Result<(), &'static str> {
-        self.table.control(i, what, now, &mut Runtime { specs: self.specs, io: &mut self.io, events: None })
+        self.table.control(i, what, now, &mut Runtime { specs: self.specs, io: &mut *self.io, events: None })
     }
 
     /// Each service's name, state, pid (0: none) and restart count, as debug clients see them.
@@ -149,7 +164,7 @@ impl<S: Specs> Supervisor<S> {
 
     /// The power sequence starts: stop everything, in reverse dependency order, by `deadline`.
     pub fn begin_stop(&mut self, deadline: Instant) {
-        self.table.begin_stop(deadline, Instant::now(), &mut Runtime { specs: self.specs, io: &mut self.io, events: None });
+        self.table.begin_stop(deadline, Instant::now(), &mut Runtime { specs: self.specs, io: &mut *self.io, events: None });
     }
 
     /// No service process is left.
@@ -164,18 +179,16 @@ impl<S: Specs> Supervisor<S> {
 }
 
 /// Does what the state machines ask, with the services' descriptors.
-struct Runtime<'a, S: Specs> {
-    /// Looked up here, not passed in: with the compiled table the optimizer then knows
-    /// each service's kind and drops the code for kinds the table does not have.
-    specs: S,
+struct Runtime<'a> {
+    specs: &'static [Spec<'static>],
     io: &'a mut heapless::Vec<Io, MAX_SERVICES>,
     /// Only a poll may spawn: elsewhere a start waits for the next pass (they come at once).
     events: Option<&'a EventLoop>,
 }
 
-impl<S: Specs> Effects for Runtime<'_, S> {
+impl Effects for Runtime<'_> {
     fn perform(&mut self, i: usize, action: Action) -> Option<Event> {
-        let (Some(spec), Some(io)) = (self.specs.all().get(i), self.io.get_mut(i)) else { return None };
+        let (Some(spec), Some(io)) = (self.specs.get(i), self.io.get_mut(i)) else { return None };
         match action {
             Action::Spawn => {
                 let events = self.events?;
@@ -240,14 +253,15 @@ impl<S: Specs> Effects for Runtime<'_, S> {
 /// The sd_notify socket of service i, `/run/keel/NAME.notify`, made once. A path, not an
 /// abstract name: those are shared by everyone in the network namespace (other keels).
 fn notify_socket<'e>(io: &mut Io, i: usize, spec: &Spec, events: &EventLoop, env: &'e mut heapless::Vec<u8, 64>) -> Result<&'e core::ffi::CStr, rustix::io::Errno> {
-    use rustix::net::{bind, socket_with, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    use rustix::fd::AsFd;
+    use rustix::net::{socket_with, AddressFamily, SocketFlags, SocketType};
     let too_long = rustix::io::Errno::NAMETOOLONG;
     env.extend_from_slice(b"NOTIFY_SOCKET=/run/keel/").map_err(|_| too_long)?;
     env.extend_from_slice(spec.name.as_bytes()).map_err(|_| too_long)?;
     env.extend_from_slice(b".notify\0").map_err(|_| too_long)?;
     let var = core::ffi::CStr::from_bytes_with_nul(env).map_err(|_| rustix::io::Errno::INVAL)?;
     if io.notify.is_none() {
-        let path = &var.to_bytes_with_nul()[b"NOTIFY_SOCKET=".len()..];
+        let path = var.to_bytes_with_nul().get(b"NOTIFY_SOCKET=".len()..).unwrap_or_default();
         let path = core::ffi::CStr::from_bytes_with_nul(path).map_err(|_| rustix::io::Errno::INVAL)?;
         match rustix::fs::mkdir(c"/run/keel", rustix::fs::Mode::from_raw_mode(0o755)) {
             Ok(()) | Err(rustix::io::Errno::EXIST) => {}
@@ -255,7 +269,7 @@ fn notify_socket<'e>(io: &mut Io, i: usize, spec: &Spec, events: &EventLoop, env
         }
         let _ = rustix::fs::unlink(path);
         let sock = socket_with(AddressFamily::UNIX, SocketType::DGRAM, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK, None)?;
-        bind(&sock, &SocketAddrUnix::new(path)?)?;
+        crate::sys::bind_unix(sock.as_fd(), path)?;
         events.watch(&sock, Source::Notify(i as u8))?;
         io.notify = Some(sock);
     }

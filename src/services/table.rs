@@ -4,7 +4,7 @@
 //! tests record). At most `N` services; the compiler refuses more than 128.
 
 use super::machine::{say, Action, Arg, Control, Ctx, Deps, Event, Service, State};
-use super::spec::{Spec, Specs};
+use super::spec::Spec;
 use crate::clock::Instant;
 use crate::info;
 use crate::reaper::ExitStatus;
@@ -14,46 +14,56 @@ pub trait Effects {
     fn perform(&mut self, i: usize, action: Action) -> Option<Event>;
 }
 
-pub struct Table<S: Specs, const N: usize> {
-    specs: S,
+pub struct Table<const N: usize> {
+    /// None before `set`: all zero bytes, so a `static` of it stays in .bss (an empty
+    /// slice's pointer is not null, and would put the whole table in .data).
+    specs: Option<&'static [Spec<'static>]>,
     services: heapless::Vec<Service, N>,
     /// The shutdown's global deadline, once it began.
     shutdown: Option<Instant>,
 }
 
-impl<S: Specs, const N: usize> Table<S, N> {
+impl<const N: usize> Table<N> {
+    /// No services: what `set` fills in place (PID 1's table lives in .bss, not on the stack).
+    pub const EMPTY: Table<N> = Table { specs: None, services: heapless::Vec::new(), shutdown: None };
+
     /// `enabled(i, spec)` says whether service i may run (`keel.svc.NAME=off`, `keel.single`).
-    pub fn new(specs: S, enabled: impl Fn(usize, &Spec) -> bool) -> Table<S, N> {
-        let mut services = heapless::Vec::new();
-        if specs.all().len() > N {
+    pub fn new(specs: &'static [Spec<'static>], enabled: impl Fn(usize, &Spec) -> bool) -> Table<N> {
+        let mut table = Table::EMPTY;
+        table.set(specs, enabled);
+        table
+    }
+
+    /// Start over with `specs`, in place (see `new`).
+    pub fn set(&mut self, specs: &'static [Spec<'static>], enabled: impl Fn(usize, &Spec) -> bool) {
+        if specs.len() > N {
             info!("services: room for the first {} only", N);
         }
-        for (i, spec) in specs.all().iter().take(N).enumerate() {
+        let specs = specs.get(..N).unwrap_or(specs);
+        self.specs = Some(specs);
+        self.services.clear();
+        self.shutdown = None;
+        for (i, spec) in specs.iter().enumerate() {
             let on = enabled(i, spec);
             if !on {
                 say(spec.name, "off (command line)", &[]);
             }
             // Cannot fail: at most N.
-            let _ = services.push(Service::new(spec, on));
+            let _ = self.services.push(Service::new(spec, on));
         }
-        Table { specs, services, shutdown: None }
     }
 
-    /// How many services there was room for. From the specs, not `services.len()`: with the
-    /// compiled table this is a constant the optimizer sees (same value: see `new`).
     fn len(&self) -> usize {
-        self.specs.all().len().min(N)
+        self.services.len()
     }
 
-    /// The specs of the services there was room for.
+    /// The specs of the services there was room for (as many as `services`: see `set`).
     pub fn specs(&self) -> &'static [Spec<'static>] {
-        let all = self.specs.all();
-        all.get(..self.len()).unwrap_or(all)
+        self.specs.unwrap_or_default()
     }
 
-    /// The services' records (sliced by `len`, for the same reason).
     fn services(&self) -> &[Service] {
-        self.services.get(..self.len()).unwrap_or(&self.services)
+        &self.services
     }
 
     pub fn state(&self, i: usize) -> Option<State> {

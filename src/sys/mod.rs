@@ -91,8 +91,15 @@ pub fn signalfd(set: SigSet) -> Result<OwnedFd, Errno> {
             flags as usize,
         )
     };
+    owned_fd(ret)
+}
+
+/// A syscall's new descriptor, owned. It is a non-negative int, which the conversion checks,
+/// so OwnedFd::from_raw_fd's `fd != -1` assertion (core::fmt's assert_failed) folds away.
+pub(crate) fn owned_fd(ret: isize) -> Result<OwnedFd, Errno> {
+    let fd = i32::try_from(check(ret)?).map_err(|_| Errno::BADF)?;
     // SAFETY: on success the kernel returned a new descriptor that we now own.
-    check(ret).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// The fields keel reads from a `struct signalfd_siginfo` (128 bytes).
@@ -176,8 +183,10 @@ macro_rules! once_storage {
         $vis fn $name() -> Option<&'static mut $ty> {
             use core::sync::atomic::{AtomicBool, Ordering};
             static mut STORAGE: $ty = $init;
-            static TAKEN: AtomicBool = AtomicBool::new(false);
-            if TAKEN.swap(true, Ordering::AcqRel) {
+            // True at start, so the flag is in .data, whose page is resident anyway, and
+            // not the only byte written in a .bss page next to some big table.
+            static FREE: AtomicBool = AtomicBool::new(true);
+            if !FREE.swap(false, Ordering::AcqRel) {
                 return None;
             }
             // SAFETY: the swap above lets exactly one caller through, so this is the only
@@ -206,6 +215,12 @@ once_storage! {
 once_storage! {
     /// The mounts table of the configuration that runs, decoded once at boot.
     pub fn mount_table() -> heapless::Vec<keel_config::spec::Mount<'static>, { keel_config::db::MAX_MOUNTS }> = heapless::Vec::new();
+}
+
+#[cfg(all(not(test), feature = "rt"))]
+once_storage! {
+    /// The supervisor's service records and descriptors (services::supervisor::Tables).
+    pub fn supervisor_storage() -> crate::services::supervisor::Tables = crate::services::supervisor::Tables::EMPTY;
 }
 
 /// The services' output rings (see `ring_pool`); later calls get an empty slice.
@@ -415,6 +430,64 @@ impl<T> TryLock<T> {
     }
 }
 
+/// bind(fd, path) for a unix socket. rustix's SocketAddrUnix::new carries a bounds check
+/// whose panic brings core::fmt along.
+pub fn bind_unix(fd: BorrowedFd<'_>, path: &core::ffi::CStr) -> Result<(), Errno> {
+    use rustix::fd::AsRawFd;
+    const AF_UNIX: u16 = 1;
+    // struct sockaddr_un: family u16, then sun_path[108], the path with its NUL.
+    let mut addr = [0u8; 110];
+    let (family, sun_path) = addr.split_at_mut(2);
+    family.copy_from_slice(&AF_UNIX.to_ne_bytes());
+    let path = path.to_bytes_with_nul();
+    sun_path.get_mut(..path.len()).ok_or(Errno::NAMETOOLONG)?.copy_from_slice(path);
+    // SAFETY: bind reads the given length (at most the array's) of the live array.
+    check(unsafe { arch::syscall3(k::__NR_bind as usize, fd.as_raw_fd() as usize, addr.as_ptr() as usize, 2 + path.len()) })
+        .map(drop)
+}
+
+/// Put a tty in raw mode (cfmakeraw's flags), ignoring the modem lines (CLOCAL), at `baud`
+/// if given. By the termios2 ioctls themselves (Linux 2.6.20 on): rustix's
+/// tcgetattr/tcsetattr fall back to TCGETS for older kernels, and that path's speed table is
+/// ~600 bytes. Ok(false): not a tty, left as it is.
+pub fn tty_raw(fd: BorrowedFd<'_>, baud: Option<u32>) -> Result<bool, Errno> {
+    const RATES: [u32; 31] = [
+        0, 50, 75, 110, 134, 150, 200, 300, 600, 1200, 1800, 2400, 4800, 9600, 19200, 38400, 57600, 115_200, 230_400,
+        460_800, 500_000, 576_000, 921_600, 1_000_000, 1_152_000, 1_500_000, 2_000_000, 2_500_000, 3_000_000, 3_500_000,
+        4_000_000,
+    ];
+    use rustix::fd::AsRawFd;
+    // _IOR/_IOW('T', 0x2A/0x2B, struct termios2), the same on x86_64 and aarch64.
+    const TCGETS2: usize = 0x802c_542a;
+    const TCSETS2: usize = 0x402c_542b;
+    let mut t = k::termios2 { c_iflag: 0, c_oflag: 0, c_cflag: 0, c_lflag: 0, c_line: 0, c_cc: [0; 19], c_ispeed: 0, c_ospeed: 0 };
+    let ioctl = |cmd: usize, t: &mut k::termios2| {
+        // SAFETY: TCGETS2 fills, TCSETS2 reads, one struct termios2, which `t` is.
+        check(unsafe { arch::syscall3(k::__NR_ioctl as usize, fd.as_raw_fd() as usize, cmd, t as *mut k::termios2 as usize) })
+    };
+    if ioctl(TCGETS2, &mut t).is_err() {
+        return Ok(false);
+    }
+    t.c_iflag &= !(k::IGNBRK | k::BRKINT | k::PARMRK | k::ISTRIP | k::INLCR | k::IGNCR | k::ICRNL | k::IXON);
+    t.c_oflag &= !k::OPOST;
+    t.c_lflag &= !(k::ECHO | k::ECHONL | k::ICANON | k::ISIG | k::IEXTEN);
+    t.c_cflag = (t.c_cflag & !(k::CSIZE | k::PARENB)) | k::CS8 | k::CLOCAL;
+    t.c_cc[k::VMIN as usize] = 1;
+    t.c_cc[k::VTIME as usize] = 0;
+    if let Some(baud) = baud {
+        // A standard rate by its B constant (B0..B38400 are 0..15, B57600..B4000000 are
+        // 0x1001..0x100f), any other as BOTHER, as cfsetspeed does; input as output.
+        let code = match RATES.iter().position(|&r| r == baud) {
+            Some(i @ 0..=15) => i as u32,
+            Some(i) => 0x1000 | (i as u32 - 15),
+            None => k::BOTHER,
+        };
+        t.c_cflag = (t.c_cflag & !(k::CBAUD | k::CIBAUD)) | code | code << k::IBSHIFT;
+        (t.c_ispeed, t.c_ospeed) = (baud, baud);
+    }
+    ioctl(TCSETS2, &mut t).map(|_| true)
+}
+
 /// A listening AF_VSOCK stream socket on `port` (any CID), non-blocking. rustix has the
 /// address family but no vsock address type.
 pub fn vsock_listen(port: u32) -> Result<OwnedFd, Errno> {
@@ -427,13 +500,66 @@ pub fn vsock_listen(port: u32) -> Result<OwnedFd, Errno> {
     addr[4..8].copy_from_slice(&port.to_ne_bytes());
     addr[8..12].copy_from_slice(&u32::MAX.to_ne_bytes()); // VMADDR_CID_ANY
     // SAFETY: socket takes no pointers; on success we own the descriptor.
-    let fd = check(unsafe {
+    let sock = owned_fd(unsafe {
         arch::syscall3(k::__NR_socket as usize, AF_VSOCK, SOCK_STREAM | (k::O_CLOEXEC | k::O_NONBLOCK) as usize, 0)
     })?;
-    // SAFETY: the kernel just returned this descriptor to us.
-    let sock = unsafe { OwnedFd::from_raw_fd(fd as i32) };
     // SAFETY: bind reads `addr.len()` bytes of the live array.
     check(unsafe { arch::syscall3(k::__NR_bind as usize, sock.as_raw_fd() as usize, addr.as_ptr() as usize, addr.len()) })?;
     rustix::net::listen(&sock, 4)?;
     Ok(sock)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::fd::AsFd;
+    use rustix::termios::{tcgetattr, ControlModes, SpecialCodeIndex};
+
+    /// A pseudo-terminal's other side, as the debug channel of a UART would be.
+    fn pty() -> (OwnedFd, OwnedFd) {
+        use rustix::pty::{grantpt, ioctl_tiocgptpeer, openpt, unlockpt, OpenptFlags};
+        let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
+        let master = openpt(flags).unwrap();
+        grantpt(&master).unwrap();
+        unlockpt(&master).unwrap();
+        let tty = ioctl_tiocgptpeer(&master, flags).unwrap();
+        (master, tty)
+    }
+
+    #[test]
+    fn tty_raw_sets_what_cfmakeraw_clocal_and_the_speed_would() {
+        let (_master, tty) = pty();
+        let mut expected = tcgetattr(&tty).unwrap();
+        assert!(expected.local_modes.contains(rustix::termios::LocalModes::ICANON), "a new pty is cooked");
+        expected.make_raw();
+        expected.control_modes |= ControlModes::CLOCAL;
+        expected.set_speed(57_600).unwrap();
+        assert_eq!(tty_raw(tty.as_fd(), Some(57_600)), Ok(true));
+        let got = tcgetattr(&tty).unwrap();
+        assert_eq!(got.input_modes, expected.input_modes);
+        assert_eq!(got.output_modes, expected.output_modes);
+        assert_eq!(got.local_modes, expected.local_modes);
+        assert_eq!(got.control_modes, expected.control_modes);
+        assert_eq!((got.special_codes[SpecialCodeIndex::VMIN], got.special_codes[SpecialCodeIndex::VTIME]), (1, 0));
+        assert_eq!((got.input_speed(), got.output_speed()), (57_600, 57_600));
+    }
+
+    #[test]
+    fn tty_raw_sets_any_rate_as_cfsetspeed_would() {
+        let (_master, tty) = pty();
+        for baud in [9600, 115_200, 4_000_000, 250_000] {
+            let mut expected = tcgetattr(&tty).unwrap();
+            expected.set_speed(baud).unwrap();
+            assert_eq!(tty_raw(tty.as_fd(), Some(baud)), Ok(true));
+            let got = tcgetattr(&tty).unwrap();
+            assert_eq!(got.control_modes, expected.control_modes | ControlModes::CLOCAL, "{baud}");
+            assert_eq!((got.input_speed(), got.output_speed()), (baud, baud));
+        }
+    }
+
+    #[test]
+    fn tty_raw_leaves_what_is_not_a_tty() {
+        let (r, _w) = rustix::pipe::pipe().unwrap();
+        assert_eq!(tty_raw(r.as_fd(), Some(115_200)), Ok(false));
+    }
 }

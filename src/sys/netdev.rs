@@ -4,7 +4,7 @@
 
 use super::{arch, check};
 use linux_raw_sys::general as k;
-use rustix::fd::{AsRawFd, FromRawFd, OwnedFd};
+use rustix::fd::AsRawFd;
 use rustix::io::Errno;
 
 const AF_UNIX: usize = 1;
@@ -28,13 +28,11 @@ pub fn interface_up(name: &core::ffi::CStr) -> Result<(), Errno> {
         return Err(Errno::NAMETOOLONG);
     }
     // SAFETY: socket takes no pointers; on success we own the returned descriptor.
-    let fd = check(unsafe {
+    let sock = super::owned_fd(unsafe {
         arch::syscall3(k::__NR_socket as usize, AF_UNIX, SOCK_DGRAM | k::O_CLOEXEC as usize, 0)
     })?;
-    // SAFETY: the kernel just returned this descriptor to us.
-    let sock = unsafe { OwnedFd::from_raw_fd(fd as i32) };
     let mut req = IfReq { name: [0; 16], flags: 0, _rest: [0; 22] };
-    req.name[..bytes.len()].copy_from_slice(bytes);
+    req.name.get_mut(..bytes.len()).ok_or(Errno::NAMETOOLONG)?.copy_from_slice(bytes);
     let ioctl = |cmd: usize, req: &mut IfReq| {
         // SAFETY: both ioctls read and write one `struct ifreq`, which `req` is.
         check(unsafe { arch::syscall3(k::__NR_ioctl as usize, sock.as_raw_fd() as usize, cmd, req as *mut IfReq as usize) })

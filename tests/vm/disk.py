@@ -13,6 +13,10 @@ names its root= before the image exists.
 `compile_config(toml)` gives the compiled form keel reads at /etc/keel/keel.db (keel-config's
 compiler through `cargo run --example compile`, cached by the text's hash in
 target/qemu-tests/db/).
+
+A real distribution's root: `debian_root()` is tests/vm/fetch-debian-root's cached
+debootstrap tree, and `overlay_tree(base, dest, files)` a copy of it by hard links with
+files of the test's added (keel, its keel.db), for `ext4(img, dest, ...)`.
 """
 
 import hashlib
@@ -144,6 +148,40 @@ def root_tree(dest, init, db=None, files=None, busybox="/bin/busybox", without=(
         p.write_bytes(data if isinstance(data, bytes) else data.encode())
         if path.endswith("*"):
             os.chmod(p, 0o755)
+    return dest
+
+
+def debian_root():
+    """The cached Debian minbase root (tests/vm/fetch-debian-root makes it the first time,
+    a minute or two; `just debian-root` does it ahead)."""
+    r = subprocess.run([str(REPO / "tests/vm/fetch-debian-root")], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise AssertionError(f"tests/vm/fetch-debian-root failed ({r.returncode}):\n{r.stderr}")
+    return Path(r.stdout.strip().splitlines()[-1])
+
+
+def overlay_tree(base, dest, files):
+    """`base` at `dest` as hard links (`cp -al`: no data copied; a plain `cp -a` on another
+    filesystem), plus `files` {guest path: text, bytes, or a host Path to copy}; a path
+    ending in `*` is executable. An added file that exists in `base` is unlinked first, so
+    `base` (the cache) is never written through a link. Owners and modes are `base`'s: run
+    as root, as fetch-debian-root does."""
+    dest = Path(dest)
+    if dest.exists():
+        shutil.rmtree(dest)
+    if subprocess.run(["cp", "-al", str(base), str(dest)], capture_output=True).returncode != 0:
+        shutil.rmtree(dest, ignore_errors=True)
+        run("cp", "-a", base, dest)
+    for path, data in files.items():
+        p = dest / path.rstrip("*")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if p.is_symlink() or p.exists():
+            p.unlink()
+        if isinstance(data, Path):
+            shutil.copyfile(data, p)
+        else:
+            p.write_bytes(data if isinstance(data, bytes) else data.encode())
+        os.chmod(p, 0o755 if path.endswith("*") else 0o644)
     return dest
 
 

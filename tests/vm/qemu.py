@@ -25,6 +25,10 @@ the initramfs, the serial port as the console, -no-reboot (a guest reboot ends Q
 tests see it). q35 and pc boot equally fast here and both deliver the ACPI power button
 (ICH9 / PIIX4 PM); q35 is the current PC.
 
+`Vm(reboot=True)`: without -no-reboot, a guest reboot (or a reset: a panic with panic=-1,
+a watchdog, QMP system_reset) restarts the guest in the same QEMU, its RAM kept (pstore's
+ramoops region survives); a poweroff still ends QEMU.
+
 `Vm(serial="pipe:PATH")`: the console elsewhere than on QEMU's stdout (any -serial
 value); `text`, `wait_for` and `shell` then see nothing.
 
@@ -198,6 +202,7 @@ class Vm:
         memory=None,
         machine=None,
         serial="stdio",
+        reboot=False,
         extra_args=(),
         max_runtime=180.0,
         log_dir=LOG_DIR,
@@ -235,7 +240,7 @@ class Vm:
             "-nodefaults",
             "-no-user-config",
             "-display", "none",
-            "-no-reboot",
+            *([] if reboot else ["-no-reboot"]),
             "-kernel", str(self.kernel),
             "-initrd", str(self.initrd),
             "-append", self.append,

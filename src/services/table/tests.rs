@@ -47,11 +47,11 @@ impl Record {
     }
 }
 
-fn names<S: Specs, const N: usize>(t: &Table<S, N>) -> Vec<(&'static str, &'static str)> {
+fn names<const N: usize>(t: &Table<N>) -> Vec<(&'static str, &'static str)> {
     t.entries().map(|(spec, state, _)| (spec.name, state.name())).collect()
 }
 
-fn exit<S: Specs, const N: usize>(t: &mut Table<S, N>, fx: &mut Record, i: usize, code: i32, now: Instant) {
+fn exit<const N: usize>(t: &mut Table<N>, fx: &mut Record, i: usize, code: i32, now: Instant) {
     assert_eq!(t.on_exit(100 + i as i32, ExitStatus::Exited(code), now, fx), Some(i));
     t.poll(now, fx);
 }
@@ -63,7 +63,7 @@ fn chain() -> &'static [Spec<'static>] {
 
 #[test]
 fn dependencies_start_in_order_independent_ones_at_once() {
-    let mut t: Table<_, 8> = Table::new(chain(), |_, _| true);
+    let mut t: Table<8> = Table::new(chain(), |_, _| true);
     let mut fx = Record::default();
     t.poll(T0, &mut fx);
     assert_eq!(fx.take(), [(0, Action::Spawn), (3, Action::Spawn)]);
@@ -80,7 +80,7 @@ fn dependencies_start_in_order_independent_ones_at_once() {
 
 #[test]
 fn a_failed_oneshot_blocks_its_dependents_until_it_succeeds() {
-    let mut t: Table<_, 8> = Table::new(chain(), |_, _| true);
+    let mut t: Table<8> = Table::new(chain(), |_, _| true);
     let mut fx = Record::default();
     t.poll(T0, &mut fx);
     assert_eq!(fx.take(), [(0, Action::Spawn), (3, Action::Spawn)]);
@@ -100,7 +100,7 @@ fn a_failed_oneshot_blocks_its_dependents_until_it_succeeds() {
 #[test]
 fn an_off_or_exited_dependency_blocks() {
     let specs = leak(vec![spec("db", &[]), spec("web", &[0]), Spec { restart: Restart::Never, ..spec("job", &[]) }, spec("report", &[2])]);
-    let mut t: Table<_, 8> = Table::new(specs, |i, _| i != 0);
+    let mut t: Table<8> = Table::new(specs, |i, _| i != 0);
     let mut fx = Record::default();
     t.poll(T0, &mut fx);
     assert_eq!(t.deps(1), Deps::Blocked { name: "db", state: "off" });
@@ -115,7 +115,7 @@ fn an_off_or_exited_dependency_blocks() {
 
 #[test]
 fn a_dependency_outside_the_table_blocks() {
-    let mut t: Table<_, 8> = Table::new(leak(vec![spec("lost", &[7])]), |_, _| true);
+    let mut t: Table<8> = Table::new(leak(vec![spec("lost", &[7])]), |_, _| true);
     let mut fx = Record::default();
     t.poll(T0, &mut fx);
     assert_eq!(t.deps(0), Deps::Blocked { name: "?", state: "off" });
@@ -124,11 +124,11 @@ fn a_dependency_outside_the_table_blocks() {
 
 #[test]
 fn spawn_failures_fail_or_back_off() {
-    let mut t: Table<_, 8> = Table::new(leak(vec![spec("missing", &[])]), |_, _| true);
+    let mut t: Table<8> = Table::new(leak(vec![spec("missing", &[])]), |_, _| true);
     let mut fx = Record { fail: Some((0, Errno::NOENT)), ..Record::default() };
     t.poll(T0, &mut fx);
     assert_eq!(t.state(0), Some(State::Failed { ending: None }));
-    let mut t: Table<_, 8> = Table::new(leak(vec![spec("busy", &[])]), |_, _| true);
+    let mut t: Table<8> = Table::new(leak(vec![spec("busy", &[])]), |_, _| true);
     let mut fx = Record { fail: Some((0, Errno::AGAIN)), ..Record::default() };
     t.poll(T0, &mut fx);
     assert_eq!(t.state(0), Some(State::Backoff { until: at(100) }));
@@ -151,7 +151,7 @@ fn stack() -> &'static [Spec<'static>] {
 
 #[test]
 fn shutdown_stops_in_reverse_dependency_order_each_with_its_grace_capped() {
-    let mut t: Table<_, 8> = Table::new(stack(), |i, _| i != 3);
+    let mut t: Table<8> = Table::new(stack(), |i, _| i != 3);
     let mut fx = Record::default();
     t.poll(T0, &mut fx);
     assert_eq!(fx.take().len(), 3);
@@ -184,7 +184,7 @@ fn shutdown_stops_in_reverse_dependency_order_each_with_its_grace_capped() {
 #[test]
 fn shutdown_stops_what_is_not_running_at_once_and_refuses_requests() {
     let specs = leak(vec![spec("run", &[]), spec("wait", &[2]), Spec { oneshot: true, ..spec("slow", &[]) }, spec("crash", &[])]);
-    let mut t: Table<_, 8> = Table::new(specs, |_, _| true);
+    let mut t: Table<8> = Table::new(specs, |_, _| true);
     let mut fx = Record::default();
     t.poll(T0, &mut fx);
     exit(&mut t, &mut fx, 3, 1, at(10));
@@ -201,7 +201,7 @@ fn shutdown_stops_what_is_not_running_at_once_and_refuses_requests() {
 
 #[test]
 fn a_control_request_goes_through_the_table() {
-    let mut t: Table<_, 8> = Table::new(leak(vec![spec("side", &[])]), |_, _| true);
+    let mut t: Table<8> = Table::new(leak(vec![spec("side", &[])]), |_, _| true);
     let mut fx = Record::default();
     t.poll(T0, &mut fx);
     assert_eq!(t.control(0, Control::Restart, at(10), &mut fx), Ok(()));
@@ -214,7 +214,7 @@ fn a_control_request_goes_through_the_table() {
 
 #[test]
 fn the_table_keeps_what_it_has_room_for() {
-    let t: Table<_, 2> = Table::new(leak(vec![spec("a", &[]), spec("b", &[]), spec("c", &[])]), |_, _| true);
+    let t: Table<2> = Table::new(leak(vec![spec("a", &[]), spec("b", &[]), spec("c", &[])]), |_, _| true);
     assert_eq!(t.specs().len(), 2);
     assert_eq!((t.find(b"b"), t.find(b"c")), (Some(1), None));
     assert_eq!(t.state(2), None);
@@ -222,7 +222,7 @@ fn the_table_keeps_what_it_has_room_for() {
 
 #[test]
 fn dependents_down_looks_at_processes() {
-    let mut t: Table<_, 8> = Table::new(stack(), |_, _| true);
+    let mut t: Table<8> = Table::new(stack(), |_, _| true);
     let mut fx = Record::default();
     assert!(t.dependents_down(0), "nothing runs yet");
     t.poll(T0, &mut fx);

@@ -6,13 +6,13 @@
 //! The first byte chooses the disk: 0 (or any unknown layout), the input itself repeated
 //! over 64 times its length; otherwise one of the real-image vectors (src/probe/vectors),
 //! patched by the rest of the input in 4-byte steps (24-bit offset into the vectors'
-//! bytes, then a byte to XOR), and with bit 0x80 set, its checksums recomputed afterwards,
-//! so what lies behind each checksum is fuzzed too.
+//! bytes, then a byte to XOR), and with bit 0x80 set, its GPT CRCs recomputed afterwards,
+//! so what lies behind them is fuzzed too (the filesystems' checksums are not verified).
 #![no_main]
 
 use core::cell::Cell;
 
-use keel::probe::{self, btrfs, erofs, ext, gpt, xfs, Id, Partition, Spec, WINDOW};
+use keel::probe::{self, btrfs, gpt, Id, Partition, Spec, WINDOW};
 use keel_proto::crc::crc32;
 use libfuzzer_sys::fuzz_target;
 
@@ -25,10 +25,6 @@ macro_rules! v {
 #[derive(Copy, Clone, PartialEq)]
 enum Sum {
     None,
-    Ext,
-    Xfs,
-    Btrfs,
-    Erofs,
     Gpt(usize),
 }
 
@@ -38,13 +34,13 @@ const MIB: u64 = 1 << 20;
 /// them out.
 fn layouts() -> [(u64, Sum, Vec<(u64, &'static [u8])>); 13] {
     [
-        (8 * MIB, Sum::Ext, vec![(0, v!("ext4.sb"))]),
-        (8 * MIB, Sum::Ext, vec![(0, v!("ext3.sb"))]),
-        (300 * MIB, Sum::Xfs, vec![(0, v!("xfs.sb"))]),
-        (300 * MIB, Sum::Xfs, vec![(0, v!("xfs4k.sb"))]),
-        (128 * MIB, Sum::Btrfs, vec![(btrfs::OFFSET, v!("btrfs.sb"))]),
+        (8 * MIB, Sum::None, vec![(0, v!("ext4.sb"))]),
+        (8 * MIB, Sum::None, vec![(0, v!("ext3.sb"))]),
+        (300 * MIB, Sum::None, vec![(0, v!("xfs.sb"))]),
+        (300 * MIB, Sum::None, vec![(0, v!("xfs4k.sb"))]),
+        (128 * MIB, Sum::None, vec![(btrfs::OFFSET, v!("btrfs.sb"))]),
         (4096, Sum::None, vec![(0, v!("squashfs.sb"))]),
-        (4096, Sum::Erofs, vec![(0, v!("erofs-label.sb"))]),
+        (4096, Sum::None, vec![(0, v!("erofs-label.sb"))]),
         (1440 * 1024, Sum::None, vec![(0, v!("fat12.boot")), (9728, v!("fat12.root"))]),
         (16 * MIB, Sum::None, vec![(0, v!("fat16.boot")), (34816, v!("fat16.root"))]),
         (64 * MIB, Sum::None, vec![(0, v!("fat32.boot")), (16384, v!("fat32.fat")), (1_049_600, v!("fat32.root"))]),
@@ -108,10 +104,6 @@ fn fix(sum: Sum, parts: &mut [(u64, Vec<u8>)]) {
     let b = &mut parts[0].1;
     match sum {
         Sum::None => {}
-        Sum::Ext => ext::Superblock::new_unchecked(&mut b[1024..2048]).fill_checksum(),
-        Sum::Xfs => xfs::Superblock::new_unchecked(&mut b[..]).fill_crc(),
-        Sum::Btrfs => btrfs::Superblock::new_unchecked(&mut b[..]).fill_crc(),
-        Sum::Erofs => erofs::Superblock::new_unchecked(&mut b[1024..]).fill_checksum(),
         Sum::Gpt(ss) => {
             let h = gpt::Header::new_unchecked(&b[ss..]);
             let start = (h.entries_lba() as usize).saturating_mul(ss).min(b.len());
@@ -162,9 +154,9 @@ fuzz_target!(|data: &[u8]| {
             assert!(id.matches(id.text().as_bytes()));
         }
     }
-    // Window 0, btrfs, at most 99 + 16 directory windows (64 KiB) and 99 FAT entries, each
-    // read at most twice (a short read at the device's end, then the empty one).
-    assert!(disk.reads() <= 2 * (2 + 99 + 16 + 99));
+    // Window 0 and btrfs's, each read at most twice (a short read at the device's end,
+    // then the empty one).
+    assert!(disk.reads() <= 2 * 2);
 
     for sector in [512, 4096] {
         let mut parts: heapless::Vec<Partition, 4> = heapless::Vec::new();

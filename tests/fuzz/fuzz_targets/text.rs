@@ -34,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = config.debug_channels(core::iter::empty()).count();
     let _ = config.extra_modules().count();
     if let Some(plan) = keel::root::plan::Plan::new(&config.root, &keel_config::spec::Root::NONE) {
-        assert_eq!(Some(&plan.device[..]), config.root.text(b"root"));
+        assert_eq!(Some(plan.device()), config.root.text(b"root"));
         let _ = plan.spec();
     }
     let mut data_out = heapless::Vec::<u8, 64>::new();
