@@ -36,15 +36,15 @@ pub type Burst = Modaliases<4096>;
 pub fn coldplug() {
     let mut dir_buf = [0u8; modules::PATH_CAPACITY];
     let dir = modules::dir(&mut dir_buf);
+    // A root without modules of its own (the initramfs loaded them): no walk for nothing.
+    if !exists(&[dir, b"/modules.alias"]) {
+        return info!("coldplug: no modules.alias in {}", Bytes(dir));
+    }
     let mut found = Found::new();
     let (devices, dirs, left_out, matched) = walk_and_match(dir, &mut found);
-    let mut line = crate::log::begin();
-    let _ = ufmt::uwrite!(line, "coldplug: {} devices in {} directories, {} left out; ", devices, dirs, left_out);
-    match matched {
-        Some(left_out) => drop(ufmt::uwrite!(line, "modules: {}", load(dir, &found, left_out))),
-        None => line.push_bytes(b"no modules.alias"),
-    }
-    crate::log::emit(line);
+    // (None: modules.alias went away meanwhile; nothing was found.)
+    let summary = load(dir, &found, matched.unwrap_or(0));
+    info!("coldplug: {} devices in {} directories, {} left out; modules: {}", devices, dirs, left_out, summary);
 }
 
 /// The walk and the match, in a frame of their own: the 16 KiB of modaliases are gone
@@ -133,7 +133,11 @@ fn add_key(keys: &mut PowerKeys, n: u32, events: &EventLoop) {
 
 /// A driver is bound to the device at `devpath` (/sys`devpath`/driver is there).
 fn has_driver(devpath: &[u8]) -> bool {
+    exists(&[b"/sys", devpath, b"/driver"])
+}
+
+/// The path made of `parts` is there.
+fn exists(parts: &[&[u8]]) -> bool {
     let mut buf = [0u8; modules::PATH_CAPACITY];
-    crate::file::c_path(&[b"/sys", devpath, b"/driver"], &mut buf)
-        .is_some_and(|p| rustix::fs::access(p, rustix::fs::Access::EXISTS).is_ok())
+    crate::file::c_path(parts, &mut buf).is_some_and(|p| rustix::fs::access(p, rustix::fs::Access::EXISTS).is_ok())
 }
