@@ -173,9 +173,23 @@ impl Init {
     /// the root finder and the mounts, and hotplug (the modules of the burst's devices
     /// loaded at its end, in one pass).
     fn on_uevents(&mut self) {
-        let Some(socket) = &self.uevents else { return };
+        let mut batch = crate::devices::coldplug::Modaliases::new();
+        if self.read_uevents(&mut batch) {
+            self.storage.on_overrun();
+            if self.hotplug {
+                hotplug::on_overrun(&mut self.boot.power_keys, &self.events);
+            }
+        } else if !batch.is_empty() {
+            hotplug::load_batch(&mut batch);
+        }
+    }
+
+    /// `on_uevents`' reading, its 8 KiB buffer in a frame of its own (gone when the batch
+    /// is loaded): whether events were lost.
+    #[inline(never)]
+    fn read_uevents(&mut self, batch: &mut crate::devices::coldplug::Modaliases) -> bool {
+        let Some(socket) = &self.uevents else { return false };
         let mut buf = [0u8; MAX_MESSAGE];
-        let mut burst = hotplug::Burst::new();
         let mut overrun = false;
         for _ in 0..hotplug::PER_WAKEUP {
             match socket.recv(&mut buf) {
@@ -183,7 +197,7 @@ impl Init {
                     if let Ok(event) = Uevent::from_bytes(bytes) {
                         self.storage.on_uevent(&event);
                         if self.hotplug {
-                            hotplug::on_uevent(&event, &mut burst, &mut self.boot.power_keys, &self.events);
+                            hotplug::on_uevent(&event, batch, &mut self.boot.power_keys, &self.events);
                         }
                     }
                 }
@@ -192,14 +206,7 @@ impl Init {
                 Ok(Received::Drained) | Err(_) => break,
             }
         }
-        if overrun {
-            self.storage.on_overrun();
-            if self.hotplug {
-                hotplug::on_overrun(&mut self.boot.power_keys, &self.events);
-            }
-        } else if !burst.is_empty() {
-            hotplug::load_for(&mut burst);
-        }
+        overrun
     }
 
     fn on_signals(&mut self) {

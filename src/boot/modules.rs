@@ -27,13 +27,13 @@ use rustix::io::Errno as E;
 /// (CONFIG_MODULE_DECOMPRESS, Linux 5.17+; older kernels answer EINVAL, kernels without
 /// the option EOPNOTSUPP).
 pub const MODULE_INIT_COMPRESSED_FILE: i32 = 4;
-/// Most distinct names one `load` is asked for: coldplug asks for every module the devices
-/// match (a q35 VM with Debian's whole tree: about 40; a laptop about 100). Dependencies do
-/// not count: the load list is held nowhere (`Resolver::plan_each`).
-pub const MAX_REQUESTS: usize = 128;
-/// Bytes of modules.dep kept: only the lines of requested modules (Debian 12's longest
-/// line is 1032 bytes, virtio_pci's 180, most under 100).
-pub const LINE_ARENA: usize = 16 * 1024;
+/// Most distinct names one pass over modules.dep resolves, and the bytes of their lines it
+/// keeps (Debian 12's longest line is 1032 bytes, virtio_pci's 180, most under 100). Not
+/// limits of `load`: more names, or lines that do not fit, take another pass (coldplug on a
+/// q35 VM with Debian's whole tree asks for about 40 modules, a laptop for 100); and the
+/// load list itself is held nowhere (`Resolver::plan_each`).
+pub const MAX_REQUESTS: usize = 32;
+pub const LINE_ARENA: usize = 8 * 1024;
 /// The window modules.dep is streamed through; a longer line is skipped with a warning.
 pub const READ_BUF: usize = 4 * 1024;
 /// Longest module name: the kernel's MODULE_NAME_LEN (64 - sizeof(long)) less its NUL.
@@ -200,7 +200,8 @@ pub enum ResolveError<'n> {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 enum Lookup {
     Pending,
-    Found { start: usize, end: usize },
+    /// Where its line is in the arena (u16: the stack of `load` holds 128 of these).
+    Found { start: u16, end: u16 },
     NoRoom,
 }
 
@@ -239,6 +240,10 @@ impl<'n, const REQ: usize, const ARENA: usize> Resolver<'n, REQ, ARENA> {
         self.wanted.is_empty()
     }
 
+    pub fn is_full(&self) -> bool {
+        self.wanted.is_full()
+    }
+
     /// One modules.dep line (without its newline). Lines that do not parse, or are not of a
     /// wanted module, are passed over; the first line of a module wins.
     pub fn feed(&mut self, line: &[u8]) -> Result<(), ResolveError<'n>> {
@@ -248,11 +253,12 @@ impl<'n, const REQ: usize, const ARENA: usize> Resolver<'n, REQ, ARENA> {
             return Ok(());
         };
         let start = self.lines.len();
-        if self.lines.extend_from_slice(line).is_err() {
+        let (Ok(()), Ok(start), Ok(end)) = (self.lines.extend_from_slice(line), u16::try_from(start), u16::try_from(start + line.len())) else {
+            self.lines.truncate(start);
             slot.1 = Lookup::NoRoom;
             return Err(ResolveError::NoRoom(slot.0));
-        }
-        slot.1 = Lookup::Found { start, end: self.lines.len() };
+        };
+        slot.1 = Lookup::Found { start, end };
         Ok(())
     }
 
@@ -272,7 +278,16 @@ impl<'n, const REQ: usize, const ARENA: usize> Resolver<'n, REQ, ARENA> {
 
     /// Wanted names not (yet) found in modules.dep: built in, or missing.
     pub fn missing(&self) -> impl Iterator<Item = &'n [u8]> + '_ {
-        self.wanted.iter().filter(|(_, l)| *l == Lookup::Pending).map(|(n, _)| *n)
+        self.with(Lookup::Pending)
+    }
+
+    /// Wanted names whose line did not fit (`ResolveError::NoRoom`).
+    pub fn no_room(&self) -> impl Iterator<Item = &'n [u8]> + '_ {
+        self.with(Lookup::NoRoom)
+    }
+
+    fn with(&self, lookup: Lookup) -> impl Iterator<Item = &'n [u8]> + '_ {
+        self.wanted.iter().filter(move |(_, l)| *l == lookup).map(|(n, _)| *n)
     }
 
     /// The load list into `out`: `plan_each`'s items. On `TooManyModules` the list holds
@@ -314,7 +329,7 @@ impl<'n, const REQ: usize, const ARENA: usize> Resolver<'n, REQ, ARENA> {
     fn each_path<'r>(&'r self, f: &mut dyn FnMut(&'r [u8]) -> bool) {
         for &(_, lookup) in self.wanted.iter() {
             let Lookup::Found { start, end } = lookup else { continue };
-            let line = trim(self.lines.get(start..end).unwrap_or(b""));
+            let line = trim(self.lines.get(usize::from(start)..usize::from(end)).unwrap_or(b""));
             let Some(colon) = memchr::memchr(b':', line) else { continue };
             let mut order = words(&line[colon + 1..]).rev().chain(core::iter::once(trim(&line[..colon])));
             if !order.all(&mut *f) {
@@ -380,6 +395,15 @@ pub struct Summary {
     /// finit_module said ENODEV: the driver found none of its hardware (cpufreq on a VM,
     /// EDAC without ECC memory): expected when modules are matched by modalias.
     pub absent: u16,
+}
+
+impl Summary {
+    pub fn add(&mut self, other: Summary) {
+        self.loaded += other.loaded;
+        self.present += other.present;
+        self.failed += other.failed;
+        self.absent += other.absent;
+    }
 }
 
 impl ufmt::uDisplay for Summary {
@@ -493,24 +517,52 @@ pub fn dir(buf: &mut [u8; PATH_CAPACITY]) -> &[u8] {
 /// (`dir()`), with the parameters the command line in `cmdline` (/proc/cmdline) gives them
 /// (the tests use their own of both). Never fails: problems are logged as warnings naming
 /// the module, and counted. One copy in the binary (the names are `dyn`): boot and hotplug
-/// both call it.
+/// both call it. `MAX_REQUESTS` names a pass over modules.dep; the names after them, and
+/// those whose line found the arena full, go to the next pass.
 pub fn load<'n>(dir: &[u8], names: &mut dyn Iterator<Item = &'n [u8]>, cmdline: &CStr) -> Summary {
     let mut summary = Summary::default();
-    let mut resolver: Resolver<'n> = Resolver::new();
-    for name in names {
-        if let Err(e) = resolver.want(name) {
-            report_resolve(e);
-            summary.failed += 1;
+    summary.failed += in_passes(names, &mut |resolver| load_pass(dir, resolver, cmdline, &mut summary));
+    summary
+}
+
+/// `names` a pass (`MAX_REQUESTS`) at a time: each `Resolver` to `pass`, which feeds it
+/// modules.dep; the names whose line did not fit go to the next pass. The count of names
+/// left out (not module names, or lines that never fit).
+fn in_passes<'n>(names: &mut dyn Iterator<Item = &'n [u8]>, pass: &mut dyn FnMut(&mut Resolver<'n>)) -> u16 {
+    let mut failed = 0;
+    let mut carried: heapless::Vec<&'n [u8], MAX_REQUESTS> = heapless::Vec::new();
+    loop {
+        let mut resolver: Resolver<'n> = Resolver::new();
+        for &name in carried.iter() {
+            let _ = resolver.want(name);
+        }
+        carried.clear();
+        while let Some(name) = if resolver.is_full() { None } else { names.next() } {
+            if let Err(e) = resolver.want(name) {
+                report_resolve(e);
+                failed += 1;
+            }
+        }
+        if resolver.is_empty() {
+            return failed;
+        }
+        pass(&mut resolver);
+        // No line kept at all: those left can never fit (a line longer than the arena).
+        let stuck = resolver.wanted.iter().all(|(_, l)| !matches!(l, Lookup::Found { .. }));
+        for name in resolver.no_room() {
+            if stuck || carried.push(name).is_err() {
+                report_resolve(ResolveError::NoRoom(name));
+                failed += 1;
+            }
         }
     }
-    if resolver.is_empty() {
-        return summary;
-    }
+}
+
+/// One pass of `load`: modules.dep read for the wanted names, their modules inserted.
+fn load_pass<'n>(dir: &[u8], resolver: &mut Resolver<'n>, cmdline: &CStr, summary: &mut Summary) {
     let read = stream_file(dir, b"/modules.dep", &mut |line| {
-        if let Err(e) = resolver.feed(line) {
-            report_resolve(e);
-            summary.failed += 1;
-        }
+        // The only error, NoRoom, is the next pass's.
+        let _ = resolver.feed(line);
         !resolver.done()
     });
     if let Err(e) = read {
@@ -538,7 +590,6 @@ pub fn load<'n>(dir: &[u8], names: &mut dyn Iterator<Item = &'n [u8]>, cmdline: 
             report(item.name, if compressed { "compressed, and the kernel cannot decompress modules" } else { what }, None, Some(e));
         }
     });
-    summary
 }
 
 /// Insert one module unless it is already there: Ok(Some(microseconds taken)) when
@@ -895,6 +946,36 @@ kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko: kernel/net/vmw_vsock/
         // Without modules.dep every name is missing unless built in.
         let summary = load(b"/lib/modules/keel-no-such-release", &mut [&b"keel_missing_fake"[..]].into_iter(), c"/nonexistent");
         assert_eq!(summary, Summary { loaded: 0, present: 0, failed: 1, absent: 0 });
+    }
+
+    /// More names than a pass resolves, with lines that overflow its arena: every module is
+    /// planned once, across passes, and the passes end.
+    #[test]
+    fn names_past_a_pass_go_to_the_next() {
+        let long = "x/".repeat(190);
+        let names: Vec<String> = (0..MAX_REQUESTS + 9).map(|i| format!("keel_pass{i:02}")).collect();
+        let dep: String = names.iter().map(|n| format!("kernel/{long}{n}.ko:\n")).collect();
+        assert!(dep.len() > 2 * LINE_ARENA, "three passes at least");
+        let mut asked: Vec<&[u8]> = names.iter().map(|n| n.as_bytes()).collect();
+        asked.extend([&b"bad/name"[..], b"keel_missing"]);
+        let (mut planned, mut passes) = (Vec::new(), 0);
+        let left_out = in_passes(&mut asked.into_iter(), &mut |r| {
+            passes += 1;
+            r.feed_text(dep.as_bytes(), |_| {});
+            r.plan_each(&mut |item| planned.push(String::from_utf8(item.name.to_vec()).unwrap()));
+        });
+        assert_eq!(planned, names, "each once, in the order asked");
+        // 41 names of 400-byte lines: 32 asked, 20 fit the 8 KiB; then 12 + 9, 20; then 1.
+        assert_eq!((left_out, passes), (1, 3), "bad/name is left out");
+        // A line that never fits an empty arena (capacities smaller than keel's) ends too.
+        let mut passes = 0;
+        let left_out = in_passes(&mut [&b"keel_pass00"[..]].into_iter(), &mut |r| {
+            passes += 1;
+            let _ = r.feed(format!("kernel/{long}keel_pass00.ko:").as_bytes());
+            // As a full arena answers: the name's line did not fit.
+            r.wanted.iter_mut().for_each(|w| w.1 = Lookup::NoRoom);
+        });
+        assert_eq!((left_out, passes), (1, 1));
     }
 
     use keel_proto::testutil::XorShift;

@@ -2,7 +2,8 @@
 //! the boot's coldplug phase before its walk of /sys/devices (so no device added meanwhile
 //! is missed) and kept for good; the loop (src/pid1.rs, `on_uevents`) reads it a bounded
 //! number of events per wakeup and gives each to the root finder (src/root) and to
-//! `on_uevent`. The modaliases of one burst are matched in one pass over modules.alias.
+//! `on_uevent`. The modaliases of one burst (as of the walk) are matched in one pass over
+//! modules.alias, a page of them at most.
 //! Events lost to an overrun (ENOBUFS) are made up for by walking /sys again.
 
 use super::alias::{self, AliasMatcher, Found};
@@ -27,12 +28,8 @@ pub fn open() -> Option<UeventSocket> {
     UeventSocket::open(RECEIVE_BUFFER).map_err(|e| info!("uevents: not watched ({}): devices added later get no driver", Errno(e))).ok()
 }
 
-/// What one burst of uevents collects: room for a page, a modalias's most (sysfs's
-/// bound); when it is full its modules are loaded then and there, and it starts again.
-pub type Burst = Modaliases<4096>;
-
 /// The boot's pass (and an overrun's): every device's modalias under /sys/devices, the
-/// modules they match loaded.
+/// modules they match loaded, a batch (a page of modaliases) at a time.
 pub fn coldplug() {
     let mut dir_buf = [0u8; modules::PATH_CAPACITY];
     let dir = modules::dir(&mut dir_buf);
@@ -40,22 +37,46 @@ pub fn coldplug() {
     if !exists(&[dir, b"/modules.alias"]) {
         return info!("coldplug: no modules.alias in {}", Bytes(dir));
     }
-    let mut found = Found::new();
-    let (devices, dirs, left_out, matched) = walk_and_match(dir, &mut found);
-    // (None: modules.alias went away meanwhile; nothing was found.)
-    let summary = load(dir, &found, matched.unwrap_or(0));
-    info!("coldplug: {} devices in {} directories, {} left out; modules: {}", devices, dirs, left_out, summary);
+    let mut batch = Modaliases::new();
+    let mut total = Summary::default();
+    let (mut devices, mut left_out) = (0u32, 0u32);
+    let walked = coldplug::walk(SYS_DEVICES, &mut |m| match gather(&mut batch, m, &mut total) {
+        Ok(new) => devices += u32::from(new),
+        Err(_) => left_out += 1,
+    });
+    total.add(load_batch(&mut batch));
+    let left_out = left_out + walked.too_deep + walked.errors;
+    info!("coldplug: {} devices in {} directories, {} left out; modules: {}", devices, walked.dirs, left_out, total);
 }
 
-/// The walk and the match, in a frame of their own: the 16 KiB of modaliases are gone
-/// before `modules::load` needs its stack. (Devices, directories, left out, `matched`.)
+/// `modalias` into `batch`; a full batch's modules are loaded first (their summary added
+/// to `total`), so any number of devices fits. Ok(true) if new to the batch.
+pub fn gather(batch: &mut Modaliases, modalias: &[u8], total: &mut Summary) -> Result<bool, SetError> {
+    match batch.insert(modalias) {
+        Err(SetError::Full) => {
+            total.add(load_batch(batch));
+            batch.insert(modalias)
+        }
+        other => other,
+    }
+}
+
+/// The modules `batch` matches in modules.alias and not loaded yet, loaded; the batch is
+/// empty again. Out of line, and its match in a frame of its own, so the stack is never
+/// the matcher's and `modules::load`'s at once.
 #[inline(never)]
-fn walk_and_match(dir: &[u8], found: &mut Found) -> (usize, u32, u32, Option<u32>) {
-    let mut devices: Modaliases = Modaliases::new();
-    let mut left_out = 0;
-    let walked = coldplug::walk(SYS_DEVICES, &mut |m| left_out += u32::from(devices.insert(m).is_err()));
-    let matched = matched(dir, devices.iter(), found);
-    (devices.len(), walked.dirs, left_out + walked.too_deep + walked.errors, matched)
+pub fn load_batch(batch: &mut Modaliases) -> Summary {
+    let mut dir_buf = [0u8; modules::PATH_CAPACITY];
+    let dir = modules::dir(&mut dir_buf);
+    let mut found = Found::new();
+    let mut summary = Summary::default();
+    // None: no modules.alias (a root without modules); nothing to load.
+    if let Some(left_out) = matched(dir, batch.iter(), &mut found) {
+        summary = modules::load(dir, &mut found.iter().filter(|m| !modules::in_sys_module(m)), c"/proc/cmdline");
+        summary.failed += left_out as u16;
+    }
+    batch.clear();
+    summary
 }
 
 /// One pass over `dir`/modules.alias for `devices`, the modules into `found`: how many
@@ -68,37 +89,17 @@ fn matched<'d>(dir: &[u8], devices: impl Iterator<Item = &'d [u8]>, found: &mut 
     Some(matcher.summary.left_out + matcher.summary.devices_left_out)
 }
 
-/// Those of `found` not loaded yet, loaded.
-fn load(dir: &[u8], found: &Found, left_out: u32) -> Summary {
-    let mut summary = modules::load(dir, &mut found.iter().filter(|m| !modules::in_sys_module(m)), c"/proc/cmdline");
-    summary.failed += left_out as u16;
-    summary
-}
-
-/// A burst's modules (those it matches in modules.alias and not loaded yet), loaded; then
-/// the burst is empty again.
-pub fn load_for(burst: &mut Burst) {
-    let mut dir_buf = [0u8; modules::PATH_CAPACITY];
-    let dir = modules::dir(&mut dir_buf);
-    let mut found = Found::new();
-    if let Some(left_out) = matched(dir, burst.iter(), &mut found) {
-        load(dir, &found, left_out);
-    }
-    burst.clear();
-}
-
 /// One uevent, beyond the root finder's look: a device added with a MODALIAS and no driver
-/// bound goes into `burst` (loaded once the burst is read: `load_for`); an event device
+/// bound goes into `batch` (loaded once the burst is read: `load_batch`); an event device
 /// may be a power key; a disk or partition is logged.
 #[inline(never)]
-pub fn on_uevent(event: &Uevent, burst: &mut Burst, keys: &mut PowerKeys, events: &EventLoop) {
+pub fn on_uevent(event: &Uevent, batch: &mut Modaliases, keys: &mut PowerKeys, events: &EventLoop) {
     if event.action != Action::Add {
         return;
     }
     if let Some(m) = event.modalias() {
-        if !has_driver(event.devpath) && burst.insert(m) == Err(SetError::Full) {
-            load_for(burst);
-            let _ = burst.insert(m);
+        if !has_driver(event.devpath) {
+            let _ = gather(batch, m, &mut Summary::default());
         }
     }
     match (event.subsystem(), event.devname()) {

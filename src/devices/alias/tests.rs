@@ -33,7 +33,7 @@ fn norm(m: &[u8]) -> Vec<u8> {
 
 /// The modaliases as coldplug holds them.
 fn set(devices: &[&[u8]]) -> Modaliases {
-    let mut set: Modaliases = Modaliases::new();
+    let mut set = Modaliases::new();
     for d in devices {
         set.insert(d).unwrap();
     }

@@ -44,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // Lines as modules.alias; the ones starting `device ` are the modaliases to match.
-    let mut devices: Modaliases = Modaliases::new();
+    let mut devices = Modaliases::new();
     for d in data.split(|&b| b == b'\n').filter_map(|l| l.strip_prefix(b"device ")).take(64) {
         let _ = devices.insert(d);
     }
