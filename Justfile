@@ -107,8 +107,18 @@ bench-config: _vm-packages build kernel keelctl
     @echo "== the same configuration from /etc/keel/keel.db"
     tests/vm/qemu.py bench --runs 5 --initrd target/bench/with-db.cpio
 
+# On the default image keel's own modules are all there is, so nothing more is loaded: this
+# is the cost of walking /sys/devices and matching modules.alias (docs/devices.md).
+# exec -> `keel: ready` with coldplug on (the default) and off (keel.coldplug=off).
+bench-coldplug: _vm-packages build kernel keelctl
+    tests/vm/mkinitramfs --init {{bin}} --out target/bench/coldplug.cpio --busybox
+    @echo "== coldplug on"
+    tests/vm/qemu.py bench --runs 5 --initrd target/bench/coldplug.cpio
+    @echo "== coldplug off (keel.coldplug=off)"
+    tests/vm/qemu.py bench --runs 5 --initrd target/bench/coldplug.cpio --append keel.coldplug=off
+
 # Benchmarks, a report (not a test): size, boot and power button, services, container mode.
-bench: size size-breakdown bench-boot bench-config bench-services bench-rss bench-debug bench-container bench-wakeups
+bench: size size-breakdown bench-boot bench-config bench-coldplug bench-services bench-rss bench-debug bench-container bench-wakeups
 
 # PID 1 wakeups in BENCH_IDLE_SECS (default 60) of idle, in QEMU: none without a watchdog,
 # one per pet with one (keel.watchdog=watchdog0:30 on i6300esb: every 10 s).

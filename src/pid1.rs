@@ -7,6 +7,7 @@ use crate::boot::{self, Boot};
 use crate::clock::Instant;
 use crate::config::cmdline::Config;
 use crate::debug;
+use crate::devices::hotplug;
 use crate::devices::uevent::{Received, Uevent, UeventSocket, MAX_MESSAGE};
 use crate::event::{EventLoop, Source, EVENTS_PER_WAIT};
 use crate::log::orphans::Orphans;
@@ -35,8 +36,10 @@ pub struct Init {
     ready: Instant,
     /// The root and the mounts (src/root/): services start once it is over.
     storage: Storage,
-    /// The kernel's uevents, while something waits for devices.
+    /// The kernel's uevents, while something waits for devices, and for good with hotplug.
     uevents: Option<UeventSocket>,
+    /// Devices that come get their modules, power keys are watched (src/devices/hotplug.rs).
+    hotplug: bool,
 }
 
 pub fn run(args: Args) -> ! {
@@ -57,7 +60,7 @@ pub fn run(args: Args) -> ! {
             false
         }
     };
-    let mut boot = Boot { args, config: Config::default(), running: None, owns_machine, no_console, acpi: None, power_keys: PowerKeys::default(), watchdog: None };
+    let mut boot = Boot { args, config: Config::default(), running: None, owns_machine, no_console, acpi: None, power_keys: PowerKeys::default(), watchdog: None, uevents: None };
     boot::run(&mut boot);
     let events = EventLoop::new().unwrap_or_else(|e| fatal!("epoll: {}", Errno(e)));
     if let Err(e) = events.watch(&signals.fd, Source::Signals) {
@@ -83,8 +86,11 @@ pub fn run(args: Args) -> ! {
         let off = config.services_off & 1u128.checked_shl(i as u32).unwrap_or(0) != 0;
         supervisor::enabled(spec, off, config.single) && (!rescue_only || root::rescue(i))
     });
-    // Open before the first look at the devices, so none added meanwhile is missed.
-    let uevents = match storage.wants_uevents().then(|| UeventSocket::open(1 << 20)) {
+    // Open before the first look at the devices, so none added meanwhile is missed (the
+    // coldplug phase opened it before its walk, for hotplug).
+    let hotplug = boot.uevents.is_some();
+    let opened = boot.uevents.take().map(Ok).or_else(|| storage.wants_uevents().then(|| UeventSocket::open(1 << 20)));
+    let uevents = match opened {
         Some(Ok(socket)) if events.watch(&socket, Source::Uevent).is_ok() => Some(socket),
         Some(_) => {
             info!("uevents: not watched: only devices there now and at the deadline are found");
@@ -106,6 +112,7 @@ pub fn run(args: Args) -> ! {
         ready: Instant::now(),
         storage,
         uevents,
+        hotplug,
     };
     info!("ready");
     if cfg!(feature = "test-hooks") && init.boot.config.test_panic {
@@ -163,22 +170,43 @@ impl Init {
     }
 
     /// Every uevent queued (a bounded number per wakeup), to whoever waits for devices:
-    /// the root finder and the mounts (and hotplug, when it comes).
+    /// the root finder and the mounts, and hotplug (the modules of the burst's devices
+    /// loaded at its end, in one pass).
     fn on_uevents(&mut self) {
-        let Some(socket) = &self.uevents else { return };
+        let mut batch = crate::devices::coldplug::Modaliases::new();
+        if self.read_uevents(&mut batch) {
+            self.storage.on_overrun();
+            if self.hotplug {
+                hotplug::on_overrun(&mut self.boot.power_keys, &self.events);
+            }
+        } else if !batch.is_empty() {
+            hotplug::load_batch(&mut batch);
+        }
+    }
+
+    /// `on_uevents`' reading, its 8 KiB buffer in a frame of its own (gone when the batch
+    /// is loaded): whether events were lost.
+    #[inline(never)]
+    fn read_uevents(&mut self, batch: &mut crate::devices::coldplug::Modaliases) -> bool {
+        let Some(socket) = &self.uevents else { return false };
         let mut buf = [0u8; MAX_MESSAGE];
-        for _ in 0..32 {
+        let mut overrun = false;
+        for _ in 0..hotplug::PER_WAKEUP {
             match socket.recv(&mut buf) {
                 Ok(Received::Message(bytes)) => {
                     if let Ok(event) = Uevent::from_bytes(bytes) {
                         self.storage.on_uevent(&event);
+                        if self.hotplug {
+                            hotplug::on_uevent(&event, batch, &mut self.boot.power_keys, &self.events);
+                        }
                     }
                 }
-                Ok(Received::Overrun) => self.storage.on_overrun(),
+                Ok(Received::Overrun) => overrun = true,
                 Ok(Received::NotFromKernel | Received::TooLong) => {}
                 Ok(Received::Drained) | Err(_) => break,
             }
         }
+        overrun
     }
 
     fn on_signals(&mut self) {
@@ -259,7 +287,7 @@ impl Init {
                 let _ = self.services.control(i, Control::Stop, now);
             }
         }
-        if !self.storage.wants_uevents() {
+        if !self.storage.wants_uevents() && !self.hotplug {
             self.uevents = None;
         }
         if self.storage.gate_open() || self.shutdown.is_some() {

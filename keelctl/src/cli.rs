@@ -22,9 +22,9 @@ usage: keelctl [--unix PATH | --serial DEV [--baud N] | --vsock CID:PORT |
                COMMAND [ARGS]
        keelctl check FILE
        keelctl compile FILE -o OUT
-       keelctl image -o OUT [--config FILE] [--modules-from DIR] [--busybox PATH]
-               [--add HOST:GUEST]... [--sysroot DIR] [--keel PATH] [--arch ARCH]
-               [--compress none|gzip|zstd] [-v]
+       keelctl image -o OUT [--config FILE] [--modules-from DIR] [--modules-for CLASS]...
+               [--busybox PATH] [--add HOST:GUEST]... [--sysroot DIR] [--keel PATH]
+               [--arch ARCH] [--compress none|gzip|zstd] [-v]
 
 Talks to keel (PID 1) over its debug protocol. More: docs/keelctl.md.
 
@@ -64,6 +64,8 @@ files (no connection; docs/image.md):
                              --busybox, --add files, kernel modules from --modules-from
     --config FILE            the system's config (none: keel's built-in table runs)
     --modules-from DIR       a module tree, /lib/modules/RELEASE (host's or a package's)
+    --modules-for CLASS      also the drivers of a kind of hardware, loaded by coldplug:
+                             virtio, block, nvme, mmc, usb, usb-storage, input, net, all
     --busybox PATH           busybox and its applet links in /bin
     --add HOST:GUEST         one more file (repeatable; mode kept)
     --sysroot DIR            programs, libraries and ld.so.conf from DIR, not /
@@ -209,6 +211,7 @@ struct Words {
     config: Option<String>,
     modules_from: Option<String>,
     modules: Option<String>,
+    modules_for: Vec<String>,
     omit_module: Vec<String>,
     busybox: Option<String>,
     add: Vec<String>,
@@ -246,6 +249,7 @@ impl Words {
             (self.config.is_some(), "--config"),
             (self.modules_from.is_some(), "--modules-from"),
             (self.modules.is_some(), "--modules"),
+            (!self.modules_for.is_empty(), "--modules-for"),
             (!self.omit_module.is_empty(), "--omit-module"),
             (self.busybox.is_some(), "--busybox"),
             (!self.add.is_empty(), "--add"),
@@ -330,6 +334,7 @@ fn words(args: &[&str]) -> Result<Words, String> {
             Long("config") => w.config = Some(text(p.value().map_err(message)?)),
             Long("modules-from") => w.modules_from = Some(text(p.value().map_err(message)?)),
             Long("modules") => w.modules = Some(text(p.value().map_err(message)?)),
+            Long("modules-for") => w.modules_for.push(text(p.value().map_err(message)?)),
             Long("omit-module") => w.omit_module.push(text(p.value().map_err(message)?)),
             Long("busybox") => w.busybox = Some(text(p.value().map_err(message)?)),
             Long("add") => w.add.push(text(p.value().map_err(message)?)),
@@ -527,6 +532,7 @@ fn image_options(w: &Words, output: PathBuf) -> Result<Local, String> {
         config: w.config.as_ref().map(PathBuf::from),
         modules_from: w.modules_from.as_ref().map(PathBuf::from),
         modules,
+        modules_for: w.modules_for.iter().flat_map(|l| l.split([',', ' '])).filter(|c| !c.is_empty()).map(String::from).collect(),
         omit_modules: w.omit_module.clone(),
         busybox: w.busybox.as_ref().map(PathBuf::from),
         add,

@@ -174,3 +174,22 @@ fn to_stdout() {
     assert_eq!(o.stdout.len() % 512, 0);
     assert!(stderr(&o).contains("keelctl: warning: no --config: keel runs its built-in table"), "{}", stderr(&o));
 }
+
+#[test]
+fn modules_for_needs_a_tree_and_a_known_class() {
+    let d = Dir::new("modules-for");
+    let o = keelctl(&["image", "--keel", STATIC, "--modules-for", "virtio", "-o", "x.img"], &d.0);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o), "keelctl: image: --modules-for virtio: give --modules-from DIR (a /lib/modules/RELEASE tree)\n");
+    let tree = d.path("lib/modules/6.1.0-test");
+    std::fs::create_dir_all(tree.join("kernel")).unwrap();
+    let tree = tree.to_str().unwrap();
+    let o = keelctl(&["image", "--keel", STATIC, "--modules-from", tree, "--modules", "", "--modules-for", "virtio,gpu", "-o", "x.img"], &d.0);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).starts_with("keelctl: image: --modules-for: no class gpu (one of virtio, nvme, mmc, usb, "), "{}", stderr(&o));
+    assert!(!d.path("x.img").exists());
+    // A known class the tree has nothing of: an image all the same.
+    let o = keelctl(&["image", "--keel", STATIC, "--modules-from", tree, "--modules", "", "--modules-for", "nvme", "-o", "x.img", "-v"], &d.0);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("keelctl: --modules-for nvme: 0 modules and their dependencies\n"), "{}", stderr(&o));
+}

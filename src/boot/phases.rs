@@ -10,6 +10,7 @@ use crate::{fatal, info};
 use crate::power::acpi::AcpiEvents;
 use crate::power::evdev::PowerKeys;
 use crate::power::watchdog::Watchdog;
+use crate::devices::uevent::UeventSocket;
 use rustix::io::Errno as E;
 use rustix::mount::MountFlags;
 
@@ -29,10 +30,12 @@ pub struct Boot {
     pub power_keys: PowerKeys,
     /// The hardware watchdog, petted by the loop.
     pub watchdog: Option<Watchdog>,
+    /// The kernel's uevents, opened by the coldplug phase for hotplug (src/devices).
+    pub uevents: Option<UeventSocket>,
 }
 
-/// Kernel modules loaded at boot (with their dependencies, from modules.dep), in order;
-/// `keel.modules=` adds more. The list is keel-config's (`keel_config::modules`), which
+/// Kernel modules loaded at boot (with their dependencies, from modules.dep), in order,
+/// before coldplug adds what the devices match; `keel.modules=` adds more. The list is keel-config's (`keel_config::modules`), which
 /// `keelctl image` packs too: what it covers and why is said there.
 pub static MODULES: &[&[u8]] = keel_config::modules::THIS_ARCH;
 
@@ -53,8 +56,8 @@ pub struct Phase {
 }
 
 /// The boot sequence. Order matters: /proc before the command line is read, /dev before
-/// the console is opened, modules before the power button listeners (button.ko sends the
-/// ACPI events, evdev.ko makes the input devices).
+/// the console is opened, modules (keel's list, then coldplug's) before the power button
+/// listeners (button.ko sends the ACPI events, evdev.ko makes the input devices).
 pub static PHASES: &[Phase] = &[
     Phase { name: "mount /proc", run: |_| mount(&PROC), fatal: true, machine: false },
     Phase { name: "configuration", run: configuration, fatal: false, machine: false },
@@ -70,6 +73,7 @@ pub static PHASES: &[Phase] = &[
     Phase { name: "hostname", run: hostname, fatal: false, machine: true },
     Phase { name: "loopback up", run: |_| crate::sys::interface_up(c"lo").map(|()| Outcome::Done), fatal: false, machine: true },
     Phase { name: "kernel modules", run: modules, fatal: false, machine: true },
+    Phase { name: "coldplug", run: coldplug, fatal: false, machine: true },
     Phase { name: "watchdog", run: watchdog, fatal: false, machine: true },
     Phase { name: "pstore", run: |_| pstore(), fatal: false, machine: true },
     Phase { name: "ACPI power button", run: acpi_listener, fatal: false, machine: true },
@@ -243,9 +247,21 @@ fn hostname(boot: &mut Boot) -> Result<Outcome, E> {
 }
 
 fn modules(boot: &mut Boot) -> Result<Outcome, E> {
-    let uname = rustix::system::uname();
-    let summary = crate::boot::modules::load(MODULES.iter().copied().chain(boot.config.extra_modules()), uname.release());
+    let mut dir = [0u8; crate::boot::modules::PATH_CAPACITY];
+    let dir = crate::boot::modules::dir(&mut dir);
+    let summary = crate::boot::modules::load(dir, &mut MODULES.iter().copied().chain(boot.config.extra_modules()), c"/proc/cmdline");
     info!("modules: {}", summary);
+    Ok(Outcome::Done)
+}
+
+/// After keel's list (so virtio_pci's devices are there to be walked): the uevent socket
+/// first, for the devices that come from now on, then the walk (src/devices).
+fn coldplug(boot: &mut Boot) -> Result<Outcome, E> {
+    if !boot.config.coldplug {
+        return Ok(Outcome::Skipped("keel.coldplug=off"));
+    }
+    boot.uevents = crate::devices::hotplug::open();
+    crate::devices::hotplug::coldplug();
     Ok(Outcome::Done)
 }
 

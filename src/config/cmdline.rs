@@ -33,6 +33,9 @@ pub struct Config {
     pub services_off: u128,
     /// `keel.single`: only the console shells (services with a tty).
     pub single: bool,
+    /// `keel.coldplug=off|on`: load the modules the devices' modaliases match, at boot
+    /// and as devices come (src/devices).
+    pub coldplug: bool,
     /// The text values, `key=value` each with a NUL after it, in the order given (the
     /// file's first): `hostname` (the last counts), `modules` (every one adds its list),
     /// `debug` (the last counts: the debug channels, instead of the configured ones).
@@ -163,6 +166,7 @@ impl Default for Config {
             poweroff_reboots: false,
             services_off: 0,
             single: false,
+            coldplug: true,
             values: heapless::Vec::new(),
             root: RootArgs::default(),
         }
@@ -179,6 +183,7 @@ impl Config {
             panic: sys.panic,
             watchdog: sys.watchdog.and_then(Watchdog::from_value),
             poweroff_reboots: sys.poweroff_reboots,
+            coldplug: sys.coldplug,
             ..Config::default()
         };
         // Fits: a host name of at most 64 bytes, and the file's modules are few (the
@@ -218,8 +223,8 @@ impl Config {
         let seconds = || value.and_then(parse_u32).ok_or(bad("whole seconds"));
         // The test hooks last: without the feature they are unknown keys.
         let keys: &[u8] = b"shutdown_timeout sync_timeout panic config watchdog poweroff single debug hostname modules \
-                            test_panic test_hang test_hang_shutdown";
-        let known = if cfg!(feature = "test-hooks") { 13 } else { 10 };
+                            coldplug test_panic test_hang test_hang_shutdown";
+        let known = if cfg!(feature = "test-hooks") { 14 } else { 11 };
         match position(keys, name).filter(|&k| k < known) {
             Some(0) => self.shutdown_timeout_secs = seconds()?,
             Some(1) => self.sync_timeout_secs = seconds()?,
@@ -257,9 +262,10 @@ impl Config {
                 let list = list.ok_or(bad("module names separated by commas"))?;
                 keep(self.values.as_mut_view(), b"modules", list).ok_or(bad("a shorter list"))?;
             }
-            Some(10) => self.test_panic = true,
-            Some(11) => self.test_hang = true,
-            Some(12) => self.test_hang_shutdown = true,
+            Some(10) => self.coldplug = value.and_then(|v| position(b"off on", v)).ok_or(bad("off or on"))? == 1,
+            Some(11) => self.test_panic = true,
+            Some(12) => self.test_hang = true,
+            Some(13) => self.test_hang_shutdown = true,
             _ => {
                 let service = name.strip_prefix(b"svc.").and_then(crate::services::spec::find);
                 let Some(i) = service else { return Err(Problem::UnknownKey(key)) };
@@ -466,7 +472,9 @@ mod tests {
         let w = parse("keel.watchdog=/dev/watchdog1").0.watchdog.unwrap();
         assert_eq!((&w.device[..], w.timeout_secs), (&b"watchdog1"[..], 30), "the grammar's default");
         assert!(!parse("keel.poweroff=reboot keel.poweroff=poweroff").0.poweroff_reboots, "the last word counts");
-        for bad in ["keel.watchdog", "keel.watchdog=", "keel.watchdog=watchdog0:1", "keel.watchdog=../x", "keel.poweroff", "keel.poweroff=halt"] {
+        assert!(Config::default().coldplug && !parse("keel.coldplug=off").0.coldplug);
+        for bad in ["keel.watchdog", "keel.watchdog=", "keel.watchdog=watchdog0:1", "keel.watchdog=../x", "keel.poweroff", "keel.poweroff=halt",
+                    "keel.coldplug", "keel.coldplug=no"] {
             let (c, p) = parse(bad);
             assert_eq!(c, Config::default(), "{bad}");
             assert_eq!(p.len(), 1, "{bad}");
@@ -488,18 +496,19 @@ mod tests {
     #[test]
     fn the_file_sets_the_defaults_and_the_command_line_wins() {
         let text = "[system]\nhostname = \"box\"\nmodules = [\"9p\"]\nshutdown_timeout = \"7s\"\nsync_timeout = \"5s\"\n\
-                    panic = \"halt\"\nwatchdog = \"watchdog1:20\"\npoweroff = \"reboot\"\n";
+                    panic = \"halt\"\nwatchdog = \"watchdog1:20\"\npoweroff = \"reboot\"\ncoldplug = false\n";
         let bytes = keel_config::db::emit(&keel_config::compiler::compile(text).unwrap());
         let db = keel_config::db::Db::parse(&bytes).unwrap();
         let mut c = Config::from_file(&db);
         assert_eq!((c.hostname(), c.shutdown_timeout_secs, c.sync_timeout_secs), (Some(&b"box"[..]), 7, 5));
         assert_eq!(c.panic, PanicPolicy { action: PowerCmd::Halt, delay_secs: 0 });
         assert_eq!(c.watchdog.as_ref().map(|w| (&w.device[..], w.timeout_secs)), Some((&b"watchdog1"[..], 20)));
-        assert!(c.poweroff_reboots);
-        for word in ["keel.shutdown_timeout=3", "keel.hostname=other", "keel.modules=fuse", "keel.poweroff=poweroff"] {
+        assert!(c.poweroff_reboots && !c.coldplug);
+        for word in ["keel.shutdown_timeout=3", "keel.hostname=other", "keel.modules=fuse", "keel.poweroff=poweroff", "keel.coldplug=on"] {
             c.apply(word.as_bytes()).unwrap();
         }
         assert_eq!((c.shutdown_timeout_secs, c.hostname(), c.poweroff_reboots), (3, Some(&b"other"[..]), false));
+        assert!(c.coldplug);
         assert_eq!(c.extra_modules().collect::<Vec<_>>(), [&b"9p"[..], b"fuse"], "module lists add up");
     }
 

@@ -84,10 +84,12 @@ pub const MAX_INPUT_SCAN: u32 = 32;
 pub const MAX_POWER_KEYS: usize = 4;
 
 /// The open evdev devices that have KEY_POWER: register each fd in the event loop (one
-/// source for all is enough) and call `read_all` when any is readable.
+/// source for all is enough) and call `read_all` when any is readable. A device that goes
+/// away is closed (its fd would report POLLHUP for ever); one that comes is `add`ed.
 #[derive(Default)]
 pub struct PowerKeys {
-    fds: heapless::Vec<OwnedFd, MAX_POWER_KEYS>,
+    /// Each device and its N in /dev/input/eventN.
+    fds: heapless::Vec<(OwnedFd, u32), MAX_POWER_KEYS>,
 }
 
 /// `root` `prefix` N `suffix` as a C string in `buf`.
@@ -111,38 +113,8 @@ pub fn open_power_keys() -> PowerKeys {
 
 /// `open_power_keys` with /sys and /dev under `root` (tests give a directory of their own).
 fn open_power_keys_in(root: &[u8]) -> PowerKeys {
-    use rustix::fs::{open, Mode, OFlags};
     let mut keys = PowerKeys { fds: heapless::Vec::new() };
-    for n in 0..MAX_INPUT_SCAN {
-        let mut path_buf = [0u8; PATH_MAX];
-        let mut caps = [0u8; 512];
-        let Some(path) = numbered(&mut path_buf, root, b"/sys/class/input/event", n, b"/device/capabilities/key") else { continue };
-        let len = match crate::file::read_into(path, &mut caps) {
-            Ok(len) => len,
-            // Input devices are numbered densely at boot: the first gap is the end.
-            Err(E::NOENT) => break,
-            Err(_) => continue,
-        };
-        if has_bit(&caps[..len], KEY_POWER) != Ok(true) {
-            continue;
-        }
-        let mut name = [0u8; 64];
-        let name_len = numbered(&mut path_buf, root, b"/sys/class/input/event", n, b"/device/name")
-            .and_then(|p| crate::file::read_into(p, &mut name).ok())
-            .unwrap_or(0);
-        let name = Bytes(name[..name_len].strip_suffix(b"\n").unwrap_or(&name[..name_len]));
-        let Some(dev) = numbered(&mut path_buf, root, b"/dev/input/event", n, b"") else { continue };
-        match open(dev, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty()) {
-            Ok(fd) => {
-                info!("power key: {} ({})", Bytes(dev.to_bytes()), name);
-                if keys.fds.push(fd).is_err() {
-                    info!("more than {} power keys; the rest are not watched", MAX_POWER_KEYS);
-                    break;
-                }
-            }
-            Err(e) => info!("power key: cannot open {} ({}): {}", Bytes(dev.to_bytes()), name, Errno(e)),
-        }
-    }
+    keys.scan(root);
     keys
 }
 
@@ -151,28 +123,95 @@ impl PowerKeys {
         self.fds.is_empty()
     }
 
-    pub fn fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> {
-        self.fds.iter().map(|fd| fd.as_fd())
+    pub fn len(&self) -> usize {
+        self.fds.len()
     }
 
-    /// Drain every device; `on_power` once per KEY_POWER press. Never blocks.
-    pub fn read_all(&self, mut on_power: impl FnMut()) {
-        for fd in self.fds.iter() {
-            read_power_key(fd.as_fd(), &mut on_power);
+    pub fn fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> {
+        self.fds.iter().map(|(fd, _)| fd.as_fd())
+    }
+
+    /// /dev/input/eventN, just added (a uevent said so): opened if it has KEY_POWER and
+    /// is not held already; then it is the last of `fds`, and this says so.
+    pub fn add(&mut self, n: u32) -> bool {
+        self.open(b"", n) == Ok(true)
+    }
+
+    fn scan(&mut self, root: &[u8]) {
+        for n in 0..MAX_INPUT_SCAN {
+            // Input devices are numbered densely at boot: the first gap is the end.
+            if self.open(root, n) == Err(E::NOENT) {
+                break;
+            }
         }
+    }
+
+    /// Open eventN under `root` if it reports KEY_POWER and is not held already (an fd
+    /// whose device is gone does not count): Ok(true) if opened. Err(NOENT): no such device.
+    fn open(&mut self, root: &[u8], n: u32) -> Result<bool, E> {
+        use rustix::fs::{open, Mode, OFlags};
+        if let Some(i) = self.fds.iter().position(|&(_, m)| m == n) {
+            if self.fds.get(i).is_some_and(|(fd, _)| !gone(fd.as_fd())) {
+                return Ok(false);
+            }
+            self.fds.swap_remove(i);
+        }
+        let mut path_buf = [0u8; PATH_MAX];
+        let mut caps = [0u8; 512];
+        let path = numbered(&mut path_buf, root, b"/sys/class/input/event", n, b"/device/capabilities/key").ok_or(E::NAMETOOLONG)?;
+        let len = crate::file::read_into(path, &mut caps)?;
+        if has_bit(&caps[..len], KEY_POWER) != Ok(true) {
+            return Ok(false);
+        }
+        let mut name = [0u8; 64];
+        let name_len = numbered(&mut path_buf, root, b"/sys/class/input/event", n, b"/device/name")
+            .and_then(|p| crate::file::read_into(p, &mut name).ok())
+            .unwrap_or(0);
+        let name = Bytes(name[..name_len].strip_suffix(b"\n").unwrap_or(&name[..name_len]));
+        let dev = numbered(&mut path_buf, root, b"/dev/input/event", n, b"").ok_or(E::NAMETOOLONG)?;
+        if self.fds.is_full() {
+            info!("more than {} power keys; {} is not watched", MAX_POWER_KEYS, Bytes(dev.to_bytes()));
+            return Ok(false);
+        }
+        match open(dev, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty()) {
+            Ok(fd) => {
+                info!("power key: {} ({})", Bytes(dev.to_bytes()), name);
+                Ok(self.fds.push((fd, n)).is_ok())
+            }
+            Err(e) => {
+                info!("power key: cannot open {} ({}): {}", Bytes(dev.to_bytes()), name, Errno(e));
+                Ok(false)
+            }
+        }
+    }
+
+    /// Drain every device; `on_power` once per KEY_POWER press. Never blocks. Devices
+    /// that went away are closed.
+    pub fn read_all(&mut self, mut on_power: impl FnMut()) {
+        self.fds.retain(|(fd, _)| read_power_key(fd.as_fd(), &mut on_power));
     }
 }
 
-/// Drain one non-blocking evdev fd; `on_power` once per KEY_POWER press.
-pub fn read_power_key(fd: BorrowedFd<'_>, mut on_power: impl FnMut()) {
+/// The evdev device behind `fd` is gone (unplugged): evdev then polls as hung up.
+fn gone(fd: BorrowedFd<'_>) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+    poll(&mut fds, Some(&rustix::time::Timespec { tv_sec: 0, tv_nsec: 0 })).is_ok()
+        && fds[0].revents().intersects(PollFlags::HUP | PollFlags::ERR)
+}
+
+/// Drain one non-blocking evdev fd; `on_power` once per KEY_POWER press. False if the
+/// device went away (ENODEV).
+pub fn read_power_key(fd: BorrowedFd<'_>, mut on_power: impl FnMut()) -> bool {
     let mut buf = [0u8; InputEvent::WIRE_LEN * 16];
     loop {
         match rustix::io::read(fd, &mut buf) {
-            Ok(0) => return,
+            Ok(0) => return true,
             Ok(n) => (0..power_presses(&buf[..n.min(buf.len())])).for_each(|_| on_power()),
             Err(E::INTR) => continue,
-            // EAGAIN: drained; ENODEV: the device went away (its fd stays, and stays quiet).
-            Err(_) => return,
+            Err(E::NODEV) => return false,
+            // EAGAIN: drained.
+            Err(_) => return true,
         }
     }
 }
@@ -273,16 +312,17 @@ mod tests {
 
     fn opened(devices: &[(Option<&str>, bool)]) -> usize {
         let root = tree(devices);
-        let keys = open_power_keys_in(root.as_os_str().as_encoded_bytes());
+        let mut keys = open_power_keys_in(root.as_os_str().as_encoded_bytes());
         keys.read_all(|| panic!("an empty file holds no press"));
         std::fs::remove_dir_all(&root).unwrap();
         keys.fds().count()
     }
 
+    const POWER: &str = "10000000000000 0\n";
+    const SLEEP: &str = "4000 0 0\n";
+
     #[test]
     fn power_keys_are_the_devices_with_key_power() {
-        const POWER: &str = "10000000000000 0\n";
-        const SLEEP: &str = "4000 0 0\n";
         assert_eq!(opened(&[]), 0);
         assert_eq!(opened(&[(Some(POWER), true), (Some(SLEEP), true), (Some(POWER), true)]), 2);
         // A device without a node is skipped; unreadable capabilities too.
@@ -291,6 +331,24 @@ mod tests {
         assert_eq!(opened(&[(Some(POWER), true), (None, false), (Some(POWER), true)]), 1);
         // At most MAX_POWER_KEYS are kept.
         assert_eq!(opened(&[(Some(POWER), true); MAX_POWER_KEYS + 2]), MAX_POWER_KEYS);
+    }
+
+    #[test]
+    fn a_key_added_later_is_opened_once() {
+        let root = tree(&[(Some(POWER), true), (Some(SLEEP), true), (Some(POWER), true)]);
+        let r = root.as_os_str().as_encoded_bytes();
+        let mut keys = PowerKeys::default();
+        assert_eq!(keys.open(r, 2), Ok(true));
+        assert_eq!(keys.open(r, 2), Ok(false), "held already (and not gone)");
+        assert_eq!(keys.open(r, 1), Ok(false), "no KEY_POWER");
+        assert_eq!(keys.open(r, 7), Err(E::NOENT));
+        // The boot's scan then takes only the one not held.
+        keys.scan(r);
+        std::fs::remove_dir_all(&root).unwrap();
+        assert_eq!(keys.len(), 2);
+        let mut numbers: Vec<u32> = keys.fds.iter().map(|&(_, n)| n).collect();
+        numbers.sort();
+        assert_eq!(numbers, [0, 2]);
     }
 
     #[test]

@@ -610,7 +610,7 @@ def median(xs):
 
 def cmd_bench(args):
     """PID 1 exec -> `keel: ready` (guest clock) and power button -> QEMU exit (host clock)."""
-    kernel, boot, modules, ready_wall, powerdown, config = [], [], [], [], [], []
+    kernel, boot, modules, ready_wall, powerdown, config, coldplug = [], [], [], [], [], [], []
     for i in range(args.runs):
         with Vm(args.initrd, name=f"bench-{args.arch}-{i}" if args.arch != "x86_64" else f"bench-{i}",
                 arch=args.arch, kernel=args.kernel, append=args.append) as vm:
@@ -630,6 +630,10 @@ def cmd_bench(args):
             # The configuration phase: reading (or not) /etc/keel/keel.db and the command line.
             took = re.search(r"keel: configuration \((\d+) us\)", vm.text)
             config.append(int(took.group(1)) if took else 0)
+            # Coldplug (docs/devices.md): the walk of /sys/devices, modules.alias, its loads.
+            took = re.search(r"keel: coldplug \((\d+) us\)", vm.text)
+            if took:
+                coldplug.append(int(took.group(1)))
             # The shell is up (and the button driver loaded) before the button is pressed.
             vm.wait_shell(30)
             vm.qmp("system_powerdown")
@@ -646,6 +650,8 @@ def cmd_bench(args):
     print(f"  of which loading kernel modules: median {median(modules) * 1000:.0f} ms;"
           f" without it: median {median([b - m for b, m in zip(boot, modules)]) * 1000:.0f} ms")
     print(f"  the configuration phase (compiled config + command line): median {median(config):.0f} us")
+    if coldplug:
+        print(f"  the coldplug phase (/sys/devices, modules.alias, its modules): median {median(coldplug) / 1000:.1f} ms")
     print(f"QEMU start -> keel: ready seen, host clock:   median {median(ready_wall):.2f} s")
     print(f"system_powerdown -> QEMU exit, host clock:    median {median(powerdown) * 1000:.0f} ms")
     print(f"({args.runs} {args.arch} boots; logs in {LOG_DIR}/bench-*.log)")

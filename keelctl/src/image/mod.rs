@@ -12,8 +12,9 @@
 //!    host or `--sysroot`;
 //! 5. what the dynamically linked ones among all these need: their ELF interpreter and
 //!    shared libraries (ldso.rs);
-//! 6. kernel modules from `--modules-from DIR`: keel's own list and the config's
-//!    `[system] modules`, with their dependencies (modules.rs).
+//! 6. kernel modules from `--modules-from DIR`: keel's own list, the config's
+//!    `[system] modules` and the classes `--modules-for` names, with their dependencies
+//!    (modules.rs).
 //!
 //! The archive is deterministic (cpio.rs): the same inputs give the same bytes.
 
@@ -101,6 +102,8 @@ pub struct Options {
     pub modules_from: Option<PathBuf>,
     /// Instead of keel's own list (tests; the config's `[system] modules` still count).
     pub modules: Option<Vec<String>>,
+    /// Hardware classes whose drivers are packed too (`modules::CLASSES`).
+    pub modules_for: Vec<String>,
     pub omit_modules: Vec<String>,
     pub busybox: Option<PathBuf>,
     /// Host file, guest path.
@@ -430,6 +433,9 @@ impl<'a> Builder<'a> {
     fn modules(&mut self) -> Result<(), String> {
         let config_modules = self.config.as_ref().map(|c| c.system.modules.clone()).unwrap_or_default();
         let Some(dir) = self.o.modules_from.clone() else {
+            if let Some(class) = self.o.modules_for.first() {
+                return Err(format!("--modules-for {class}: give --modules-from DIR (a /lib/modules/RELEASE tree)"));
+            }
             if !config_modules.is_empty() {
                 return Err(format!("[system] modules names {}: give --modules-from DIR (a /lib/modules/RELEASE tree)", config_modules.join(", ")));
             }
@@ -437,15 +443,19 @@ impl<'a> Builder<'a> {
             return Ok(());
         };
         let tree = modules::Tree::open(&dir)?;
-        // What is asked for, in order: keel's own list (or --modules), then the config's.
-        // (`--modules-for CLASS`, coldplug by modalias, will add the modules whose
-        // modules.alias patterns match a device class here.)
+        // What is asked for, in order: keel's own list (or --modules), the config's, then
+        // the classes' (coldplug loads what of them the hardware matches).
         let mut wanted: Vec<modules::Want> = match &self.o.modules {
             Some(list) => list.iter().map(|m| modules::Want { name: m.clone(), by: "--modules".into() }).collect(),
             None => self.arch.keel_modules().into_iter().map(|m| modules::Want { name: m, by: "keel's own list".into() }).collect(),
         };
         let by = format!("[system] modules in {}", self.o.config.as_deref().unwrap_or(Path::new("")).display());
         wanted.extend(config_modules.iter().map(|m| modules::Want { name: m.clone(), by: by.clone() }));
+        for class in &self.o.modules_for {
+            let names = modules::class(&tree, class)?;
+            self.report.notes.push(format!("--modules-for {class}: {} modules and their dependencies", names.len()));
+            wanted.extend(names.into_iter().map(|name| modules::Want { name, by: format!("--modules-for {class}") }));
+        }
         let packed = modules::pack(&tree, &wanted, &self.o.omit_modules, self.arch.machine())?;
         let base = format!("lib/modules/{}", tree.release);
         for (rel, data) in packed.files {

@@ -104,6 +104,54 @@ fn walk(top: &Path, dir: &Path, index: &mut BTreeMap<String, String>) -> Result<
     Ok(())
 }
 
+/// Hardware classes for `--modules-for` (docs/image.md): what each packs, as module names,
+/// `dir/` for every module under kernel/dir/ of the tree, or `@class` for another class.
+/// keel's coldplug then loads whichever of them the machine's devices match. Names a tree
+/// lacks (built in, or not built) are passed over.
+pub const CLASSES: &[(&str, &[&str])] = &[
+    // drivers/virtio: the PCI and MMIO transports, input, balloon, mem.
+    (
+        "virtio",
+        &["drivers/virtio/", "virtio_blk", "virtio_net", "virtio_console", "virtio_rng", "virtio_scsi", "vmw_vsock_virtio_transport", "virtiofs", "9pnet_virtio"],
+    ),
+    ("nvme", &["nvme"]),
+    ("mmc", &["drivers/mmc/"]),
+    // Host controllers; usbcore comes as their dependency.
+    ("usb", &["drivers/usb/host/"]),
+    ("usb-storage", &["@usb", "drivers/usb/storage/", "sd_mod"]),
+    ("block", &["virtio_blk", "virtio_scsi", "ahci", "ata_piix", "sd_mod", "@nvme", "@mmc", "@usb-storage"]),
+    // Keyboards and power keys (gpio-keys, PMIC keys in misc), USB and virtio ones.
+    ("input", &["evdev", "drivers/input/keyboard/", "drivers/input/misc/", "virtio_input", "@usb", "usbhid", "hid_generic"]),
+    ("net", &["drivers/net/ethernet/", "virtio_net"]),
+    ("all", &[""]),
+];
+
+/// The modules of `class` in `tree` (`CLASSES`), sorted.
+pub fn class(tree: &Tree, class: &str) -> Result<Vec<String>, String> {
+    let mut names = BTreeSet::new();
+    add_class(tree, class, &mut names, 0)?;
+    Ok(names.into_iter().collect())
+}
+
+fn add_class(tree: &Tree, class: &str, names: &mut BTreeSet<String>, depth: usize) -> Result<(), String> {
+    let Some((_, items)) = CLASSES.iter().find(|(c, _)| *c == class).filter(|_| depth < 4) else {
+        let known: Vec<&str> = CLASSES.iter().map(|(c, _)| *c).collect();
+        return Err(format!("--modules-for: no class {class} (one of {})", known.join(", ")));
+    };
+    for item in items.iter() {
+        if let Some(other) = item.strip_prefix('@') {
+            add_class(tree, other, names, depth + 1)?;
+        } else if item.is_empty() || item.ends_with('/') {
+            // Below kernel/ (or updates/, extra/...): the path after its first component.
+            let under = |rel: &String| rel.split_once('/').is_some_and(|(_, path)| path.starts_with(item));
+            names.extend(tree.index.iter().filter(|(_, rel)| under(rel)).map(|(name, _)| name.clone()));
+        } else if tree.index.contains_key(&item.replace('-', "_")) {
+            names.insert(item.replace('-', "_"));
+        }
+    }
+    Ok(())
+}
+
 /// The `key=value` strings of a module's .modinfo section.
 pub fn modinfo(elf_data: &[u8]) -> Result<Vec<(String, String)>, String> {
     let info = elf::section(elf_data, b".modinfo")?.ok_or("no .modinfo section")?;
@@ -364,6 +412,45 @@ pub(crate) mod tests {
         std::fs::write(dir.join("kernel/fs/mbcache.ko"), m("gone", "")).unwrap();
         let e = pack(&t, &want(&["ext4"]), &[], 62).unwrap_err();
         assert_eq!(e, format!("a module depends on gone, which is not in {}", dir.display()));
+        std::fs::remove_dir_all(base).unwrap();
+    }
+
+    #[test]
+    fn classes_pick_modules_by_name_and_directory() {
+        let m = |extra: &str| fake_module(62, &format!("depends=\n{extra}"));
+        let (base, dir) = tree(
+            &[
+                ("kernel/drivers/virtio/virtio_pci.ko", m("alias=pci:v00001AF4d*sv*sd*bc*sc*i*")),
+                ("kernel/drivers/virtio/virtio_input.ko", m("alias=virtio:d00000012v*")),
+                ("kernel/drivers/net/virtio_net.ko", m("alias=virtio:d00000001v*")),
+                ("kernel/drivers/net/ethernet/intel/e1000/e1000.ko", m("alias=pci:v00008086d0000100Esv*sd*bc*sc*i*")),
+                ("kernel/drivers/usb/host/xhci-pci.ko", m("")),
+                ("kernel/drivers/usb/storage/usb-storage.ko", m("")),
+                ("kernel/drivers/scsi/sd_mod.ko", m("")),
+                ("kernel/drivers/virtiofoo/other.ko", m("")),
+                ("kernel/fs/ext4/ext4.ko", m("")),
+            ],
+            None,
+        );
+        let t = Tree::open(&dir).unwrap();
+        assert_eq!(class(&t, "virtio").unwrap(), ["virtio_input", "virtio_net", "virtio_pci"]);
+        assert_eq!(class(&t, "net").unwrap(), ["e1000", "virtio_net"]);
+        // Classes in classes; names the tree lacks (nvme, mmc here) are passed over.
+        assert_eq!(class(&t, "usb-storage").unwrap(), ["sd_mod", "usb_storage", "xhci_pci"]);
+        assert_eq!(class(&t, "block").unwrap(), ["sd_mod", "usb_storage", "xhci_pci"]);
+        assert_eq!(class(&t, "all").unwrap().len(), 9);
+        let e = class(&t, "gpu").unwrap_err();
+        assert!(e.starts_with("--modules-for: no class gpu (one of virtio, "), "{e}");
+        // Packed, their aliases go into the image's modules.alias for coldplug.
+        let names = class(&t, "virtio").unwrap();
+        let wanted: Vec<Want> = names.into_iter().map(|name| Want { name, by: "--modules-for virtio".into() }).collect();
+        let p = pack(&t, &wanted, &[], 62).unwrap();
+        assert_eq!(
+            text(&p, "modules.alias"),
+            "# Aliases extracted from modules themselves.\n\
+             alias virtio:d00000012v* virtio_input\nalias virtio:d00000001v* virtio_net\n\
+             alias pci:v00001AF4d*sv*sd*bc*sc*i* virtio_pci\n"
+        );
         std::fs::remove_dir_all(base).unwrap();
     }
 

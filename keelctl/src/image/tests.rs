@@ -14,6 +14,7 @@ fn options(dir: &Path) -> Options {
         config: None,
         modules_from: None,
         modules: None,
+        modules_for: Vec::new(),
         omit_modules: Vec::new(),
         busybox: None,
         add: Vec::new(),
