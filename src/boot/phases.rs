@@ -268,8 +268,8 @@ fn coldplug(boot: &mut Boot) -> Result<Outcome, E> {
 /// A board without a real-time clock boots in 1970, and TLS then fails: a clock earlier
 /// than keel's build is raised to it. A later clock is never moved back.
 fn clock_floor(_: &mut Boot) -> Result<Outcome, E> {
-    use rustix::time::{clock_gettime, clock_settime, ClockId, Timespec};
-    let now = clock_gettime(ClockId::Realtime).tv_sec.max(0) as u64;
+    use rustix::time::{clock_settime, ClockId, Timespec};
+    let now = crate::sys::realtime_secs();
     let Some(to) = crate::boot::clock::raised(now, crate::boot::clock::BUILD_TIME) else {
         return Ok(Outcome::Skipped("not before keel's build"));
     };
