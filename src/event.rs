@@ -146,13 +146,14 @@ impl EventLoop {
     /// Block until at least one source is ready; push each ready source into `ready`.
     pub fn wait(&mut self, ready: &mut heapless::Vec<Source, EVENTS_PER_WAIT>) -> Result<(), Errno> {
         ready.clear();
-        let mut events = [core::mem::MaybeUninit::<epoll::Event>::uninit(); EVENTS_PER_WAIT];
-        let (got, _) = match epoll::wait(&self.epoll, &mut events, None) {
-            Ok(r) => r,
+        // Initialized events: rustix's split of an uninit buffer would bring core::fmt's panic.
+        let mut events = [epoll::Event { flags: epoll::EventFlags::empty(), data: epoll::EventData::new_u64(0) }; EVENTS_PER_WAIT];
+        let got = match epoll::wait(&self.epoll, &mut events, None) {
+            Ok(n) => events.get(..n).unwrap_or_default(),
             Err(Errno::INTR) => return Ok(()),
             Err(e) => return Err(e),
         };
-        for event in got.iter() {
+        for event in got {
             let Some(source) = Source::from_token(event.data.u64()) else { continue };
             if source == Source::Timer {
                 // Expired: clear the readiness; the next `arm` decides what comes next.

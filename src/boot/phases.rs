@@ -156,9 +156,7 @@ fn is_mount_point(path: &core::ffi::CStr) -> Result<bool, E> {
     let mut parent_buf = [0u8; 64];
     let bytes = path.to_bytes();
     let cut = bytes.iter().rposition(|&b| b == b'/').unwrap_or(0).max(1);
-    let parent_len = cut.min(parent_buf.len() - 1);
-    parent_buf[..parent_len].copy_from_slice(&bytes[..parent_len]);
-    let parent = core::ffi::CStr::from_bytes_until_nul(&parent_buf).map_err(|_| E::INVAL)?;
+    let parent = crate::file::c_path(&[bytes.get(..cut).unwrap_or(b"/")], &mut parent_buf).ok_or(E::NAMETOOLONG)?;
     Ok(rustix::fs::stat(parent)?.st_dev != here.st_dev)
 }
 
@@ -211,10 +209,9 @@ fn kernel_log() -> Result<Outcome, E> {
 /// it does not know, and where tests in a PID namespace pass theirs). Problems are warnings.
 fn configuration(boot: &mut Boot) -> Result<Outcome, E> {
     let mut buf = [0u8; 4096];
-    let read = crate::file::read_into(c"/proc/cmdline", &mut buf);
-    let len = *read.as_ref().unwrap_or(&0);
+    let read = crate::file::read_into(c"/proc/cmdline", &mut buf).map(|line| &*line);
     let args = boot.args;
-    let line = &buf[..len];
+    let line = *read.as_ref().unwrap_or(&&[][..]);
     let words = || {
         let argv = (1..args.len()).filter_map(move |i| args.arg(i)).chain(args.env());
         cmdline::words(line).chain(argv.map(|w| -> &[u8] { w }))

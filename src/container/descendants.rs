@@ -61,7 +61,7 @@ mod rt {
         let path = core::ffi::CStr::from_bytes_with_nul(path.as_bytes()).ok()?;
         let mut stat = heapless::Vec::<u8, 256>::new();
         stat.resize_default(256).ok()?;
-        let len = crate::file::read_into(path, &mut stat).ok()?;
+        let len = crate::file::read_into(path, &mut stat).ok()?.len();
         stat.truncate(len);
         Some(stat)
     }

@@ -159,15 +159,15 @@ impl PowerKeys {
         let mut path_buf = [0u8; PATH_MAX];
         let mut caps = [0u8; 512];
         let path = numbered(&mut path_buf, root, b"/sys/class/input/event", n, b"/device/capabilities/key").ok_or(E::NAMETOOLONG)?;
-        let len = crate::file::read_into(path, &mut caps)?;
-        if has_bit(&caps[..len], KEY_POWER) != Ok(true) {
+        if has_bit(crate::file::read_into(path, &mut caps)?, KEY_POWER) != Ok(true) {
             return Ok(false);
         }
         let mut name = [0u8; 64];
-        let name_len = numbered(&mut path_buf, root, b"/sys/class/input/event", n, b"/device/name")
-            .and_then(|p| crate::file::read_into(p, &mut name).ok())
-            .unwrap_or(0);
-        let name = Bytes(name[..name_len].strip_suffix(b"\n").unwrap_or(&name[..name_len]));
+        let name = match numbered(&mut path_buf, root, b"/sys/class/input/event", n, b"/device/name") {
+            Some(p) => crate::file::read_into(p, &mut name).unwrap_or_default(),
+            None => &mut [],
+        };
+        let name = Bytes(name.strip_suffix(b"\n").unwrap_or(name));
         let dev = numbered(&mut path_buf, root, b"/dev/input/event", n, b"").ok_or(E::NAMETOOLONG)?;
         if self.fds.is_full() {
             info!("more than {} power keys; {} is not watched", MAX_POWER_KEYS, Bytes(dev.to_bytes()));

@@ -7,7 +7,7 @@
 
 use crate::file::{c_path, read_into};
 use crate::probe::{self, FsType, Spec, WINDOW};
-use rustix::fd::OwnedFd;
+use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
@@ -26,7 +26,8 @@ pub struct Found {
 pub fn scan(spec: &Spec) -> Option<Found> {
     let dir = rustix::fs::open(c"/sys/class/block", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok()?;
     let mut dirents = [core::mem::MaybeUninit::<u8>::uninit(); 1024];
-    let mut entries = rustix::fs::RawDir::new(&dir, &mut dirents);
+    // A BorrowedFd, as at every RawDir: its `next` is in the binary once.
+    let mut entries = rustix::fs::RawDir::new(dir.as_fd(), &mut dirents);
     while let Some(Ok(entry)) = entries.next() {
         if let Some(found) = check(entry.file_name().to_bytes(), spec) {
             return Some(found);
@@ -93,8 +94,7 @@ fn reader(fd: &OwnedFd) -> impl FnMut(u64, &mut [u8]) -> Result<usize, Errno> + 
 /// A small decimal sysfs attribute (`1\n`).
 fn read_u32(parts: &[&[u8]]) -> Option<u32> {
     let (mut path, mut text) = ([0u8; 96], [0u8; 16]);
-    let len = read_into(c_path(parts, &mut path)?, &mut text).ok()?;
-    let digits = text.get(..len)?;
+    let digits = read_into(c_path(parts, &mut path)?, &mut text).ok()?;
     crate::config::cmdline::parse_u32(digits.strip_suffix(b"\n").unwrap_or(digits))
 }
 

@@ -6,7 +6,7 @@
 //! is left alone), never following a symlink.
 
 use core::mem::MaybeUninit;
-use rustix::fd::OwnedFd;
+use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 /// Whether `/` is the initramfs (ramfs or tmpfs).
@@ -51,7 +51,8 @@ pub struct Freed {
 /// Delete everything below `dir` (itself stays), for a tree on device `root_dev`.
 pub fn remove_tree(dir: &OwnedFd, root_dev: u64, depth: u32, freed: &mut Freed) {
     let mut dirents = [MaybeUninit::<u8>::uninit(); 1024];
-    let mut entries = rustix::fs::RawDir::new(dir, &mut dirents);
+    // A BorrowedFd, as at every RawDir: its `next` is in the binary once.
+    let mut entries = rustix::fs::RawDir::new(dir.as_fd(), &mut dirents);
     while let Some(entry) = entries.next() {
         let Ok(entry) = entry else {
             freed.kept += 1;
