@@ -6,7 +6,8 @@ use crate::clock::Instant;
 use rustix::event::epoll;
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::io::Errno;
-use rustix::time::{timerfd_create, timerfd_settime, Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
+use crate::sys::fd::timerfd_create;
+use rustix::time::{timerfd_settime, Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
 
 /// Every input of the loop. The epoll token is `kind << 8 | index`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -85,7 +86,7 @@ pub struct EventLoop {
 
 impl EventLoop {
     pub fn new() -> Result<EventLoop, Errno> {
-        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+        let epoll = crate::sys::fd::epoll_create(epoll::CreateFlags::CLOEXEC)?;
         let timer = timerfd_create(TimerfdClockId::Boottime, TimerfdFlags::CLOEXEC | TimerfdFlags::NONBLOCK)?;
         let ev = EventLoop { epoll, timer, armed: None };
         ev.watch(&ev.timer, Source::Timer)?;

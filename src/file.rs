@@ -1,6 +1,7 @@
 //! Reading small kernel files (/proc/cmdline, mountinfo) into caller-owned buffers.
 
-use rustix::fs::{open, Mode, OFlags};
+use crate::sys::fd::open;
+use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
 /// Read `path` into `buf` until EOF or the buffer is full; returns the bytes read (checked

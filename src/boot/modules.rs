@@ -433,7 +433,7 @@ pub(crate) fn read_retry(fd: &OwnedFd, buf: &mut [u8]) -> Result<usize, E> {
 
 fn open_ro(path: &CStr) -> Result<OwnedFd, E> {
     use rustix::fs::{Mode, OFlags};
-    rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+    crate::sys::fd::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
 }
 
 /// Every line of the file at `dir` + `file` to `on_line` (until it returns false); lines

@@ -170,7 +170,7 @@ pub fn reserve_stdio() -> bool {
     use rustix::fd::{AsRawFd, IntoRawFd};
     let mut reserved = false;
     // open(2) returns the lowest free number: this fills the holes in 0-2, in order.
-    while let Ok(fd) = rustix::fs::open(c"/", rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY, rustix::fs::Mode::empty()) {
+    while let Ok(fd) = crate::sys::fd::open(c"/", rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY, rustix::fs::Mode::empty()) {
         if fd.as_raw_fd() > 2 {
             break; // dropped: closed
         }
@@ -186,7 +186,8 @@ fn console(boot: &mut Boot) -> Result<Outcome, E> {
     if !boot.no_console {
         return Ok(Outcome::Skipped("the kernel opened it"));
     }
-    use rustix::fs::{open, Mode, OFlags};
+    use crate::sys::fd::open;
+    use rustix::fs::{Mode, OFlags};
     let console = open(c"/dev/console", OFlags::RDWR | OFlags::NOCTTY, Mode::empty())
         .or_else(|_| open(c"/dev/null", OFlags::RDWR, Mode::empty()))?;
     rustix::stdio::dup2_stdin(&console)?;

@@ -24,7 +24,8 @@ mod rt {
 
     /// Every process whose parent chain reaches `me`.
     pub fn for_each_descendant(me: i32, mut f: impl FnMut(i32)) {
-        use rustix::fs::{open, Mode, OFlags, RawDir};
+        use crate::sys::fd::open;
+        use rustix::fs::{Mode, OFlags, RawDir};
         // A /proc of another PID namespace would name other processes by our pids.
         if stat_of(None).and_then(|s| parse_u32(s.split(|&b| b == b' ').next()?)) != Some(me as u32) {
             return;

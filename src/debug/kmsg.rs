@@ -57,7 +57,8 @@ impl Numbers {
 impl Kmsg {
     /// Open /dev/kmsg (non-blocking) to read its last `tail` records, and what comes after.
     pub fn open(tail: u16) -> Result<Kmsg, Errno> {
-        use rustix::fs::{open, Mode, OFlags};
+        use crate::sys::fd::open;
+        use rustix::fs::{Mode, OFlags};
         let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
         // Read it all once to learn the newest record's number.
         let counter = open(c"/dev/kmsg", flags, Mode::empty())?;

@@ -132,7 +132,7 @@ impl Server {
     pub fn accept(&mut self, index: usize, events: &EventLoop) {
         let Some(writable) = self.listeners.get(index).map(|l| l.writable) else { return };
         let flags = rustix::net::SocketFlags::CLOEXEC | rustix::net::SocketFlags::NONBLOCK;
-        while let Some(Ok(fd)) = self.listeners.get(index).map(|l| rustix::net::accept_with(&l.fd, flags)) {
+        while let Some(Ok(fd)) = self.listeners.get(index).map(|l| crate::sys::fd::accept_with(rustix::fd::AsFd::as_fd(&l.fd), flags)) {
             // A new client always gets in (a stalled one must not lock debugging out).
             match self.free_slot().or_else(evict) {
                 Some(slot) => {

@@ -102,7 +102,7 @@ struct Level {
 #[inline(never)]
 fn open_at(at: BorrowedFd<'_>, name: &CStr, dir: bool) -> Result<OwnedFd, Errno> {
     let how = if dir { OFlags::DIRECTORY | OFlags::NOFOLLOW } else { OFlags::empty() };
-    rustix::fs::openat(at, name, OFlags::RDONLY | OFlags::CLOEXEC | how, Mode::empty())
+    crate::sys::fd::openat(at, name, OFlags::RDONLY | OFlags::CLOEXEC | how, Mode::empty())
 }
 
 /// `name` in `dir` into `buf` (one read: sysfs gives an attribute whole); its length.

@@ -300,7 +300,8 @@ impl UeventSocket {
     /// at boot come in bursts): past the rmem_max sysctl with CAP_NET_ADMIN
     /// (SO_RCVBUFFORCE), else as much as rmem_max allows.
     pub fn open(receive_buffer: usize) -> Result<UeventSocket, Errno> {
-        use rustix::net::{bind, netlink, sockopt, socket_with, AddressFamily, SocketFlags, SocketType};
+        use crate::sys::fd::socket_with;
+        use rustix::net::{bind, netlink, sockopt, AddressFamily, SocketFlags, SocketType};
         let fd = socket_with(
             AddressFamily::NETLINK,
             SocketType::RAW,

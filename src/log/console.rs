@@ -252,14 +252,14 @@ fn open() -> Result<(OwnedFd, bool), Errno> {
     let kind = FileType::from_raw_mode(rustix::fs::fstat(stderr)?.st_mode);
     if matches!(kind, FileType::CharacterDevice | FileType::Fifo) {
         let flags = OFlags::WRONLY | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC;
-        match rustix::fs::open(c"/proc/self/fd/2", flags, Mode::empty()) {
+        match crate::sys::fd::open(c"/proc/self/fd/2", flags, Mode::empty()) {
             Ok(fd) => return Ok((fd, false)),
             // No /proc yet: the lines wait for the next try.
             Err(Errno::NOENT) => return Err(Errno::NOENT),
             Err(_) => {}
         }
     }
-    Ok((rustix::io::fcntl_dupfd_cloexec(stderr, 3)?, kind == FileType::Socket))
+    Ok((crate::sys::fd::fcntl_dupfd_cloexec(stderr, 3)?, kind == FileType::Socket))
 }
 
 struct FdSink<'a> {
@@ -291,7 +291,8 @@ pub fn kmsg(body: &[u8]) {
 /// the host's kernel log). The lines logged before, as the journal keeps them, go first.
 /// Ok(false): the rate limit could not be lifted (`printk.devkmsg=` on the command line).
 pub fn attach_kmsg() -> Result<bool, Errno> {
-    use rustix::fs::{open, Mode, OFlags};
+    use crate::sys::fd::open;
+    use rustix::fs::{Mode, OFlags};
     let unlimited = open(c"/proc/sys/kernel/printk_devkmsg", OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
         .and_then(|fd| rustix::io::write(fd, b"on\n"))
         .is_ok();

@@ -465,7 +465,8 @@ mod rt {
     use crate::log::Bytes;
     use crate::sys::TryLock;
     use rustix::fd::OwnedFd;
-    use rustix::fs::{open, openat, unlinkat, AtFlags, Mode, OFlags};
+    use crate::sys::fd::{open, openat};
+    use rustix::fs::{unlinkat, AtFlags, Mode, OFlags};
 
     /// The previous boot, read once by the `pstore` boot phase.
     pub static PREVIOUS: TryLock<Previous<OwnedFd>> = TryLock::new(Previous::new());
@@ -495,7 +496,7 @@ mod rt {
                     if kind_of(name.to_bytes()).is_none() {
                         continue;
                     }
-                    if let Ok(fd) = openat(&dir, name, flags, Mode::empty()) {
+                    if let Ok(fd) = openat(rustix::fd::AsFd::as_fd(&dir), name, flags, Mode::empty()) {
                         // Erased, its text still readable through `fd` (see the module comment).
                         let _ = unlinkat(&dir, name, AtFlags::empty());
                         p.add(name.to_bytes(), fd);

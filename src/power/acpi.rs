@@ -170,7 +170,8 @@ impl AsFd for AcpiEvents {
 impl AcpiEvents {
     /// Open the socket (close-on-exec, non-blocking), look up the family and group, join it.
     pub fn open() -> Result<AcpiEvents, OpenError> {
-        use rustix::net::{netlink, sendto, socket_with, AddressFamily, SendFlags, SocketFlags, SocketType};
+        use crate::sys::fd::socket_with;
+        use rustix::net::{netlink, sendto, AddressFamily, SendFlags, SocketFlags, SocketType};
         let fd = socket_with(
             AddressFamily::NETLINK,
             SocketType::RAW,

@@ -149,7 +149,8 @@ impl PowerKeys {
     /// Open eventN under `root` if it reports KEY_POWER and is not held already (an fd
     /// whose device is gone does not count): Ok(true) if opened. Err(NOENT): no such device.
     fn open(&mut self, root: &[u8], n: u32) -> Result<bool, E> {
-        use rustix::fs::{open, Mode, OFlags};
+        use crate::sys::fd::open;
+        use rustix::fs::{Mode, OFlags};
         if let Some(i) = self.fds.iter().position(|&(_, m)| m == n) {
             if self.fds.get(i).is_some_and(|(fd, _)| !gone(fd.as_fd())) {
                 return Ok(false);

@@ -75,7 +75,7 @@ impl Watchdog {
             *to = from;
         }
         let path = core::ffi::CStr::from_bytes_until_nul(&path).map_err(|_| rustix::io::Errno::INVAL)?;
-        let fd = rustix::fs::open(path, rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())?;
+        let fd = crate::sys::fd::open(path, rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())?;
         let asked = config.timeout_secs;
         // A driver that refuses it keeps its own: GETTIMEOUT says which (it may round too);
         // if it cannot say, pet as for what was asked.

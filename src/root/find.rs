@@ -24,7 +24,7 @@ pub struct Found {
 
 /// The first block device, in /sys/class/block's order, that `spec` names.
 pub fn scan(spec: &Spec) -> Option<Found> {
-    let dir = rustix::fs::open(c"/sys/class/block", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    let dir = crate::sys::fd::open(c"/sys/class/block", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok()?;
     let mut dirents = [core::mem::MaybeUninit::<u8>::uninit(); 1024];
     // A BorrowedFd, as at every RawDir: its `next` is in the binary once.
     let mut entries = rustix::fs::RawDir::new(dir.as_fd(), &mut dirents);
@@ -82,7 +82,7 @@ pub fn parent_disk(link: &[u8]) -> Option<&[u8]> {
 pub fn open_dev(name: &[u8]) -> Result<OwnedFd, Errno> {
     let mut path = [0u8; 48];
     let dev = c_path(&[b"/dev/", name], &mut path).ok_or(Errno::NAMETOOLONG)?;
-    rustix::fs::open(dev, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+    crate::sys::fd::open(dev, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
 }
 
 /// probe's read callback over a device: one closure type for every caller, so probe's

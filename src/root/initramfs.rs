@@ -72,7 +72,7 @@ pub fn remove_tree(dir: &OwnedFd, root_dev: u64, depth: u32, freed: &mut Freed) 
             Removal::Unlink => rustix::fs::unlinkat(dir, name, AtFlags::empty()).is_ok(),
             Removal::Descend => {
                 let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-                if let Ok(sub) = rustix::fs::openat(dir, name, flags, Mode::empty()) {
+                if let Ok(sub) = crate::sys::fd::openat(dir.as_fd(), name, flags, Mode::empty()) {
                     remove_tree(&sub, root_dev, depth + 1, freed);
                 }
                 rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR).is_ok()
@@ -117,7 +117,7 @@ mod tests {
 
     fn open(path: &std::path::Path) -> OwnedFd {
         let path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-        rustix::fs::open(path.as_c_str(), OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap()
+        crate::sys::fd::open(path.as_c_str(), OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap()
     }
 
     #[test]

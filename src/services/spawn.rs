@@ -133,7 +133,8 @@ fn child(
     sys::set_signal_mask_to(sys::SigSet(0))?;
     *step = Step::Session;
     rustix::process::setsid()?;
-    use rustix::fs::{open, Mode, OFlags};
+    use crate::sys::fd::open;
+    use rustix::fs::{Mode, OFlags};
     match (spec.tty, output) {
         (Some(tty), _) => {
             *step = Step::Tty;

@@ -254,7 +254,8 @@ impl Effects for Runtime<'_> {
 /// abstract name: those are shared by everyone in the network namespace (other keels).
 fn notify_socket<'e>(io: &mut Io, i: usize, spec: &Spec, events: &EventLoop, env: &'e mut heapless::Vec<u8, 64>) -> Result<&'e core::ffi::CStr, rustix::io::Errno> {
     use rustix::fd::AsFd;
-    use rustix::net::{socket_with, AddressFamily, SocketFlags, SocketType};
+    use crate::sys::fd::socket_with;
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
     let too_long = rustix::io::Errno::NAMETOOLONG;
     env.extend_from_slice(b"NOTIFY_SOCKET=/run/keel/").map_err(|_| too_long)?;
     env.extend_from_slice(spec.name.as_bytes()).map_err(|_| too_long)?;

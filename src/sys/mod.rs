@@ -14,6 +14,7 @@
 #[cfg_attr(target_arch = "aarch64", path = "aarch64.rs")]
 mod arch;
 
+pub mod fd;
 mod netdev;
 #[cfg(all(not(test), feature = "rt"))]
 mod start;
