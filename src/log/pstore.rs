@@ -488,9 +488,8 @@ mod rt {
         PREVIOUS.with(|p| {
             let dir = if mounted { open(c"/sys/fs/pstore", flags | OFlags::DIRECTORY, Mode::empty()).ok() } else { None };
             if let Some(dir) = dir {
-                let mut dirents = [core::mem::MaybeUninit::uninit(); 1024];
-                // A BorrowedFd, as at every RawDir: its `next` is in the binary once.
-                let mut entries = rustix::fs::RawDir::new(rustix::fd::AsFd::as_fd(&dir), &mut dirents);
+                let mut dirents = [0u8; 1024];
+                            let mut entries = crate::dir::Dir::new(rustix::fd::AsFd::as_fd(&dir), &mut dirents);
                 while let Some(Ok(entry)) = entries.next() {
                     let name = entry.file_name();
                     if kind_of(name.to_bytes()).is_none() {

@@ -25,9 +25,8 @@ pub struct Found {
 /// The first block device, in /sys/class/block's order, that `spec` names.
 pub fn scan(spec: &Spec) -> Option<Found> {
     let dir = crate::sys::fd::open(c"/sys/class/block", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok()?;
-    let mut dirents = [core::mem::MaybeUninit::<u8>::uninit(); 1024];
-    // A BorrowedFd, as at every RawDir: its `next` is in the binary once.
-    let mut entries = rustix::fs::RawDir::new(dir.as_fd(), &mut dirents);
+    let mut dirents = [0u8; 1024];
+    let mut entries = crate::dir::Dir::new(dir.as_fd(), &mut dirents);
     while let Some(Ok(entry)) = entries.next() {
         if let Some(found) = check(entry.file_name().to_bytes(), spec) {
             return Some(found);

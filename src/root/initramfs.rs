@@ -5,7 +5,6 @@
 //! never into another filesystem (a directory whose st_dev differs is a mount point and
 //! is left alone), never following a symlink.
 
-use core::mem::MaybeUninit;
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
@@ -50,9 +49,8 @@ pub struct Freed {
 
 /// Delete everything below `dir` (itself stays), for a tree on device `root_dev`.
 pub fn remove_tree(dir: &OwnedFd, root_dev: u64, depth: u32, freed: &mut Freed) {
-    let mut dirents = [MaybeUninit::<u8>::uninit(); 1024];
-    // A BorrowedFd, as at every RawDir: its `next` is in the binary once.
-    let mut entries = rustix::fs::RawDir::new(dir.as_fd(), &mut dirents);
+    let mut dirents = [0u8; 1024];
+    let mut entries = crate::dir::Dir::new(dir.as_fd(), &mut dirents);
     while let Some(entry) = entries.next() {
         let Ok(entry) = entry else {
             freed.kept += 1;

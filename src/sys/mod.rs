@@ -149,6 +149,15 @@ fn clock_gettime(clock: usize) -> [i64; 2] {
     ts
 }
 
+/// getdents64(fd, buf): the bytes of whole records written (at most `buf.len()`), 0 at the
+/// end. rustix has it only inside RawDir; `crate::dir` reads the records.
+pub fn getdents64(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
+    use rustix::fd::AsRawFd;
+    // SAFETY: the kernel writes at most `buf.len()` bytes into the live buffer.
+    let ret = unsafe { arch::syscall3(k::__NR_getdents64 as usize, fd.as_raw_fd() as usize, buf.as_mut_ptr() as usize, buf.len()) };
+    check(ret).map(|n| n.min(buf.len()))
+}
+
 /// kill(pid, sig) with any pid, -1 (every process but us and init) included.
 pub fn kill(pid: i32, signo: u32) -> Result<(), Errno> {
     // SAFETY: kill takes no pointers.
