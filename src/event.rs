@@ -94,18 +94,18 @@ impl EventLoop {
     }
 
     pub fn watch(&self, fd: impl AsFd, source: Source) -> Result<(), Errno> {
-        epoll::add(&self.epoll, fd, epoll::EventData::new_u64(source.token()), epoll::EventFlags::IN)
+        epoll::add(crate::sys::fd::borrow(&self.epoll), fd, epoll::EventData::new_u64(source.token()), epoll::EventFlags::IN)
     }
 
     /// Watch `fd` edge-triggered: a wake only when new data arrives (for sources that are
     /// drained at the reader's pace, like /dev/kmsg for a slow client).
     pub fn watch_edge(&self, fd: impl AsFd, source: Source) -> Result<(), Errno> {
-        epoll::add(&self.epoll, fd, epoll::EventData::new_u64(source.token()), epoll::EventFlags::IN | epoll::EventFlags::ET)
+        epoll::add(crate::sys::fd::borrow(&self.epoll), fd, epoll::EventData::new_u64(source.token()), epoll::EventFlags::IN | epoll::EventFlags::ET)
     }
 
     /// Watch `fd` for room to write only (level-triggered).
     pub fn watch_writable(&self, fd: impl AsFd, source: Source) -> Result<(), Errno> {
-        epoll::add(&self.epoll, fd, epoll::EventData::new_u64(source.token()), epoll::EventFlags::OUT)
+        epoll::add(crate::sys::fd::borrow(&self.epoll), fd, epoll::EventData::new_u64(source.token()), epoll::EventFlags::OUT)
     }
 
     /// Change what `fd` is watched for: readable if `read`, writable if `write`.
@@ -113,7 +113,7 @@ impl EventLoop {
         let mut flags = epoll::EventFlags::empty();
         flags.set(epoll::EventFlags::IN, read);
         flags.set(epoll::EventFlags::OUT, write);
-        epoll::modify(&self.epoll, fd, epoll::EventData::new_u64(source.token()), flags)
+        epoll::modify(crate::sys::fd::borrow(&self.epoll), fd, epoll::EventData::new_u64(source.token()), flags)
     }
 
     /// Wait for a device whose peer is gone (a lasting POLLHUP, level-triggered it would
@@ -122,7 +122,7 @@ impl EventLoop {
     /// port turns writable).
     pub fn watch_comeback(&self, fd: impl AsFd, source: Source) -> Result<(), Errno> {
         let flags = epoll::EventFlags::IN | epoll::EventFlags::OUT | epoll::EventFlags::ET;
-        epoll::modify(&self.epoll, fd, epoll::EventData::new_u64(source.token()), flags)
+        epoll::modify(crate::sys::fd::borrow(&self.epoll), fd, epoll::EventData::new_u64(source.token()), flags)
     }
 
     /// Stop watching `fd` (closing it does that too).
@@ -139,7 +139,7 @@ impl EventLoop {
         let zero = Timespec { tv_sec: 0, tv_nsec: 0 };
         // An it_value of zero disarms; a deadline of exactly 0 ns since boot is in the past anyway.
         let value = at.map_or(zero, |t| Instant(t.0.max(1)).to_timespec());
-        timerfd_settime(&self.timer, TimerfdTimerFlags::ABSTIME, &Itimerspec { it_interval: zero, it_value: value })?;
+        timerfd_settime(crate::sys::fd::borrow(&self.timer), TimerfdTimerFlags::ABSTIME, &Itimerspec { it_interval: zero, it_value: value })?;
         self.armed = at;
         Ok(())
     }
@@ -149,7 +149,7 @@ impl EventLoop {
         ready.clear();
         // Initialized events: rustix's split of an uninit buffer would bring core::fmt's panic.
         let mut events = [epoll::Event { flags: epoll::EventFlags::empty(), data: epoll::EventData::new_u64(0) }; EVENTS_PER_WAIT];
-        let got = match epoll::wait(&self.epoll, &mut events, None) {
+        let got = match epoll::wait(crate::sys::fd::borrow(&self.epoll), &mut events, None) {
             Ok(n) => events.get(..n).unwrap_or_default(),
             Err(Errno::INTR) => return Ok(()),
             Err(e) => return Err(e),
@@ -159,7 +159,7 @@ impl EventLoop {
             if source == Source::Timer {
                 // Expired: clear the readiness; the next `arm` decides what comes next.
                 let mut ticks = [0u8; 8];
-                let _ = rustix::io::read(&self.timer, &mut ticks);
+                let _ = rustix::io::read(crate::sys::fd::borrow(&self.timer), &mut ticks);
                 self.armed = None;
             }
             let _ = ready.push(source);

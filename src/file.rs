@@ -10,7 +10,7 @@ pub fn read_into<'b>(path: &core::ffi::CStr, buf: &'b mut [u8]) -> Result<&'b mu
     let fd = open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
     let mut len = 0;
     while len < buf.len() {
-        match rustix::io::read(&fd, &mut buf[len..]) {
+        match rustix::io::read(crate::sys::fd::borrow(&fd), &mut buf[len..]) {
             Ok(0) => break,
             Ok(n) => len += n,
             Err(Errno::INTR) => continue,

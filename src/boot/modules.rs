@@ -424,7 +424,7 @@ impl ufmt::uDisplay for Summary {
 
 pub(crate) fn read_retry(fd: &OwnedFd, buf: &mut [u8]) -> Result<usize, E> {
     loop {
-        match rustix::io::read(fd, &mut *buf) {
+        match rustix::io::read(crate::sys::fd::borrow(fd), &mut *buf) {
             Err(E::INTR) => continue,
             other => return other,
         }

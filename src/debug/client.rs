@@ -85,7 +85,7 @@ impl Client {
             if want == 0 {
                 return true;
             }
-            match rustix::io::read(&self.fd, &mut buf[..want]) {
+            match rustix::io::read(crate::sys::fd::borrow(&self.fd), &mut buf[..want]) {
                 Ok(0) => return false,
                 Ok(n) => {
                     let mut input = buf.get(..n).unwrap_or_default();
@@ -265,7 +265,7 @@ impl Client {
     /// Write what is queued; Err when the peer is gone.
     pub fn flush(&mut self) -> Result<(), ()> {
         while !self.tx.is_empty() {
-            match rustix::io::write(&self.fd, &self.tx) {
+            match rustix::io::write(crate::sys::fd::borrow(&self.fd), &self.tx) {
                 Ok(0) => return Err(()),
                 Ok(n) => {
                     // The rest to the front, byte by byte: copy_within's range check would

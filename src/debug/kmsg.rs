@@ -65,7 +65,7 @@ impl Kmsg {
         let mut buf = [0u8; RECORD_MAX];
         let mut end = 0;
         loop {
-            match rustix::io::read(&counter, &mut buf) {
+            match rustix::io::read(crate::sys::fd::borrow(&counter), &mut buf) {
                 Ok(n) => end = parse(buf.get_mut(..n).unwrap_or_default()).0.map_or(end, |seq| seq + 1),
                 Err(Errno::PIPE | Errno::INVAL | Errno::INTR) => continue,
                 Err(_) => break,

@@ -320,7 +320,7 @@ impl UeventSocket {
     pub fn recv<'b>(&self, buf: &'b mut [u8]) -> Result<Received<'b>, Errno> {
         use rustix::net::{netlink::SocketAddrNetlink, recvfrom, RecvFlags};
         loop {
-            let (len, sender) = match recvfrom(&self.fd, &mut *buf, RecvFlags::TRUNC) {
+            let (len, sender) = match recvfrom(crate::sys::fd::borrow(&self.fd), &mut *buf, RecvFlags::TRUNC) {
                 Ok((_, len, sender)) => (len, sender),
                 Err(Errno::INTR) => continue,
                 Err(Errno::AGAIN) => return Ok(Received::Drained),

@@ -222,7 +222,7 @@ pub fn flush(ms: u64) {
             pump(c, fds);
             let left = until.0.saturating_sub(Instant::now().0);
             let Some(fd) = fds.console.as_ref().filter(|_| !c.ring.is_empty() && !c.failed && left > 0) else { return false };
-            let mut ready = [rustix::event::PollFd::new(fd, rustix::event::PollFlags::OUT)];
+            let mut ready = [rustix::event::PollFd::from_borrowed_fd(crate::sys::fd::borrow(fd), rustix::event::PollFlags::OUT)];
             rustix::event::poll(&mut ready, Some(&Instant(left).to_timespec())).is_ok_and(|n| n > 0)
         });
         if waited != Some(true) {
@@ -241,7 +241,7 @@ fn pump(c: &mut Console, fds: &mut Fds) {
         c.socket = socket;
     }
     let Some(fd) = &fds.console else { return };
-    let mut sink = FdSink { fd: fd.as_fd(), socket: c.socket };
+    let mut sink = FdSink { fd: crate::sys::fd::borrow(fd), socket: c.socket };
     c.failed = matches!(c.ring.pump(&mut sink), Err(e) if e != Errno::AGAIN);
 }
 
@@ -282,7 +282,7 @@ impl Sink for FdSink<'_> {
 pub fn kmsg(body: &[u8]) {
     FDS.with(|fds| {
         if let Some(fd) = &fds.kmsg {
-            write_kmsg(fd.as_fd(), body)
+            write_kmsg(crate::sys::fd::borrow(fd), body)
         }
     });
 }

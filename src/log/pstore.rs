@@ -240,7 +240,7 @@ pub trait ReadAt {
 
 impl ReadAt for rustix::fd::OwnedFd {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> usize {
-        rustix::io::pread(self, buf, offset).unwrap_or(0)
+        rustix::io::pread(crate::sys::fd::borrow(self), buf, offset).unwrap_or(0)
     }
 }
 
@@ -516,7 +516,7 @@ mod rt {
         const MARKS: [&[u8]; 3] = [b"keel: clean halt\n", b"keel: clean poweroff\n", b"keel: clean reboot\n"];
         let text = MARKS.get(cmd as usize).copied().unwrap_or_default();
         crate::log::console::kmsg(text.get(6..text.len().saturating_sub(1)).unwrap_or_default());
-        PMSG.with(|fd| fd.as_ref().map(|fd| rustix::io::write(fd, text)));
+        PMSG.with(|fd| fd.as_ref().map(|fd| rustix::io::write(crate::sys::fd::borrow(fd), text)));
     }
 }
 

@@ -194,7 +194,7 @@ impl AcpiEvents {
     pub fn read_events(&self, mut on_power: impl FnMut()) {
         let mut buf = [0u8; 1024];
         loop {
-            match rustix::net::recv(&self.fd, &mut buf, rustix::net::RecvFlags::empty()) {
+            match rustix::net::recv(crate::sys::fd::borrow(&self.fd), &mut buf, rustix::net::RecvFlags::empty()) {
                 Ok((n, _)) => {
                     let skipped = scan_events(&buf[..n.min(buf.len())], self.family, |event| {
                         if event.is_power_button() {

@@ -6,7 +6,7 @@
 use crate::info;
 use crate::log::{Bytes, Errno};
 use crate::power::netlink::{u16_at, u32_at};
-use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fd::{BorrowedFd, OwnedFd};
 use rustix::io::Errno as E;
 
 pub const EV_KEY: u16 = 1;
@@ -128,7 +128,7 @@ impl PowerKeys {
     }
 
     pub fn fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> {
-        self.fds.iter().map(|(fd, _)| fd.as_fd())
+        self.fds.iter().map(|(fd, _)| crate::sys::fd::borrow(fd))
     }
 
     /// /dev/input/eventN, just added (a uevent said so): opened if it has KEY_POWER and
@@ -152,7 +152,7 @@ impl PowerKeys {
         use crate::sys::fd::open;
         use rustix::fs::{Mode, OFlags};
         if let Some(i) = self.fds.iter().position(|&(_, m)| m == n) {
-            if self.fds.get(i).is_some_and(|(fd, _)| !gone(fd.as_fd())) {
+            if self.fds.get(i).is_some_and(|(fd, _)| !gone(crate::sys::fd::borrow(fd))) {
                 return Ok(false);
             }
             self.fds.swap_remove(i);
@@ -189,7 +189,7 @@ impl PowerKeys {
     /// Drain every device; `on_power` once per KEY_POWER press. Never blocks. Devices
     /// that went away are closed.
     pub fn read_all(&mut self, mut on_power: impl FnMut()) {
-        self.fds.retain(|(fd, _)| read_power_key(fd.as_fd(), &mut on_power));
+        self.fds.retain(|(fd, _)| read_power_key(crate::sys::fd::borrow(fd), &mut on_power));
     }
 }
 

@@ -101,7 +101,7 @@ impl Watchdog {
     }
 
     fn pet(&self) {
-        if let Err(e) = watchdog_ioctl(self.fd.as_fd(), WatchdogRequest::KeepAlive, 0) {
+        if let Err(e) = watchdog_ioctl(crate::sys::fd::borrow(&self.fd), WatchdogRequest::KeepAlive, 0) {
             say(b"watchdog: %", &[E(e)]);
         }
     }
@@ -111,7 +111,7 @@ impl Watchdog {
     /// and the old timeout still covers a hang of keel or of reboot(2).
     pub fn bound_shutdown(&mut self, now: Instant, ends_by: Instant) {
         let secs = shutdown_timeout_secs(now, ends_by);
-        match watchdog_ioctl(self.fd.as_fd(), WatchdogRequest::SetTimeout, secs.min(i32::MAX as u32) as i32) {
+        match watchdog_ioctl(crate::sys::fd::borrow(&self.fd), WatchdogRequest::SetTimeout, secs.min(i32::MAX as u32) as i32) {
             Ok(chosen) => {
                 self.pet();
                 self.pets.stop();

@@ -87,7 +87,7 @@ pub fn open_dev(name: &[u8]) -> Result<OwnedFd, Errno> {
 /// probe's read callback over a device: one closure type for every caller, so probe's
 /// generic code is in the binary once.
 fn reader(fd: &OwnedFd) -> impl FnMut(u64, &mut [u8]) -> Result<usize, Errno> + '_ {
-    move |at, buf| rustix::io::pread(fd, buf, at)
+    move |at, buf| rustix::io::pread(crate::sys::fd::borrow(fd), buf, at)
 }
 
 /// A small decimal sysfs attribute (`1\n`).

@@ -101,7 +101,7 @@ impl Supervisor {
         let Some(fd) = &io.output else { return };
         let mut buf = [0u8; 1024];
         for _ in 0..8 {
-            match rustix::io::read(fd, &mut buf) {
+            match rustix::io::read(crate::sys::fd::borrow(fd), &mut buf) {
                 Ok(0) => {
                     io.output = None; // EOF: closing also removes it from epoll
                     break;

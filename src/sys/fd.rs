@@ -76,6 +76,16 @@ pub fn fcntl_dupfd_cloexec(fd: BorrowedFd<'_>, min: i32) -> Result<OwnedFd, Errn
     owned_fd(unsafe { arch::syscall3(k::__NR_fcntl as usize, raw(fd), k::F_DUPFD_CLOEXEC as usize, min as usize) })
 }
 
+/// `owned.as_fd()` without rustix's `fd != -1` assertion at each use (its OwnedFd has no
+/// niche telling LLVM it never holds -1, so every as_fd checked and kept a panic call).
+#[inline(always)]
+pub fn borrow(owned: &OwnedFd) -> BorrowedFd<'_> {
+    let raw = owned.as_raw_fd();
+    // SAFETY: an OwnedFd never holds -1: rustix's from_raw_fd asserts it, owned_fd checks it.
+    unsafe { core::hint::assert_unchecked(raw != -1) };
+    rustix::fd::AsFd::as_fd(owned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,7 +108,8 @@ mod tests {
         let flags = rustix::io::fcntl_getfd(&status).unwrap();
         assert!(flags.contains(rustix::io::FdFlags::CLOEXEC));
 
-        let dup = fcntl_dupfd_cloexec(status.as_fd(), 100).unwrap();
+        assert_eq!(borrow(&status).as_raw_fd(), status.as_raw_fd());
+        let dup = fcntl_dupfd_cloexec(borrow(&status), 100).unwrap();
         assert!(dup.as_raw_fd() >= 100);
         assert!(rustix::io::fcntl_getfd(&dup).unwrap().contains(rustix::io::FdFlags::CLOEXEC));
 
