@@ -4,7 +4,7 @@
 
 use crate::clock::Instant;
 use rustix::event::epoll;
-use rustix::fd::{AsFd, OwnedFd};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 use crate::sys::fd::timerfd_create;
 use rustix::time::{timerfd_settime, Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
@@ -89,27 +89,29 @@ impl EventLoop {
         let epoll = crate::sys::fd::epoll_create(epoll::CreateFlags::CLOEXEC)?;
         let timer = timerfd_create(TimerfdClockId::Boottime, TimerfdFlags::CLOEXEC | TimerfdFlags::NONBLOCK)?;
         let ev = EventLoop { epoll, timer, armed: None };
-        ev.watch(&ev.timer, Source::Timer)?;
+        ev.watch(crate::sys::fd::borrow(&ev.timer), Source::Timer)?;
         Ok(ev)
     }
 
-    pub fn watch(&self, fd: impl AsFd, source: Source) -> Result<(), Errno> {
+    // The watch calls take a BorrowedFd (callers: sys::fd::borrow), not `impl AsFd`: one
+    // copy each, and no `fd != -1` check inside for an &OwnedFd.
+    pub fn watch(&self, fd: BorrowedFd<'_>, source: Source) -> Result<(), Errno> {
         epoll::add(crate::sys::fd::borrow(&self.epoll), fd, epoll::EventData::new_u64(source.token()), epoll::EventFlags::IN)
     }
 
     /// Watch `fd` edge-triggered: a wake only when new data arrives (for sources that are
     /// drained at the reader's pace, like /dev/kmsg for a slow client).
-    pub fn watch_edge(&self, fd: impl AsFd, source: Source) -> Result<(), Errno> {
+    pub fn watch_edge(&self, fd: BorrowedFd<'_>, source: Source) -> Result<(), Errno> {
         epoll::add(crate::sys::fd::borrow(&self.epoll), fd, epoll::EventData::new_u64(source.token()), epoll::EventFlags::IN | epoll::EventFlags::ET)
     }
 
     /// Watch `fd` for room to write only (level-triggered).
-    pub fn watch_writable(&self, fd: impl AsFd, source: Source) -> Result<(), Errno> {
+    pub fn watch_writable(&self, fd: BorrowedFd<'_>, source: Source) -> Result<(), Errno> {
         epoll::add(crate::sys::fd::borrow(&self.epoll), fd, epoll::EventData::new_u64(source.token()), epoll::EventFlags::OUT)
     }
 
     /// Change what `fd` is watched for: readable if `read`, writable if `write`.
-    pub fn rewatch(&self, fd: impl AsFd, source: Source, read: bool, write: bool) -> Result<(), Errno> {
+    pub fn rewatch(&self, fd: BorrowedFd<'_>, source: Source, read: bool, write: bool) -> Result<(), Errno> {
         let mut flags = epoll::EventFlags::empty();
         flags.set(epoll::EventFlags::IN, read);
         flags.set(epoll::EventFlags::OUT, write);
@@ -120,7 +122,7 @@ impl EventLoop {
     /// spin the loop) to come back: edge-triggered, readable or writable, so the loop wakes
     /// only when the device's state changes (a virtio-serial port's host side opens: the
     /// port turns writable).
-    pub fn watch_comeback(&self, fd: impl AsFd, source: Source) -> Result<(), Errno> {
+    pub fn watch_comeback(&self, fd: BorrowedFd<'_>, source: Source) -> Result<(), Errno> {
         let flags = epoll::EventFlags::IN | epoll::EventFlags::OUT | epoll::EventFlags::ET;
         epoll::modify(crate::sys::fd::borrow(&self.epoll), fd, epoll::EventData::new_u64(source.token()), flags)
     }

@@ -73,7 +73,7 @@ pub fn run(args: Args) -> ! {
     let mask = sys::block_signals(BLOCKED).unwrap_or_else(|e| fail("sigprocmask", e));
     let signals = Signals { fd: sys::signalfd(BLOCKED).unwrap_or_else(|e| fail("signalfd", e)) };
     let events = EventLoop::new().unwrap_or_else(|e| fail("epoll", e));
-    events.watch(&signals.fd, Source::Signals).unwrap_or_else(|e| fail("epoll_ctl", e));
+    events.watch(crate::sys::fd::borrow(&signals.fd), Source::Signals).unwrap_or_else(|e| fail("epoll_ctl", e));
     let child = spawn(&args, &opts, mask, chld_ignored);
     // PROGRAM has been exec'd (or has failed): keel itself keeps no directory busy.
     let _ = rustix::process::chdir(c"/");

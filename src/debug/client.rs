@@ -240,7 +240,7 @@ impl Client {
         (self.logs, self.events, self.dmesg, self.services, self.previous) = (None, None, None, None, None);
         self.failed = false;
         self.offline = true;
-        let _ = events.watch_comeback(&self.fd, Source::DebugClient(self.slot));
+        let _ = events.watch_comeback(crate::sys::fd::borrow(&self.fd), Source::DebugClient(self.slot));
     }
 
     /// An offline device changed state: its peer may be back (then read(2) no longer says
@@ -248,7 +248,7 @@ impl Client {
     pub fn comes_back(&mut self, events: &EventLoop) {
         self.offline = false;
         self.armed = (true, false);
-        let _ = events.rewatch(&self.fd, Source::DebugClient(self.slot), true, false);
+        let _ = events.rewatch(crate::sys::fd::borrow(&self.fd), Source::DebugClient(self.slot), true, false);
         self.hello();
     }
 

@@ -291,7 +291,7 @@ pub struct UeventSocket {
 
 impl AsFd for UeventSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        crate::sys::fd::borrow(&self.fd)
     }
 }
 

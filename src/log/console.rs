@@ -203,7 +203,7 @@ pub fn watch(events: &EventLoop) {
         let want = !c.ring.is_empty() && !c.failed;
         if want != c.watched {
             if want {
-                c.watched = events.watch_writable(fd, Source::Console).is_ok();
+                c.watched = events.watch_writable(crate::sys::fd::borrow(fd), Source::Console).is_ok();
             } else {
                 events.unwatch(fd);
                 c.watched = false;

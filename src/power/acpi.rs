@@ -163,7 +163,7 @@ pub struct AcpiEvents {
 
 impl AsFd for AcpiEvents {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        crate::sys::fd::borrow(&self.fd)
     }
 }
 

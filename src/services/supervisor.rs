@@ -219,7 +219,7 @@ impl Effects for Runtime<'_> {
             Action::Watch => {
                 let events = self.events?;
                 let watch = |fd: &Option<OwnedFd>, source| {
-                    if let Some(Err(e)) = fd.as_ref().map(|fd| events.watch(fd, source)) {
+                    if let Some(Err(e)) = fd.as_ref().map(|fd| events.watch(crate::sys::fd::borrow(fd), source)) {
                         say(spec.name, "cannot watch its descriptor: {}", &[E(e)]);
                     }
                 };
@@ -271,7 +271,7 @@ fn notify_socket<'e>(io: &mut Io, i: usize, spec: &Spec, events: &EventLoop, env
         let _ = rustix::fs::unlink(path);
         let sock = socket_with(AddressFamily::UNIX, SocketType::DGRAM, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK, None)?;
         crate::sys::bind_unix(sock.as_fd(), path)?;
-        events.watch(&sock, Source::Notify(i as u8))?;
+        events.watch(crate::sys::fd::borrow(&sock), Source::Notify(i as u8))?;
         io.notify = Some(sock);
     }
     Ok(var)
