@@ -4,7 +4,7 @@
 
 use crate::clock::Instant;
 use rustix::event::epoll;
-use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fd::{BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 use crate::sys::fd::timerfd_create;
 use rustix::time::{timerfd_settime, Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
@@ -128,8 +128,8 @@ impl EventLoop {
     }
 
     /// Stop watching `fd` (closing it does that too).
-    pub fn unwatch(&self, fd: impl AsFd) {
-        let _ = epoll::delete(&self.epoll, fd);
+    pub fn unwatch(&self, fd: BorrowedFd<'_>) {
+        let _ = epoll::delete(crate::sys::fd::borrow(&self.epoll), fd);
     }
 
     /// Arm the timer for `at` (absolute boot-clock time), or disarm it. Only touches the

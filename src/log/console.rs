@@ -205,7 +205,7 @@ pub fn watch(events: &EventLoop) {
             if want {
                 c.watched = events.watch_writable(crate::sys::fd::borrow(fd), Source::Console).is_ok();
             } else {
-                events.unwatch(fd);
+                events.unwatch(crate::sys::fd::borrow(fd));
                 c.watched = false;
             }
         }
