@@ -67,14 +67,14 @@ pub fn run<'a>(cmd: PowerCmd, args: impl IntoIterator<Item = &'a [u8]>) -> ! {
         Err(e) => {
             let code = if e == FlagError::Help { 0 } else { 2 };
             if e != FlagError::Help {
-                say(cmd, |l| match e {
+                say(cmd, &mut |l| match e {
                     FlagError::Unknown(a) => ufmt::uwrite!(l, "unknown option {}", Bytes(a)).unwrap_or(()),
                     FlagError::MissingDelay => l.push_bytes(b"-d needs SECONDS"),
                     FlagError::BadDelay(v) => ufmt::uwrite!(l, "bad delay {} (whole seconds)", Bytes(v)).unwrap_or(()),
                     FlagError::Help => {}
                 });
             }
-            say(cmd, |l| ufmt::uwrite!(l, "usage: {} [-f] [-n] [-d SECONDS]  (-f: reboot(2) now, -n: no sync)", cmd).unwrap_or(()));
+            say(cmd, &mut |l| ufmt::uwrite!(l, "usage: {} [-f] [-n] [-d SECONDS]  (-f: reboot(2) now, -n: no sync)", cmd).unwrap_or(()));
             crate::sys::exit(code)
         }
     };
@@ -86,19 +86,20 @@ pub fn run<'a>(cmd: PowerCmd, args: impl IntoIterator<Item = &'a [u8]>) -> ! {
             rustix::fs::sync();
         }
         let e = rustix::system::reboot(crate::power::reboot_command(cmd)).err().unwrap_or(rustix::io::Errno::INVAL);
-        say(cmd, |l| ufmt::uwrite!(l, "reboot(2) failed: {}", Errno(e)).unwrap_or(()));
+        say(cmd, &mut |l| ufmt::uwrite!(l, "reboot(2) failed: {}", Errno(e)).unwrap_or(()));
         crate::sys::exit(1)
     }
     match crate::sys::kill(1, signal_for(cmd)) {
         Ok(()) => crate::sys::exit(0),
         Err(e) => {
-            say(cmd, |l| ufmt::uwrite!(l, "cannot signal PID 1: {}", Errno(e)).unwrap_or(()));
+            say(cmd, &mut |l| ufmt::uwrite!(l, "cannot signal PID 1: {}", Errno(e)).unwrap_or(()));
             crate::sys::exit(1)
         }
     }
 }
 
-fn say(cmd: PowerCmd, body: impl FnOnce(&mut Line)) {
+/// `dyn`: one copy of the line's set-up and write, whatever the message.
+fn say(cmd: PowerCmd, body: &mut dyn FnMut(&mut Line)) {
     let mut line = Line::new();
     line.push_bytes(cmd.name().as_bytes());
     line.push_bytes(b": ");

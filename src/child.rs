@@ -23,7 +23,7 @@ pub fn spawn(setup_and_exec: impl FnOnce() -> Failure, exit_code: impl FnOnce(&F
         drop(report_r);
         let failure = setup_and_exec();
         let errno = failure.errno.raw_os_error() as u16;
-        let _ = rustix::io::write(&report_w, &[failure.step, 0, errno as u8, (errno >> 8) as u8]);
+        let _ = rustix::io::write(crate::sys::fd::borrow(&report_w), &[failure.step, 0, errno as u8, (errno >> 8) as u8]);
         crate::sys::exit(exit_code(&failure));
     }
     drop(report_w);
@@ -31,7 +31,7 @@ pub fn spawn(setup_and_exec: impl FnOnce() -> Failure, exit_code: impl FnOnce(&F
     let mut got = 0;
     // EOF (0 bytes) means the exec succeeded and closed the pipe.
     while got < report.len() {
-        match rustix::io::read(&report_r, &mut report[got..]) {
+        match rustix::io::read(crate::sys::fd::borrow(&report_r), &mut report[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
             Err(Errno::INTR) => continue,

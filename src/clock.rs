@@ -46,4 +46,11 @@ mod tests {
         let (before, now, after) = (read(), Instant::now(), read());
         assert!(before <= now.0 && now.0 <= after, "{before} <= {} <= {after}", now.0);
     }
+
+    #[test]
+    fn realtime_secs_reads_the_wall_clock() {
+        let read = || rustix::time::clock_gettime(rustix::time::ClockId::Realtime).tv_sec as u64;
+        let (before, now, after) = (read(), crate::sys::realtime_secs(), read());
+        assert!(before > 0 && before <= now && now <= after, "{before} <= {now} <= {after}");
+    }
 }

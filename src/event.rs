@@ -4,9 +4,10 @@
 
 use crate::clock::Instant;
 use rustix::event::epoll;
-use rustix::fd::{AsFd, OwnedFd};
+use rustix::fd::{BorrowedFd, OwnedFd};
 use rustix::io::Errno;
-use rustix::time::{timerfd_create, timerfd_settime, Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
+use crate::sys::fd::timerfd_create;
+use rustix::time::{timerfd_settime, Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
 
 /// Every input of the loop. The epoll token is `kind << 8 | index`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -85,48 +86,50 @@ pub struct EventLoop {
 
 impl EventLoop {
     pub fn new() -> Result<EventLoop, Errno> {
-        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+        let epoll = crate::sys::fd::epoll_create(epoll::CreateFlags::CLOEXEC)?;
         let timer = timerfd_create(TimerfdClockId::Boottime, TimerfdFlags::CLOEXEC | TimerfdFlags::NONBLOCK)?;
         let ev = EventLoop { epoll, timer, armed: None };
-        ev.watch(&ev.timer, Source::Timer)?;
+        ev.watch(crate::sys::fd::borrow(&ev.timer), Source::Timer)?;
         Ok(ev)
     }
 
-    pub fn watch(&self, fd: impl AsFd, source: Source) -> Result<(), Errno> {
-        epoll::add(&self.epoll, fd, epoll::EventData::new_u64(source.token()), epoll::EventFlags::IN)
+    // The watch calls take a BorrowedFd (callers: sys::fd::borrow), not `impl AsFd`: one
+    // copy each, and no `fd != -1` check inside for an &OwnedFd.
+    pub fn watch(&self, fd: BorrowedFd<'_>, source: Source) -> Result<(), Errno> {
+        epoll::add(crate::sys::fd::borrow(&self.epoll), fd, epoll::EventData::new_u64(source.token()), epoll::EventFlags::IN)
     }
 
     /// Watch `fd` edge-triggered: a wake only when new data arrives (for sources that are
     /// drained at the reader's pace, like /dev/kmsg for a slow client).
-    pub fn watch_edge(&self, fd: impl AsFd, source: Source) -> Result<(), Errno> {
-        epoll::add(&self.epoll, fd, epoll::EventData::new_u64(source.token()), epoll::EventFlags::IN | epoll::EventFlags::ET)
+    pub fn watch_edge(&self, fd: BorrowedFd<'_>, source: Source) -> Result<(), Errno> {
+        epoll::add(crate::sys::fd::borrow(&self.epoll), fd, epoll::EventData::new_u64(source.token()), epoll::EventFlags::IN | epoll::EventFlags::ET)
     }
 
     /// Watch `fd` for room to write only (level-triggered).
-    pub fn watch_writable(&self, fd: impl AsFd, source: Source) -> Result<(), Errno> {
-        epoll::add(&self.epoll, fd, epoll::EventData::new_u64(source.token()), epoll::EventFlags::OUT)
+    pub fn watch_writable(&self, fd: BorrowedFd<'_>, source: Source) -> Result<(), Errno> {
+        epoll::add(crate::sys::fd::borrow(&self.epoll), fd, epoll::EventData::new_u64(source.token()), epoll::EventFlags::OUT)
     }
 
     /// Change what `fd` is watched for: readable if `read`, writable if `write`.
-    pub fn rewatch(&self, fd: impl AsFd, source: Source, read: bool, write: bool) -> Result<(), Errno> {
+    pub fn rewatch(&self, fd: BorrowedFd<'_>, source: Source, read: bool, write: bool) -> Result<(), Errno> {
         let mut flags = epoll::EventFlags::empty();
         flags.set(epoll::EventFlags::IN, read);
         flags.set(epoll::EventFlags::OUT, write);
-        epoll::modify(&self.epoll, fd, epoll::EventData::new_u64(source.token()), flags)
+        epoll::modify(crate::sys::fd::borrow(&self.epoll), fd, epoll::EventData::new_u64(source.token()), flags)
     }
 
     /// Wait for a device whose peer is gone (a lasting POLLHUP, level-triggered it would
     /// spin the loop) to come back: edge-triggered, readable or writable, so the loop wakes
     /// only when the device's state changes (a virtio-serial port's host side opens: the
     /// port turns writable).
-    pub fn watch_comeback(&self, fd: impl AsFd, source: Source) -> Result<(), Errno> {
+    pub fn watch_comeback(&self, fd: BorrowedFd<'_>, source: Source) -> Result<(), Errno> {
         let flags = epoll::EventFlags::IN | epoll::EventFlags::OUT | epoll::EventFlags::ET;
-        epoll::modify(&self.epoll, fd, epoll::EventData::new_u64(source.token()), flags)
+        epoll::modify(crate::sys::fd::borrow(&self.epoll), fd, epoll::EventData::new_u64(source.token()), flags)
     }
 
     /// Stop watching `fd` (closing it does that too).
-    pub fn unwatch(&self, fd: impl AsFd) {
-        let _ = epoll::delete(&self.epoll, fd);
+    pub fn unwatch(&self, fd: BorrowedFd<'_>) {
+        let _ = epoll::delete(crate::sys::fd::borrow(&self.epoll), fd);
     }
 
     /// Arm the timer for `at` (absolute boot-clock time), or disarm it. Only touches the
@@ -138,7 +141,7 @@ impl EventLoop {
         let zero = Timespec { tv_sec: 0, tv_nsec: 0 };
         // An it_value of zero disarms; a deadline of exactly 0 ns since boot is in the past anyway.
         let value = at.map_or(zero, |t| Instant(t.0.max(1)).to_timespec());
-        timerfd_settime(&self.timer, TimerfdTimerFlags::ABSTIME, &Itimerspec { it_interval: zero, it_value: value })?;
+        timerfd_settime(crate::sys::fd::borrow(&self.timer), TimerfdTimerFlags::ABSTIME, &Itimerspec { it_interval: zero, it_value: value })?;
         self.armed = at;
         Ok(())
     }
@@ -146,18 +149,19 @@ impl EventLoop {
     /// Block until at least one source is ready; push each ready source into `ready`.
     pub fn wait(&mut self, ready: &mut heapless::Vec<Source, EVENTS_PER_WAIT>) -> Result<(), Errno> {
         ready.clear();
-        let mut events = [core::mem::MaybeUninit::<epoll::Event>::uninit(); EVENTS_PER_WAIT];
-        let (got, _) = match epoll::wait(&self.epoll, &mut events, None) {
-            Ok(r) => r,
+        // Initialized events: rustix's split of an uninit buffer would bring core::fmt's panic.
+        let mut events = [epoll::Event { flags: epoll::EventFlags::empty(), data: epoll::EventData::new_u64(0) }; EVENTS_PER_WAIT];
+        let got = match epoll::wait(crate::sys::fd::borrow(&self.epoll), &mut events, None) {
+            Ok(n) => events.get(..n).unwrap_or_default(),
             Err(Errno::INTR) => return Ok(()),
             Err(e) => return Err(e),
         };
-        for event in got.iter() {
+        for event in got {
             let Some(source) = Source::from_token(event.data.u64()) else { continue };
             if source == Source::Timer {
                 // Expired: clear the readiness; the next `arm` decides what comes next.
                 let mut ticks = [0u8; 8];
-                let _ = rustix::io::read(&self.timer, &mut ticks);
+                let _ = rustix::io::read(crate::sys::fd::borrow(&self.timer), &mut ticks);
                 self.armed = None;
             }
             let _ = ready.push(source);

@@ -17,6 +17,7 @@
 //!   boot (its logs from pstore, how it ended);
 //! - `fatal`: the never-die path (panics and fatal errors, `keel.panic=`);
 //! - `applets`: poweroff/reboot/halt; `child`: fork + exec with its error reported back;
+//! - `file`: small kernel files read whole; `dir`: directory listings (getdents64 records);
 //! - `sys`: the only unsafe code (raw syscalls, program start, per-architecture glue).
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
@@ -30,6 +31,7 @@ pub mod config;
 pub mod container;
 pub mod debug;
 pub mod devices;
+pub mod dir;
 pub mod escalate;
 pub mod event;
 pub mod fatal;

@@ -63,13 +63,13 @@ pub fn run(args: Args) -> ! {
     let mut boot = Boot { args, config: Config::default(), running: None, owns_machine, no_console, acpi: None, power_keys: PowerKeys::default(), watchdog: None, uevents: None };
     boot::run(&mut boot);
     let events = EventLoop::new().unwrap_or_else(|e| fatal!("epoll: {}", Errno(e)));
-    if let Err(e) = events.watch(&signals.fd, Source::Signals) {
+    if let Err(e) = events.watch(crate::sys::fd::borrow(&signals.fd), Source::Signals) {
         fatal!("epoll_ctl(signalfd): {}", Errno(e));
     }
     // The power button is "re-armed" by construction: these sources stay in the loop for
     // good, so a press during shutdown is read and logged like any other request.
     if let Some(acpi) = &boot.acpi {
-        if let Err(e) = events.watch(acpi, Source::Acpi) {
+        if let Err(e) = events.watch(rustix::fd::AsFd::as_fd(acpi), Source::Acpi) {
             info!("ACPI events not watched: {}", Errno(e));
         }
     }
@@ -91,7 +91,7 @@ pub fn run(args: Args) -> ! {
     let hotplug = boot.uevents.is_some();
     let opened = boot.uevents.take().map(Ok).or_else(|| storage.wants_uevents().then(|| UeventSocket::open(1 << 20)));
     let uevents = match opened {
-        Some(Ok(socket)) if events.watch(&socket, Source::Uevent).is_ok() => Some(socket),
+        Some(Ok(socket)) if events.watch(rustix::fd::AsFd::as_fd(&socket), Source::Uevent).is_ok() => Some(socket),
         Some(_) => {
             info!("uevents: not watched: only devices there now and at the deadline are found");
             None

@@ -51,16 +51,17 @@ const CMDLINE_MAX: usize = 2048;
 pub fn cmdline_params<'b>(cmdline: &[u8], name: &[u8], out: &'b mut [u8]) -> Option<&'b CStr> {
     let mut len = 0;
     for word in crate::config::cmdline::words(cmdline) {
-        let Some(dot) = memchr::memchr(b'.', word) else { continue };
-        let (module, param) = (&word[..dot], &word[dot + 1..]);
+        let mut parts = word.splitn(2, |&b| b == b'.');
+        let (Some(module), Some(param)) = (parts.next(), parts.next()) else { continue };
         if param.is_empty() || !names_equal(module, name) {
             continue;
         }
-        let sep = (len > 0) as usize;
-        let dst = out.get_mut(len..len + sep + param.len())?;
-        dst[..sep].copy_from_slice(&b" "[..sep]);
-        dst[sep..].copy_from_slice(param);
-        len += sep + param.len();
+        if len > 0 {
+            *out.get_mut(len)? = b' ';
+            len += 1;
+        }
+        out.get_mut(len..)?.get_mut(..param.len())?.copy_from_slice(param);
+        len += param.len();
     }
     *out.get_mut(len)? = 0;
     CStr::from_bytes_until_nul(out).ok()
@@ -361,7 +362,9 @@ pub fn for_each_line<E>(
             skipping = true;
             filled = 0;
         }
-        let n = read(&mut buf[filled..])?;
+        // Checked forms here and below (never None): indexing would bring core::fmt's panic.
+        let Some(free) = buf.get_mut(filled..) else { return Ok(()) };
+        let n = read(free)?;
         if n == 0 {
             if filled > 0 && !skipping {
                 on_line(&mut buf[..filled]);
@@ -370,17 +373,20 @@ pub fn for_each_line<E>(
         }
         // A reader claiming more than it was given is clamped, never trusted.
         let end = filled + n.min(buf.len() - filled);
-        let mut start = 0;
-        while let Some(nl) = memchr::memchr(b'\n', &buf[filled.max(start)..end]) {
-            let nl = filled.max(start) + nl;
+        let (mut start, mut from) = (0, filled);
+        while let Some(nl) = buf.get(from..end).and_then(|unread| memchr::memchr(b'\n', unread)) {
+            let nl = from + nl;
             if skipping {
                 skipping = false;
-            } else if !on_line(&mut buf[start..nl]) {
+            } else if !buf.get_mut(start..nl).is_some_and(|line| on_line(line)) {
                 return Ok(());
             }
             start = nl + 1;
+            from = start;
         }
-        buf.copy_within(start..end, 0);
+        if let Some(read) = buf.get_mut(..end) {
+            read.copy_within(start.min(end).., 0);
+        }
         filled = end - start;
     }
 }
@@ -418,7 +424,7 @@ impl ufmt::uDisplay for Summary {
 
 pub(crate) fn read_retry(fd: &OwnedFd, buf: &mut [u8]) -> Result<usize, E> {
     loop {
-        match rustix::io::read(fd, &mut *buf) {
+        match rustix::io::read(crate::sys::fd::borrow(fd), &mut *buf) {
             Err(E::INTR) => continue,
             other => return other,
         }
@@ -427,7 +433,7 @@ pub(crate) fn read_retry(fd: &OwnedFd, buf: &mut [u8]) -> Result<usize, E> {
 
 fn open_ro(path: &CStr) -> Result<OwnedFd, E> {
     use rustix::fs::{Mode, OFlags};
-    rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+    crate::sys::fd::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
 }
 
 /// Every line of the file at `dir` + `file` to `on_line` (until it returns false); lines
@@ -607,8 +613,8 @@ fn insert(dir: &[u8], item: &LoadItem, cmdline: &CStr) -> Result<Option<u64>, (&
     let fd = open_ro(path).map_err(|e| ("cannot open its file", e))?;
     let flags = if item.compression == Compression::None { 0 } else { MODULE_INIT_COMPRESSED_FILE };
     let (mut line, mut params) = ([0u8; CMDLINE_MAX], [0u8; PARAMS_MAX]);
-    let len = crate::file::read_into(cmdline, &mut line).unwrap_or(0);
-    let params = cmdline_params(&line[..len], item.name, &mut params).ok_or(("its command-line parameters are too long", E::NOSPC))?;
+    let line = crate::file::read_into(cmdline, &mut line).unwrap_or_default();
+    let params = cmdline_params(line, item.name, &mut params).ok_or(("its command-line parameters are too long", E::NOSPC))?;
     match rustix::system::finit_module(&fd, params, flags) {
         Ok(()) => Ok(Some(Instant::now().0.saturating_sub(start.0) / 1000)),
         // Loaded meanwhile, or by a path /sys/module did not show.

@@ -156,9 +156,7 @@ fn is_mount_point(path: &core::ffi::CStr) -> Result<bool, E> {
     let mut parent_buf = [0u8; 64];
     let bytes = path.to_bytes();
     let cut = bytes.iter().rposition(|&b| b == b'/').unwrap_or(0).max(1);
-    let parent_len = cut.min(parent_buf.len() - 1);
-    parent_buf[..parent_len].copy_from_slice(&bytes[..parent_len]);
-    let parent = core::ffi::CStr::from_bytes_until_nul(&parent_buf).map_err(|_| E::INVAL)?;
+    let parent = crate::file::c_path(&[bytes.get(..cut).unwrap_or(b"/")], &mut parent_buf).ok_or(E::NAMETOOLONG)?;
     Ok(rustix::fs::stat(parent)?.st_dev != here.st_dev)
 }
 
@@ -172,7 +170,7 @@ pub fn reserve_stdio() -> bool {
     use rustix::fd::{AsRawFd, IntoRawFd};
     let mut reserved = false;
     // open(2) returns the lowest free number: this fills the holes in 0-2, in order.
-    while let Ok(fd) = rustix::fs::open(c"/", rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY, rustix::fs::Mode::empty()) {
+    while let Ok(fd) = crate::sys::fd::open(c"/", rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY, rustix::fs::Mode::empty()) {
         if fd.as_raw_fd() > 2 {
             break; // dropped: closed
         }
@@ -188,7 +186,8 @@ fn console(boot: &mut Boot) -> Result<Outcome, E> {
     if !boot.no_console {
         return Ok(Outcome::Skipped("the kernel opened it"));
     }
-    use rustix::fs::{open, Mode, OFlags};
+    use crate::sys::fd::open;
+    use rustix::fs::{Mode, OFlags};
     let console = open(c"/dev/console", OFlags::RDWR | OFlags::NOCTTY, Mode::empty())
         .or_else(|_| open(c"/dev/null", OFlags::RDWR, Mode::empty()))?;
     rustix::stdio::dup2_stdin(&console)?;
@@ -211,10 +210,9 @@ fn kernel_log() -> Result<Outcome, E> {
 /// it does not know, and where tests in a PID namespace pass theirs). Problems are warnings.
 fn configuration(boot: &mut Boot) -> Result<Outcome, E> {
     let mut buf = [0u8; 4096];
-    let read = crate::file::read_into(c"/proc/cmdline", &mut buf);
-    let len = *read.as_ref().unwrap_or(&0);
+    let read = crate::file::read_into(c"/proc/cmdline", &mut buf).map(|line| &*line);
     let args = boot.args;
-    let line = &buf[..len];
+    let line = *read.as_ref().unwrap_or(&&[][..]);
     let words = || {
         let argv = (1..args.len()).filter_map(move |i| args.arg(i)).chain(args.env());
         cmdline::words(line).chain(argv.map(|w| -> &[u8] { w }))
@@ -268,8 +266,8 @@ fn coldplug(boot: &mut Boot) -> Result<Outcome, E> {
 /// A board without a real-time clock boots in 1970, and TLS then fails: a clock earlier
 /// than keel's build is raised to it. A later clock is never moved back.
 fn clock_floor(_: &mut Boot) -> Result<Outcome, E> {
-    use rustix::time::{clock_gettime, clock_settime, ClockId, Timespec};
-    let now = clock_gettime(ClockId::Realtime).tv_sec.max(0) as u64;
+    use rustix::time::{clock_settime, ClockId, Timespec};
+    let now = crate::sys::realtime_secs();
     let Some(to) = crate::boot::clock::raised(now, crate::boot::clock::BUILD_TIME) else {
         return Ok(Outcome::Skipped("not before keel's build"));
     };

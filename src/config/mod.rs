@@ -62,7 +62,7 @@ pub fn choose(file: Result<&'static [u8], rustix::io::Errno>, builtin: &'static 
 #[inline(never)] // smaller out of line (measured)
 pub fn load(path: &CStr) -> Running {
     let file = match crate::sys::config_file() {
-        Some(buf) => crate::file::read_into(path, buf).map(|len| buf.get(..len).unwrap_or_default()),
+        Some(buf) => crate::file::read_into(path, buf),
         None => Err(rustix::io::Errno::BUSY),
     };
     let (db, refused) = choose(file.map(|b| &*b), BUILTIN);

@@ -24,7 +24,8 @@ mod rt {
 
     /// Every process whose parent chain reaches `me`.
     pub fn for_each_descendant(me: i32, mut f: impl FnMut(i32)) {
-        use rustix::fs::{open, Mode, OFlags, RawDir};
+        use crate::sys::fd::open;
+        use rustix::fs::{Mode, OFlags};
         // A /proc of another PID namespace would name other processes by our pids.
         if stat_of(None).and_then(|s| parse_u32(s.split(|&b| b == b' ').next()?)) != Some(me as u32) {
             return;
@@ -32,8 +33,8 @@ mod rt {
         let Ok(dir) = open(c"/proc", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) else {
             return;
         };
-        let mut buf = [core::mem::MaybeUninit::uninit(); 2048];
-        let mut entries = RawDir::new(dir.as_fd(), &mut buf);
+        let mut buf = [0u8; 2048];
+        let mut entries = crate::dir::Dir::new(dir.as_fd(), &mut buf);
         while let Some(Ok(entry)) = entries.next() {
             let Some(pid) = parse_u32(entry.file_name().to_bytes()) else { continue };
             let mut at = pid as i32;
@@ -61,7 +62,7 @@ mod rt {
         let path = core::ffi::CStr::from_bytes_with_nul(path.as_bytes()).ok()?;
         let mut stat = heapless::Vec::<u8, 256>::new();
         stat.resize_default(256).ok()?;
-        let len = crate::file::read_into(path, &mut stat).ok()?;
+        let len = crate::file::read_into(path, &mut stat).ok()?.len();
         stat.truncate(len);
         Some(stat)
     }

@@ -63,7 +63,7 @@ pub fn run(args: Args) -> ! {
     // Orphans of our subtree come to us, not to the real init (any non-zero value sets it).
     if !me.is_init() {
         if let Err(e) = rustix::process::set_child_subreaper(Some(me)) {
-            say(|l| ufmt::uwrite!(l, "warning: cannot become a subreaper: {}", crate::log::Errno(e)).unwrap_or(()));
+            say(&mut |l| ufmt::uwrite!(l, "warning: cannot become a subreaper: {}", crate::log::Errno(e)).unwrap_or(()));
         }
     }
     // SIG_IGN would let the kernel reap the child before we learn its code; the child gets
@@ -73,7 +73,7 @@ pub fn run(args: Args) -> ! {
     let mask = sys::block_signals(BLOCKED).unwrap_or_else(|e| fail("sigprocmask", e));
     let signals = Signals { fd: sys::signalfd(BLOCKED).unwrap_or_else(|e| fail("signalfd", e)) };
     let events = EventLoop::new().unwrap_or_else(|e| fail("epoll", e));
-    events.watch(&signals.fd, Source::Signals).unwrap_or_else(|e| fail("epoll_ctl", e));
+    events.watch(crate::sys::fd::borrow(&signals.fd), Source::Signals).unwrap_or_else(|e| fail("epoll_ctl", e));
     let child = spawn(&args, &opts, mask, chld_ignored);
     // PROGRAM has been exec'd (or has failed): keel itself keeps no directory busy.
     let _ = rustix::process::chdir(c"/");
@@ -113,7 +113,7 @@ impl Container {
             let mut exited = None;
             let left = crate::reaper::reap_all(|pid, status| {
                 if verbose {
-                    say(|l| ufmt::uwrite!(l, "reaped pid {} ({})", pid, status).unwrap_or(()));
+                    say(&mut |l| ufmt::uwrite!(l, "reaped pid {} ({})", pid, status).unwrap_or(()));
                 }
                 if pid == child {
                     exited = Some(exit_code(status, &success));
@@ -238,7 +238,7 @@ fn spawn(args: &Args, opts: &Options, mask: SigSet, chld_ignored: bool) -> i32 {
     let _ = rustix::process::setpgid(Pid::from_raw(pid), Pid::from_raw(pid));
     if let Some(f) = failure {
         let name = args.arg(opts.program).unwrap_or(b"");
-        say(|l| {
+        say(&mut |l| {
             let _ = ufmt::uwrite!(l, "exec {}: ", Bytes(name));
             match describe(f.errno) {
                 Some(text) => l.push_bytes(text.as_bytes()),
@@ -310,7 +310,7 @@ fn describe(e: Errno) -> Option<&'static str> {
 
 /// A bad command line or environment: usage on stderr, exit 1 (tini's and dumb-init's code).
 fn usage_error(p: Problem<'_>) -> ! {
-    say(|l| match p {
+    say(&mut |l| match p {
         Problem::Unknown(a) => ufmt::uwrite!(l, "unknown option {}", Bytes(a)).unwrap_or(()),
         Problem::MissingValue(flag) => ufmt::uwrite!(l, "-{} needs a value", flag as char).unwrap_or(()),
         Problem::BadCode(v) => ufmt::uwrite!(l, "bad exit code {} (0-255)", Bytes(v)).unwrap_or(()),
@@ -325,7 +325,7 @@ fn usage_error(p: Problem<'_>) -> ! {
 }
 
 fn fail(what: &str, e: Errno) -> ! {
-    say(|l| ufmt::uwrite!(l, "{}: {}", what, crate::log::Errno(e)).unwrap_or(()));
+    say(&mut |l| ufmt::uwrite!(l, "{}: {}", what, crate::log::Errno(e)).unwrap_or(()));
     exit(1)
 }
 
@@ -333,7 +333,7 @@ fn fail(what: &str, e: Errno) -> ! {
 /// that PID 1 must not exit (the kernel would panic), so the machine powers off instead.
 fn exit(code: i32) -> ! {
     if getpid().is_init() && is_machine_init() {
-        say(|l| ufmt::uwrite!(l, "the program ended ({}); powering off", code).unwrap_or(()));
+        say(&mut |l| ufmt::uwrite!(l, "the program ended ({}); powering off", code).unwrap_or(()));
         rustix::fs::sync();
         crate::power::shutdown::power_off_now(crate::power::PowerCmd::PowerOff)
     }
@@ -341,7 +341,8 @@ fn exit(code: i32) -> ! {
 }
 
 /// One `keel: ` line on stderr (no timestamp: these share the terminal with PROGRAM).
-fn say(body: impl FnOnce(&mut Line)) {
+/// `dyn`: one copy of the line's set-up and write, whatever the message.
+fn say(body: &mut dyn FnMut(&mut Line)) {
     let mut line = Line::new();
     line.push_bytes(b"keel: ");
     body(&mut line);

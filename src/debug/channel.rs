@@ -10,7 +10,8 @@ pub fn listen(kind: &Kind) -> Result<OwnedFd, Errno> {
     match *kind {
         Kind::Unix(path) => {
             use rustix::fd::AsFd;
-            use rustix::net::{listen, socket_with, AddressFamily, SocketFlags, SocketType};
+            use crate::sys::fd::socket_with;
+            use rustix::net::{listen, AddressFamily, SocketFlags, SocketType};
             let mut buf = [0u8; 112];
             let cpath = crate::file::c_path(&[path], &mut buf).ok_or(Errno::NAMETOOLONG)?;
             let _ = rustix::fs::unlink(cpath);
@@ -28,7 +29,8 @@ pub fn listen(kind: &Kind) -> Result<OwnedFd, Errno> {
 /// lines (CLOCAL): a carrier that drops would hang the tty up for good.
 #[inline(never)] // smaller out of line (`just size`)
 pub fn open_device(name: &[u8], baud: Option<u32>) -> Result<OwnedFd, Errno> {
-    use rustix::fs::{open, Mode, OFlags};
+    use crate::sys::fd::open;
+    use rustix::fs::{Mode, OFlags};
     let mut path = [0u8; 48];
     let cpath = crate::file::c_path(&[b"/dev/", name], &mut path).ok_or(Errno::NAMETOOLONG)?;
     let fd = open(cpath, OFlags::RDWR | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())?;

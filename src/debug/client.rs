@@ -85,7 +85,7 @@ impl Client {
             if want == 0 {
                 return true;
             }
-            match rustix::io::read(&self.fd, &mut buf[..want]) {
+            match rustix::io::read(crate::sys::fd::borrow(&self.fd), &mut buf[..want]) {
                 Ok(0) => return false,
                 Ok(n) => {
                     let mut input = buf.get(..n).unwrap_or_default();
@@ -240,7 +240,7 @@ impl Client {
         (self.logs, self.events, self.dmesg, self.services, self.previous) = (None, None, None, None, None);
         self.failed = false;
         self.offline = true;
-        let _ = events.watch_comeback(&self.fd, Source::DebugClient(self.slot));
+        let _ = events.watch_comeback(crate::sys::fd::borrow(&self.fd), Source::DebugClient(self.slot));
     }
 
     /// An offline device changed state: its peer may be back (then read(2) no longer says
@@ -248,7 +248,7 @@ impl Client {
     pub fn comes_back(&mut self, events: &EventLoop) {
         self.offline = false;
         self.armed = (true, false);
-        let _ = events.rewatch(&self.fd, Source::DebugClient(self.slot), true, false);
+        let _ = events.rewatch(crate::sys::fd::borrow(&self.fd), Source::DebugClient(self.slot), true, false);
         self.hello();
     }
 
@@ -265,7 +265,7 @@ impl Client {
     /// Write what is queued; Err when the peer is gone.
     pub fn flush(&mut self) -> Result<(), ()> {
         while !self.tx.is_empty() {
-            match rustix::io::write(&self.fd, &self.tx) {
+            match rustix::io::write(crate::sys::fd::borrow(&self.fd), &self.tx) {
                 Ok(0) => return Err(()),
                 Ok(n) => {
                     // The rest to the front, byte by byte: copy_within's range check would

@@ -57,14 +57,15 @@ impl Numbers {
 impl Kmsg {
     /// Open /dev/kmsg (non-blocking) to read its last `tail` records, and what comes after.
     pub fn open(tail: u16) -> Result<Kmsg, Errno> {
-        use rustix::fs::{open, Mode, OFlags};
+        use crate::sys::fd::open;
+        use rustix::fs::{Mode, OFlags};
         let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
         // Read it all once to learn the newest record's number.
         let counter = open(c"/dev/kmsg", flags, Mode::empty())?;
         let mut buf = [0u8; RECORD_MAX];
         let mut end = 0;
         loop {
-            match rustix::io::read(&counter, &mut buf) {
+            match rustix::io::read(crate::sys::fd::borrow(&counter), &mut buf) {
                 Ok(n) => end = parse(buf.get_mut(..n).unwrap_or_default()).0.map_or(end, |seq| seq + 1),
                 Err(Errno::PIPE | Errno::INVAL | Errno::INTR) => continue,
                 Err(_) => break,

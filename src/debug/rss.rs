@@ -7,13 +7,12 @@
 /// neither is there.
 pub fn rss_kib() -> u32 {
     let mut buf = [0u8; 2048];
-    let read = |path, buf: &mut [u8]| crate::file::read_into(path, buf).unwrap_or(0);
-    let len = read(c"/proc/self/smaps_rollup", &mut buf);
-    if let Some(kib) = kib_field(buf.get(..len).unwrap_or_default(), b"Rss:") {
+    let rollup = crate::file::read_into(c"/proc/self/smaps_rollup", &mut buf).unwrap_or_default();
+    if let Some(kib) = kib_field(rollup, b"Rss:") {
         return kib;
     }
-    let len = read(c"/proc/self/status", &mut buf);
-    kib_field(buf.get(..len).unwrap_or_default(), b"VmRSS:").unwrap_or(0)
+    let status = crate::file::read_into(c"/proc/self/status", &mut buf).unwrap_or_default();
+    kib_field(status, b"VmRSS:").unwrap_or(0)
 }
 
 /// The value of the `key  NNN kB` line in a /proc file.

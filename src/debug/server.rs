@@ -110,7 +110,7 @@ impl Server {
         }
         let listener = channel::listen(&spec.kind)?;
         let index = self.listeners.len() as u8;
-        events.watch(&listener, Source::DebugListener(index))?;
+        events.watch(crate::sys::fd::borrow(&listener), Source::DebugListener(index))?;
         self.listeners.push(Listener { fd: listener, writable: spec.writable }).map_err(|_| E::MFILE)
     }
 
@@ -121,7 +121,7 @@ impl Server {
     fn add_client(&mut self, slot: usize, fd: OwnedFd, writable: bool, shared: bool, device: bool, events: &EventLoop) -> Result<(), rustix::io::Errno> {
         // A shared line is never read (see the module comment): only its output is watched.
         if !shared {
-            events.watch(&fd, Source::DebugClient(slot as u8))?;
+            events.watch(crate::sys::fd::borrow(&fd), Source::DebugClient(slot as u8))?;
         }
         self.tick += 1;
         let client = Client::new(slot as u8, fd, writable, shared, device, self.tick);
@@ -132,7 +132,7 @@ impl Server {
     pub fn accept(&mut self, index: usize, events: &EventLoop) {
         let Some(writable) = self.listeners.get(index).map(|l| l.writable) else { return };
         let flags = rustix::net::SocketFlags::CLOEXEC | rustix::net::SocketFlags::NONBLOCK;
-        while let Some(Ok(fd)) = self.listeners.get(index).map(|l| rustix::net::accept_with(&l.fd, flags)) {
+        while let Some(Ok(fd)) = self.listeners.get(index).map(|l| crate::sys::fd::accept_with(rustix::fd::AsFd::as_fd(&l.fd), flags)) {
             // A new client always gets in (a stalled one must not lock debugging out).
             match self.free_slot().or_else(evict) {
                 Some(slot) => {
@@ -166,7 +166,7 @@ impl Server {
             // A dmesg follow began: its /dev/kmsg joins the loop (it leaves when closed).
             if let (false, Some(d)) = (following_kmsg, &client.dmesg) {
                 if d.follow {
-                    let _ = events.watch_edge(&d.kmsg.fd, Source::Kmsg(slot as u8));
+                    let _ = events.watch_edge(crate::sys::fd::borrow(&d.kmsg.fd), Source::Kmsg(slot as u8));
                 }
             }
         });
@@ -199,7 +199,7 @@ impl Server {
             let armed = (readable(client.room()) > 0, !client.tx.is_empty() || more);
             if armed != client.armed && !client.shared {
                 client.armed = armed;
-                let _ = events.rewatch(&client.fd, Source::DebugClient(slot as u8), armed.0, armed.1);
+                let _ = events.rewatch(crate::sys::fd::borrow(&client.fd), Source::DebugClient(slot as u8), armed.0, armed.1);
             }
         });
     }

@@ -117,7 +117,7 @@ impl Client {
                 self.dmesg = Some(d);
                 return true;
             }
-            match rustix::io::read(&d.kmsg.fd, &mut record) {
+            match rustix::io::read(crate::sys::fd::borrow(&d.kmsg.fd), &mut record) {
                 Ok(n) => {
                     let (seq, boot_ns, text) = kmsg::parse(record.get_mut(..n).unwrap_or_default());
                     let (lost, wanted) = seq.map_or((0, true), |seq| d.kmsg.numbers.seen(seq));

@@ -15,7 +15,6 @@
 
 use super::{ByteSet, SetError};
 use core::ffi::CStr;
-use core::mem::MaybeUninit;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
@@ -102,7 +101,7 @@ struct Level {
 #[inline(never)]
 fn open_at(at: BorrowedFd<'_>, name: &CStr, dir: bool) -> Result<OwnedFd, Errno> {
     let how = if dir { OFlags::DIRECTORY | OFlags::NOFOLLOW } else { OFlags::empty() };
-    rustix::fs::openat(at, name, OFlags::RDONLY | OFlags::CLOEXEC | how, Mode::empty())
+    crate::sys::fd::openat(at, name, OFlags::RDONLY | OFlags::CLOEXEC | how, Mode::empty())
 }
 
 /// `name` in `dir` into `buf` (one read: sysfs gives an attribute whole); its length.
@@ -130,7 +129,7 @@ fn walk_bounded(root: &CStr, max_dirs: u32, on_modalias: &mut dyn FnMut(&[u8])) 
         }
         Err(_) => summary.errors += 1,
     }
-    let mut dirents = [MaybeUninit::<u8>::uninit(); DIRENT_BUF];
+    let mut dirents = [0u8; DIRENT_BUF];
     let mut value = [0u8; MAX_MODALIAS];
     loop {
         let full = stack.is_full();
@@ -147,7 +146,7 @@ fn walk_bounded(root: &CStr, max_dirs: u32, on_modalias: &mut dyn FnMut(&[u8])) 
         }
         // The next subdirectory, opened.
         let mut child = None;
-        let mut entries = rustix::fs::RawDir::new(top.fd.as_fd(), &mut dirents);
+        let mut entries = crate::dir::Dir::new(top.fd.as_fd(), &mut dirents);
         while let Some(entry) = entries.next() {
             let Ok(entry) = entry else {
                 summary.errors += 1;

@@ -79,7 +79,8 @@ fn insert(bytes: &mut heapless::vec::VecView<u8>, value: &[u8], normalize: bool)
         return Err(SetError::Full);
     }
     let _ = bytes.extend_from_slice(value);
-    let (known, new) = bytes.split_at_mut(start);
+    // Never None (the value was just added); split_at_mut's panic would bring core::fmt.
+    let Some((known, new)) = bytes.split_at_mut_checked(start) else { return Err(SetError::Full) };
     let added = if normalize && !alias::normalize(new) {
         Err(SetError::Invalid)
     } else {

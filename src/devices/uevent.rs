@@ -291,7 +291,7 @@ pub struct UeventSocket {
 
 impl AsFd for UeventSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        crate::sys::fd::borrow(&self.fd)
     }
 }
 
@@ -300,7 +300,8 @@ impl UeventSocket {
     /// at boot come in bursts): past the rmem_max sysctl with CAP_NET_ADMIN
     /// (SO_RCVBUFFORCE), else as much as rmem_max allows.
     pub fn open(receive_buffer: usize) -> Result<UeventSocket, Errno> {
-        use rustix::net::{bind, netlink, sockopt, socket_with, AddressFamily, SocketFlags, SocketType};
+        use crate::sys::fd::socket_with;
+        use rustix::net::{bind, netlink, sockopt, AddressFamily, SocketFlags, SocketType};
         let fd = socket_with(
             AddressFamily::NETLINK,
             SocketType::RAW,
@@ -319,7 +320,7 @@ impl UeventSocket {
     pub fn recv<'b>(&self, buf: &'b mut [u8]) -> Result<Received<'b>, Errno> {
         use rustix::net::{netlink::SocketAddrNetlink, recvfrom, RecvFlags};
         loop {
-            let (len, sender) = match recvfrom(&self.fd, &mut *buf, RecvFlags::TRUNC) {
+            let (len, sender) = match recvfrom(crate::sys::fd::borrow(&self.fd), &mut *buf, RecvFlags::TRUNC) {
                 Ok((_, len, sender)) => (len, sender),
                 Err(Errno::INTR) => continue,
                 Err(Errno::AGAIN) => return Ok(Received::Drained),

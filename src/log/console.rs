@@ -203,9 +203,9 @@ pub fn watch(events: &EventLoop) {
         let want = !c.ring.is_empty() && !c.failed;
         if want != c.watched {
             if want {
-                c.watched = events.watch_writable(fd, Source::Console).is_ok();
+                c.watched = events.watch_writable(crate::sys::fd::borrow(fd), Source::Console).is_ok();
             } else {
-                events.unwatch(fd);
+                events.unwatch(crate::sys::fd::borrow(fd));
                 c.watched = false;
             }
         }
@@ -222,7 +222,7 @@ pub fn flush(ms: u64) {
             pump(c, fds);
             let left = until.0.saturating_sub(Instant::now().0);
             let Some(fd) = fds.console.as_ref().filter(|_| !c.ring.is_empty() && !c.failed && left > 0) else { return false };
-            let mut ready = [rustix::event::PollFd::new(fd, rustix::event::PollFlags::OUT)];
+            let mut ready = [rustix::event::PollFd::from_borrowed_fd(crate::sys::fd::borrow(fd), rustix::event::PollFlags::OUT)];
             rustix::event::poll(&mut ready, Some(&Instant(left).to_timespec())).is_ok_and(|n| n > 0)
         });
         if waited != Some(true) {
@@ -241,7 +241,7 @@ fn pump(c: &mut Console, fds: &mut Fds) {
         c.socket = socket;
     }
     let Some(fd) = &fds.console else { return };
-    let mut sink = FdSink { fd: fd.as_fd(), socket: c.socket };
+    let mut sink = FdSink { fd: crate::sys::fd::borrow(fd), socket: c.socket };
     c.failed = matches!(c.ring.pump(&mut sink), Err(e) if e != Errno::AGAIN);
 }
 
@@ -252,14 +252,14 @@ fn open() -> Result<(OwnedFd, bool), Errno> {
     let kind = FileType::from_raw_mode(rustix::fs::fstat(stderr)?.st_mode);
     if matches!(kind, FileType::CharacterDevice | FileType::Fifo) {
         let flags = OFlags::WRONLY | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC;
-        match rustix::fs::open(c"/proc/self/fd/2", flags, Mode::empty()) {
+        match crate::sys::fd::open(c"/proc/self/fd/2", flags, Mode::empty()) {
             Ok(fd) => return Ok((fd, false)),
             // No /proc yet: the lines wait for the next try.
             Err(Errno::NOENT) => return Err(Errno::NOENT),
             Err(_) => {}
         }
     }
-    Ok((rustix::io::fcntl_dupfd_cloexec(stderr, 3)?, kind == FileType::Socket))
+    Ok((crate::sys::fd::fcntl_dupfd_cloexec(stderr, 3)?, kind == FileType::Socket))
 }
 
 struct FdSink<'a> {
@@ -282,7 +282,7 @@ impl Sink for FdSink<'_> {
 pub fn kmsg(body: &[u8]) {
     FDS.with(|fds| {
         if let Some(fd) = &fds.kmsg {
-            write_kmsg(fd.as_fd(), body)
+            write_kmsg(crate::sys::fd::borrow(fd), body)
         }
     });
 }
@@ -291,7 +291,8 @@ pub fn kmsg(body: &[u8]) {
 /// the host's kernel log). The lines logged before, as the journal keeps them, go first.
 /// Ok(false): the rate limit could not be lifted (`printk.devkmsg=` on the command line).
 pub fn attach_kmsg() -> Result<bool, Errno> {
-    use rustix::fs::{open, Mode, OFlags};
+    use crate::sys::fd::open;
+    use rustix::fs::{Mode, OFlags};
     let unlimited = open(c"/proc/sys/kernel/printk_devkmsg", OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
         .and_then(|fd| rustix::io::write(fd, b"on\n"))
         .is_ok();

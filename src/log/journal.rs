@@ -29,7 +29,8 @@ impl Record {
 
     /// An event's name and detail.
     pub fn name_detail(&self) -> (&[u8], &[u8]) {
-        self.text().split_at((self.aux as usize).min(self.len as usize))
+        let text = self.text();
+        text.split_at((self.aux as usize).min(text.len()))
     }
 }
 

@@ -240,7 +240,7 @@ pub trait ReadAt {
 
 impl ReadAt for rustix::fd::OwnedFd {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> usize {
-        rustix::io::pread(self, buf, offset).unwrap_or(0)
+        rustix::io::pread(crate::sys::fd::borrow(self), buf, offset).unwrap_or(0)
     }
 }
 
@@ -279,6 +279,13 @@ pub struct Item {
     pub start: usize,
     pub end: usize,
     pub source: Source,
+}
+
+impl Item {
+    /// The line in the buffer `next` filled (checked: indexing would bring core::fmt).
+    fn text<'b>(&self, buf: &'b mut [u8], skip: usize) -> &'b mut [u8] {
+        buf.get_mut(self.start + skip..self.end).unwrap_or_default()
+    }
 }
 
 /// The previous boot: its records, and what they say.
@@ -375,10 +382,10 @@ impl<F: ReadAt> Previous<F> {
             let skip = match (keel, item.source) {
                 (false, Source::Pmsg) | (true, Source::Kernel) => continue,
                 (true, Source::Keel) => 6,
-                (true, Source::Pmsg) => 6 * buf[item.start..item.end].starts_with(b"keel: ") as usize,
+                (true, Source::Pmsg) => 6 * item.text(buf, 0).starts_with(b"keel: ") as usize,
                 (false, _) => 0,
             };
-            return Some((item.ns, &mut buf[item.start + skip..item.end]));
+            return Some((item.ns, item.text(buf, skip)));
         }
     }
 
@@ -389,20 +396,23 @@ impl<F: ReadAt> Previous<F> {
         // Oldest first (a few records: insertion sort).
         for i in 1..self.records.len() {
             let mut j = i;
-            while j > 0 && self.records[j - 1].first_ns > self.records[j].first_ns {
-                self.records.swap(j - 1, j);
+            while let Some([a, b]) = self.records.get_mut(j.wrapping_sub(1)..=j) {
+                if a.first_ns <= b.first_ns {
+                    break;
+                }
+                core::mem::swap(a, b);
                 j -= 1;
             }
         }
         let mut e = Evidence { clean_recorded, ..Evidence::default() };
         for (i, r) in self.records.iter().enumerate() {
             if let Some(reason) = r.header {
-                e.first[reason as usize].get_or_insert(i as u8);
+                e.first.get_mut(reason as usize).map(|first| first.get_or_insert(i as u8));
             }
         }
         let (mut c, mut buf) = (Cursor::default(), [0u8; LINE_MAX]);
         while let Some(item) = self.next(&mut c, &mut buf) {
-            let text = &buf[item.start..item.end];
+            let text = &*item.text(&mut buf, 0);
             self.lines[0] += (item.source != Source::Pmsg) as u32;
             if item.source == Source::Kernel {
                 e.kernel_end = kernel_end(text).or(e.kernel_end);
@@ -455,7 +465,8 @@ mod rt {
     use crate::log::Bytes;
     use crate::sys::TryLock;
     use rustix::fd::OwnedFd;
-    use rustix::fs::{open, openat, unlinkat, AtFlags, Mode, OFlags};
+    use crate::sys::fd::{open, openat};
+    use rustix::fs::{unlinkat, AtFlags, Mode, OFlags};
 
     /// The previous boot, read once by the `pstore` boot phase.
     pub static PREVIOUS: TryLock<Previous<OwnedFd>> = TryLock::new(Previous::new());
@@ -469,22 +480,22 @@ mod rt {
         let flags = OFlags::RDONLY | OFlags::CLOEXEC;
         let pmsg = open(c"/dev/pmsg0", OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty()).ok();
         let mut reason = [0u8; 8];
-        let n = crate::file::read_into(c"/sys/module/ramoops/parameters/max_reason", &mut reason).unwrap_or(0);
+        let max_reason = crate::file::read_into(c"/sys/module/ramoops/parameters/max_reason", &mut reason);
         // `4\n` (KMSG_DUMP_SHUTDOWN), `-1\n`: the default, 2.
-        let dumps_at_shutdown = matches!(reason.get(..n), Some([b'4'..=b'9', b'\n']));
+        let dumps_at_shutdown = matches!(max_reason.as_deref(), Ok([b'4'..=b'9', b'\n']));
         let clean_recorded = pmsg.is_some() || dumps_at_shutdown;
         PMSG.with(|fd| *fd = pmsg);
         PREVIOUS.with(|p| {
             let dir = if mounted { open(c"/sys/fs/pstore", flags | OFlags::DIRECTORY, Mode::empty()).ok() } else { None };
             if let Some(dir) = dir {
-                let mut dirents = [core::mem::MaybeUninit::uninit(); 1024];
-                let mut entries = rustix::fs::RawDir::new(&dir, &mut dirents);
+                let mut dirents = [0u8; 1024];
+                            let mut entries = crate::dir::Dir::new(rustix::fd::AsFd::as_fd(&dir), &mut dirents);
                 while let Some(Ok(entry)) = entries.next() {
                     let name = entry.file_name();
                     if kind_of(name.to_bytes()).is_none() {
                         continue;
                     }
-                    if let Ok(fd) = openat(&dir, name, flags, Mode::empty()) {
+                    if let Ok(fd) = openat(rustix::fd::AsFd::as_fd(&dir), name, flags, Mode::empty()) {
                         // Erased, its text still readable through `fd` (see the module comment).
                         let _ = unlinkat(&dir, name, AtFlags::empty());
                         p.add(name.to_bytes(), fd);
@@ -505,7 +516,7 @@ mod rt {
         const MARKS: [&[u8]; 3] = [b"keel: clean halt\n", b"keel: clean poweroff\n", b"keel: clean reboot\n"];
         let text = MARKS.get(cmd as usize).copied().unwrap_or_default();
         crate::log::console::kmsg(text.get(6..text.len().saturating_sub(1)).unwrap_or_default());
-        PMSG.with(|fd| fd.as_ref().map(|fd| rustix::io::write(fd, text)));
+        PMSG.with(|fd| fd.as_ref().map(|fd| rustix::io::write(crate::sys::fd::borrow(fd), text)));
     }
 }
 

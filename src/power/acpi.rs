@@ -163,14 +163,15 @@ pub struct AcpiEvents {
 
 impl AsFd for AcpiEvents {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        crate::sys::fd::borrow(&self.fd)
     }
 }
 
 impl AcpiEvents {
     /// Open the socket (close-on-exec, non-blocking), look up the family and group, join it.
     pub fn open() -> Result<AcpiEvents, OpenError> {
-        use rustix::net::{netlink, sendto, socket_with, AddressFamily, SendFlags, SocketFlags, SocketType};
+        use crate::sys::fd::socket_with;
+        use rustix::net::{netlink, sendto, AddressFamily, SendFlags, SocketFlags, SocketType};
         let fd = socket_with(
             AddressFamily::NETLINK,
             SocketType::RAW,
@@ -193,7 +194,7 @@ impl AcpiEvents {
     pub fn read_events(&self, mut on_power: impl FnMut()) {
         let mut buf = [0u8; 1024];
         loop {
-            match rustix::net::recv(&self.fd, &mut buf, rustix::net::RecvFlags::empty()) {
+            match rustix::net::recv(crate::sys::fd::borrow(&self.fd), &mut buf, rustix::net::RecvFlags::empty()) {
                 Ok((n, _)) => {
                     let skipped = scan_events(&buf[..n.min(buf.len())], self.family, |event| {
                         if event.is_power_button() {

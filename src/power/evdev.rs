@@ -6,7 +6,7 @@
 use crate::info;
 use crate::log::{Bytes, Errno};
 use crate::power::netlink::{u16_at, u32_at};
-use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fd::{BorrowedFd, OwnedFd};
 use rustix::io::Errno as E;
 
 pub const EV_KEY: u16 = 1;
@@ -128,7 +128,7 @@ impl PowerKeys {
     }
 
     pub fn fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> {
-        self.fds.iter().map(|(fd, _)| fd.as_fd())
+        self.fds.iter().map(|(fd, _)| crate::sys::fd::borrow(fd))
     }
 
     /// /dev/input/eventN, just added (a uevent said so): opened if it has KEY_POWER and
@@ -149,9 +149,10 @@ impl PowerKeys {
     /// Open eventN under `root` if it reports KEY_POWER and is not held already (an fd
     /// whose device is gone does not count): Ok(true) if opened. Err(NOENT): no such device.
     fn open(&mut self, root: &[u8], n: u32) -> Result<bool, E> {
-        use rustix::fs::{open, Mode, OFlags};
+        use crate::sys::fd::open;
+        use rustix::fs::{Mode, OFlags};
         if let Some(i) = self.fds.iter().position(|&(_, m)| m == n) {
-            if self.fds.get(i).is_some_and(|(fd, _)| !gone(fd.as_fd())) {
+            if self.fds.get(i).is_some_and(|(fd, _)| !gone(crate::sys::fd::borrow(fd))) {
                 return Ok(false);
             }
             self.fds.swap_remove(i);
@@ -159,15 +160,15 @@ impl PowerKeys {
         let mut path_buf = [0u8; PATH_MAX];
         let mut caps = [0u8; 512];
         let path = numbered(&mut path_buf, root, b"/sys/class/input/event", n, b"/device/capabilities/key").ok_or(E::NAMETOOLONG)?;
-        let len = crate::file::read_into(path, &mut caps)?;
-        if has_bit(&caps[..len], KEY_POWER) != Ok(true) {
+        if has_bit(crate::file::read_into(path, &mut caps)?, KEY_POWER) != Ok(true) {
             return Ok(false);
         }
         let mut name = [0u8; 64];
-        let name_len = numbered(&mut path_buf, root, b"/sys/class/input/event", n, b"/device/name")
-            .and_then(|p| crate::file::read_into(p, &mut name).ok())
-            .unwrap_or(0);
-        let name = Bytes(name[..name_len].strip_suffix(b"\n").unwrap_or(&name[..name_len]));
+        let name = match numbered(&mut path_buf, root, b"/sys/class/input/event", n, b"/device/name") {
+            Some(p) => crate::file::read_into(p, &mut name).unwrap_or_default(),
+            None => &mut [],
+        };
+        let name = Bytes(name.strip_suffix(b"\n").unwrap_or(name));
         let dev = numbered(&mut path_buf, root, b"/dev/input/event", n, b"").ok_or(E::NAMETOOLONG)?;
         if self.fds.is_full() {
             info!("more than {} power keys; {} is not watched", MAX_POWER_KEYS, Bytes(dev.to_bytes()));
@@ -188,7 +189,7 @@ impl PowerKeys {
     /// Drain every device; `on_power` once per KEY_POWER press. Never blocks. Devices
     /// that went away are closed.
     pub fn read_all(&mut self, mut on_power: impl FnMut()) {
-        self.fds.retain(|(fd, _)| read_power_key(fd.as_fd(), &mut on_power));
+        self.fds.retain(|(fd, _)| read_power_key(crate::sys::fd::borrow(fd), &mut on_power));
     }
 }
 

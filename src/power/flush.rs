@@ -7,7 +7,7 @@
 use crate::info;
 use crate::log::{Bytes, Line};
 use crate::root::say::{say, Part::E};
-use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fd::{BorrowedFd, OwnedFd};
 
 /// The flush child as PID 1 sees it.
 pub struct FlushChild {
@@ -32,7 +32,7 @@ impl FlushChild {
         let mut child = FlushChild { pid: 0, steps: None, current: heapless::Vec::new(), exited: true };
         match crate::sys::fork() {
             Ok(0) => {
-                flush(owns_mounts, pipe.as_ref().map(|(_, w)| w.as_fd()));
+                flush(owns_mounts, pipe.as_ref().map(|(_, w)| crate::sys::fd::borrow(w)));
                 crate::sys::exit(0)
             }
             Ok(pid) => (child.pid, child.exited, child.steps) = (pid, false, pipe.map(|(r, _)| r)),
@@ -49,7 +49,7 @@ impl FlushChild {
         let Some(fd) = &self.steps else { return false };
         let mut buf = [0u8; 512];
         let mut stepped = false;
-        while let Ok(n @ 1..) = rustix::io::read(fd, &mut buf) {
+        while let Ok(n @ 1..) = rustix::io::read(crate::sys::fd::borrow(fd), &mut buf) {
             let text = &buf[..n.min(buf.len())];
             let whole = text.strip_suffix(b"\n").unwrap_or(text);
             let last = whole.rsplit(|&b| b == b'\n').next().unwrap_or(whole);

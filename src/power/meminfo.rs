@@ -39,8 +39,7 @@ fn kib(value: &[u8]) -> Option<u64> {
 /// Read /proc/meminfo (the two lines are near the top: 2 KiB is plenty).
 pub fn read_pending_kib() -> Option<u64> {
     let mut buf = [0u8; 2048];
-    let len = crate::file::read_into(c"/proc/meminfo", &mut buf).ok()?;
-    pending_kib(buf.get(..len).unwrap_or_default()).ok()
+    pending_kib(crate::file::read_into(c"/proc/meminfo", &mut buf).ok()?).ok()
 }
 
 #[cfg(test)]

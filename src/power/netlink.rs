@@ -65,7 +65,8 @@ impl ufmt::uDisplay for Error {
         match *self {
             Error::Truncated => f.write_str("truncated message"),
             Error::BadLength => f.write_str("bad length field"),
-            Error::Kernel(errno) => ufmt::uwrite!(f, "kernel answered {}", Errno(E::from_raw_os_error(errno))),
+            // Clamped: from_raw_os_error asserts 1..=4095, and the number is the message's.
+            Error::Kernel(errno) => ufmt::uwrite!(f, "kernel answered {}", Errno(E::from_raw_os_error(errno.clamp(1, 4095)))),
             Error::Unexpected => f.write_str("unexpected message"),
             Error::MissingAttr => f.write_str("missing attribute"),
             Error::BufferTooSmall => f.write_str("buffer too small"),

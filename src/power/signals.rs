@@ -64,7 +64,7 @@ impl Signals {
     /// The next pending signal, if any (the fd is non-blocking).
     pub fn next(&self) -> Option<SignalInfo> {
         let mut raw = [0u8; SignalInfo::WIRE_LEN];
-        match rustix::io::read(&self.fd, &mut raw) {
+        match rustix::io::read(crate::sys::fd::borrow(&self.fd), &mut raw) {
             Ok(SignalInfo::WIRE_LEN) => Some(SignalInfo::from_wire(&raw)),
             _ => None,
         }

@@ -97,13 +97,14 @@ pub fn unmount_all(mut before: impl FnMut(&[u8])) {
 }
 
 fn read_mountinfo(buf: &mut [u8]) -> Result<usize, rustix::io::Errno> {
-    let len = crate::file::read_into(c"/proc/self/mountinfo", buf)?;
-    if len == buf.len() {
+    let room = buf.len();
+    let read = crate::file::read_into(c"/proc/self/mountinfo", buf)?;
+    if read.len() == room {
         say(b"more than % bytes of mountinfo: the first mounts listed stay mounted", &[N(MOUNTINFO_BUF as u64)]);
         // Keep whole lines only.
-        return Ok(memchr::memrchr(b'\n', &buf[..len]).map_or(0, |nl| nl + 1));
+        return Ok(memchr::memrchr(b'\n', read).map_or(0, |nl| nl + 1));
     }
-    Ok(len)
+    Ok(read.len())
 }
 
 fn take_down(entry: &MountEntry) {

@@ -75,7 +75,7 @@ impl Watchdog {
             *to = from;
         }
         let path = core::ffi::CStr::from_bytes_until_nul(&path).map_err(|_| rustix::io::Errno::INVAL)?;
-        let fd = rustix::fs::open(path, rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())?;
+        let fd = crate::sys::fd::open(path, rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())?;
         let asked = config.timeout_secs;
         // A driver that refuses it keeps its own: GETTIMEOUT says which (it may round too);
         // if it cannot say, pet as for what was asked.
@@ -101,7 +101,7 @@ impl Watchdog {
     }
 
     fn pet(&self) {
-        if let Err(e) = watchdog_ioctl(self.fd.as_fd(), WatchdogRequest::KeepAlive, 0) {
+        if let Err(e) = watchdog_ioctl(crate::sys::fd::borrow(&self.fd), WatchdogRequest::KeepAlive, 0) {
             say(b"watchdog: %", &[E(e)]);
         }
     }
@@ -111,7 +111,7 @@ impl Watchdog {
     /// and the old timeout still covers a hang of keel or of reboot(2).
     pub fn bound_shutdown(&mut self, now: Instant, ends_by: Instant) {
         let secs = shutdown_timeout_secs(now, ends_by);
-        match watchdog_ioctl(self.fd.as_fd(), WatchdogRequest::SetTimeout, secs.min(i32::MAX as u32) as i32) {
+        match watchdog_ioctl(crate::sys::fd::borrow(&self.fd), WatchdogRequest::SetTimeout, secs.min(i32::MAX as u32) as i32) {
             Ok(chosen) => {
                 self.pet();
                 self.pets.stop();

@@ -139,8 +139,9 @@ where
     }
 
     // Entry i is partition i + 1; a window holds whole entries (entry_size <= WINDOW).
-    let size = header.entry_size as usize;
-    let per_window = (WINDOW / size.max(1)).max(1) as u32;
+    // Never 0 (parse checks 128 or more); max(1) lets chunks_exact's panic fold away.
+    let size = (header.entry_size as usize).max(1);
+    let per_window = (WINDOW / size).max(1) as u32;
     let mut index = 0u32;
     'windows: while index < header.entry_count {
         let count = per_window.min(header.entry_count - index);

@@ -7,7 +7,7 @@
 
 use crate::file::{c_path, read_into};
 use crate::probe::{self, FsType, Spec, WINDOW};
-use rustix::fd::OwnedFd;
+use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
@@ -24,9 +24,9 @@ pub struct Found {
 
 /// The first block device, in /sys/class/block's order, that `spec` names.
 pub fn scan(spec: &Spec) -> Option<Found> {
-    let dir = rustix::fs::open(c"/sys/class/block", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok()?;
-    let mut dirents = [core::mem::MaybeUninit::<u8>::uninit(); 1024];
-    let mut entries = rustix::fs::RawDir::new(&dir, &mut dirents);
+    let dir = crate::sys::fd::open(c"/sys/class/block", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    let mut dirents = [0u8; 1024];
+    let mut entries = crate::dir::Dir::new(dir.as_fd(), &mut dirents);
     while let Some(Ok(entry)) = entries.next() {
         if let Some(found) = check(entry.file_name().to_bytes(), spec) {
             return Some(found);
@@ -81,20 +81,19 @@ pub fn parent_disk(link: &[u8]) -> Option<&[u8]> {
 pub fn open_dev(name: &[u8]) -> Result<OwnedFd, Errno> {
     let mut path = [0u8; 48];
     let dev = c_path(&[b"/dev/", name], &mut path).ok_or(Errno::NAMETOOLONG)?;
-    rustix::fs::open(dev, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+    crate::sys::fd::open(dev, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
 }
 
 /// probe's read callback over a device: one closure type for every caller, so probe's
 /// generic code is in the binary once.
 fn reader(fd: &OwnedFd) -> impl FnMut(u64, &mut [u8]) -> Result<usize, Errno> + '_ {
-    move |at, buf| rustix::io::pread(fd, buf, at)
+    move |at, buf| rustix::io::pread(crate::sys::fd::borrow(fd), buf, at)
 }
 
 /// A small decimal sysfs attribute (`1\n`).
 fn read_u32(parts: &[&[u8]]) -> Option<u32> {
     let (mut path, mut text) = ([0u8; 96], [0u8; 16]);
-    let len = read_into(c_path(parts, &mut path)?, &mut text).ok()?;
-    let digits = text.get(..len)?;
+    let digits = read_into(c_path(parts, &mut path)?, &mut text).ok()?;
     crate::config::cmdline::parse_u32(digits.strip_suffix(b"\n").unwrap_or(digits))
 }
 

@@ -5,8 +5,7 @@
 //! never into another filesystem (a directory whose st_dev differs is a mount point and
 //! is left alone), never following a symlink.
 
-use core::mem::MaybeUninit;
-use rustix::fd::OwnedFd;
+use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 /// Whether `/` is the initramfs (ramfs or tmpfs).
@@ -50,8 +49,8 @@ pub struct Freed {
 
 /// Delete everything below `dir` (itself stays), for a tree on device `root_dev`.
 pub fn remove_tree(dir: &OwnedFd, root_dev: u64, depth: u32, freed: &mut Freed) {
-    let mut dirents = [MaybeUninit::<u8>::uninit(); 1024];
-    let mut entries = rustix::fs::RawDir::new(dir, &mut dirents);
+    let mut dirents = [0u8; 1024];
+    let mut entries = crate::dir::Dir::new(dir.as_fd(), &mut dirents);
     while let Some(entry) = entries.next() {
         let Ok(entry) = entry else {
             freed.kept += 1;
@@ -71,7 +70,7 @@ pub fn remove_tree(dir: &OwnedFd, root_dev: u64, depth: u32, freed: &mut Freed) 
             Removal::Unlink => rustix::fs::unlinkat(dir, name, AtFlags::empty()).is_ok(),
             Removal::Descend => {
                 let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-                if let Ok(sub) = rustix::fs::openat(dir, name, flags, Mode::empty()) {
+                if let Ok(sub) = crate::sys::fd::openat(dir.as_fd(), name, flags, Mode::empty()) {
                     remove_tree(&sub, root_dev, depth + 1, freed);
                 }
                 rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR).is_ok()
@@ -116,7 +115,7 @@ mod tests {
 
     fn open(path: &std::path::Path) -> OwnedFd {
         let path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-        rustix::fs::open(path.as_c_str(), OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap()
+        crate::sys::fd::open(path.as_c_str(), OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap()
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub fn switch_root(new_root: &CStr, init: &CStr, args: &Args) -> Failure {
     if let Err(e) = check_init(new_root, init) {
         return Failure::Before("no executable init on the new root", e);
     }
-    let old_root = match rustix::fs::open(c"/", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) {
+    let old_root = match crate::sys::fd::open(c"/", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) {
         Ok(fd) => fd,
         Err(e) => return Failure::Before("open /", e),
     };
@@ -76,8 +76,8 @@ pub fn switch_root(new_root: &CStr, init: &CStr, args: &Args) -> Failure {
 /// is an executable file.
 #[inline(never)] // smaller out of line (measured)
 fn check_init(new_root: &CStr, init: &CStr) -> Result<(), Errno> {
-    let root = rustix::fs::open(new_root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
-    let fd = rustix::fs::openat2(&root, init, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::IN_ROOT)?;
+    let root = crate::sys::fd::open(new_root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+    let fd = crate::sys::fd::openat2(rustix::fd::AsFd::as_fd(&root), init, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::IN_ROOT)?;
     let st = rustix::fs::fstat(&fd)?;
     match FileType::from_raw_mode(st.st_mode) {
         FileType::RegularFile if st.st_mode & 0o111 != 0 => Ok(()),

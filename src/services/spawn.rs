@@ -112,7 +112,7 @@ pub fn spawn(spec: &Spec, notify_socket: Option<&CStr>) -> Result<Spawned, Spawn
         return Err(SpawnError { step, errno: f.errno });
     }
     let nonblocking = |fd: OwnedFd| {
-        let _ = rustix::fs::fcntl_setfl(&fd, rustix::fs::OFlags::NONBLOCK);
+        let _ = rustix::fs::fcntl_setfl(crate::sys::fd::borrow(&fd), rustix::fs::OFlags::NONBLOCK);
         fd
     };
     Ok(Spawned { pid, output: output.map(|(r, _)| nonblocking(r)), ready_pipe: ready.map(|(r, _)| nonblocking(r)) })
@@ -133,13 +133,14 @@ fn child(
     sys::set_signal_mask_to(sys::SigSet(0))?;
     *step = Step::Session;
     rustix::process::setsid()?;
-    use rustix::fs::{open, Mode, OFlags};
+    use crate::sys::fd::open;
+    use rustix::fs::{Mode, OFlags};
     match (spec.tty, output) {
         (Some(tty), _) => {
             *step = Step::Tty;
             // Non-blocking open: a serial line without carrier must not hang the child.
             let fd = open(tty, OFlags::RDWR | OFlags::NOCTTY | OFlags::NONBLOCK, Mode::empty())?;
-            rustix::fs::fcntl_setfl(&fd, OFlags::empty())?;
+            rustix::fs::fcntl_setfl(crate::sys::fd::borrow(&fd), OFlags::empty())?;
             // A session leader's first terminal: job control for shells.
             rustix::process::ioctl_tiocsctty(&fd)?;
             *step = Step::Stdio;

@@ -101,7 +101,7 @@ impl Supervisor {
         let Some(fd) = &io.output else { return };
         let mut buf = [0u8; 1024];
         for _ in 0..8 {
-            match rustix::io::read(fd, &mut buf) {
+            match rustix::io::read(crate::sys::fd::borrow(fd), &mut buf) {
                 Ok(0) => {
                     io.output = None; // EOF: closing also removes it from epoll
                     break;
@@ -219,7 +219,7 @@ impl Effects for Runtime<'_> {
             Action::Watch => {
                 let events = self.events?;
                 let watch = |fd: &Option<OwnedFd>, source| {
-                    if let Some(Err(e)) = fd.as_ref().map(|fd| events.watch(fd, source)) {
+                    if let Some(Err(e)) = fd.as_ref().map(|fd| events.watch(crate::sys::fd::borrow(fd), source)) {
                         say(spec.name, "cannot watch its descriptor: {}", &[E(e)]);
                     }
                 };
@@ -254,7 +254,8 @@ impl Effects for Runtime<'_> {
 /// abstract name: those are shared by everyone in the network namespace (other keels).
 fn notify_socket<'e>(io: &mut Io, i: usize, spec: &Spec, events: &EventLoop, env: &'e mut heapless::Vec<u8, 64>) -> Result<&'e core::ffi::CStr, rustix::io::Errno> {
     use rustix::fd::AsFd;
-    use rustix::net::{socket_with, AddressFamily, SocketFlags, SocketType};
+    use crate::sys::fd::socket_with;
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
     let too_long = rustix::io::Errno::NAMETOOLONG;
     env.extend_from_slice(b"NOTIFY_SOCKET=/run/keel/").map_err(|_| too_long)?;
     env.extend_from_slice(spec.name.as_bytes()).map_err(|_| too_long)?;
@@ -270,7 +271,7 @@ fn notify_socket<'e>(io: &mut Io, i: usize, spec: &Spec, events: &EventLoop, env
         let _ = rustix::fs::unlink(path);
         let sock = socket_with(AddressFamily::UNIX, SocketType::DGRAM, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK, None)?;
         crate::sys::bind_unix(sock.as_fd(), path)?;
-        events.watch(&sock, Source::Notify(i as u8))?;
+        events.watch(crate::sys::fd::borrow(&sock), Source::Notify(i as u8))?;
         io.notify = Some(sock);
     }
     Ok(var)

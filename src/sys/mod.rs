@@ -14,6 +14,7 @@
 #[cfg_attr(target_arch = "aarch64", path = "aarch64.rs")]
 mod arch;
 
+pub mod fd;
 mod netdev;
 #[cfg(all(not(test), feature = "rt"))]
 mod start;
@@ -125,17 +126,36 @@ impl SignalInfo {
 /// clock_gettime(CLOCK_BOOTTIME) in nanoseconds, by the syscall itself: rustix's goes
 /// through the vDSO, whose ELF lookup is ~1 KB of code (and panics on a malformed vDSO);
 /// PID 1 reads the clock a few times per wakeup, where a syscall's cost does not matter.
+#[inline(never)] // Instant::now is in 17 places: -688 bytes out of line
 pub fn boottime_nanos() -> u64 {
-    const CLOCK_BOOTTIME: usize = 7;
-    // struct timespec { tv_sec, tv_nsec }: two 64-bit words on x86_64 and aarch64.
+    let [sec, nsec] = clock_gettime(7); // CLOCK_BOOTTIME
+    (sec as u64).wrapping_mul(1_000_000_000).wrapping_add(nsec as u64)
+}
+
+/// Whole seconds of CLOCK_REALTIME (0 if negative), by the syscall as `boottime_nanos`.
+pub fn realtime_secs() -> u64 {
+    clock_gettime(0)[0].max(0) as u64 // CLOCK_REALTIME
+}
+
+/// struct timespec { tv_sec, tv_nsec } of `clock`: two 64-bit words on x86_64 and aarch64.
+/// It cannot fail (a valid clock and buffer); zeros would read as "just booted" / 1970.
+fn clock_gettime(clock: usize) -> [i64; 2] {
     let mut ts = [0i64; 2];
     // SAFETY: the pointer is to a live 16-byte timespec the kernel fills.
-    let ret = unsafe { arch::syscall2(k::__NR_clock_gettime as usize, CLOCK_BOOTTIME, ts.as_mut_ptr() as usize) };
-    // It cannot fail (a valid clock and buffer); 0 would read as "just booted".
+    let ret = unsafe { arch::syscall2(k::__NR_clock_gettime as usize, clock, ts.as_mut_ptr() as usize) };
     if check(ret).is_err() {
-        return 0;
+        return [0; 2];
     }
-    (ts[0] as u64).wrapping_mul(1_000_000_000).wrapping_add(ts[1] as u64)
+    ts
+}
+
+/// getdents64(fd, buf): the bytes of whole records written (at most `buf.len()`), 0 at the
+/// end. rustix has it only inside RawDir; `crate::dir` reads the records.
+pub fn getdents64(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
+    use rustix::fd::AsRawFd;
+    // SAFETY: the kernel writes at most `buf.len()` bytes into the live buffer.
+    let ret = unsafe { arch::syscall3(k::__NR_getdents64 as usize, fd.as_raw_fd() as usize, buf.as_mut_ptr() as usize, buf.len()) };
+    check(ret).map(|n| n.min(buf.len()))
 }
 
 /// kill(pid, sig) with any pid, -1 (every process but us and init) included.
