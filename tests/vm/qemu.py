@@ -282,6 +282,9 @@ class Vm:
         self.proc = None
         self._qmp = None
         self.text = ""  # serial output so far, \r removed
+        # QEMU's stderr and the vsock backend's output: in the log file, never in `text`,
+        # where a line of theirs could land inside a console line and hide it from a match.
+        self.side_text = ""
         self.cursor = 0  # where wait_for searches from
         self.cond = threading.Condition()
         self.marks = {}  # name -> time.monotonic()
@@ -330,7 +333,7 @@ class Vm:
 
     def _start_vsock_backend(self):
         """vhost-device-vsock, up once its vhost-user socket exists (QEMU connects to it at
-        start). Its output goes to the serial log, marked `vsock: `."""
+        start). Its output goes to the log file, marked `vsock: ` (into `side_text`, not `text`)."""
         self.log.write(("# " + " ".join(self.vsock_backend_args) + "\n").encode())
         # Warnings and errors only. 0.3.0 warns "Could not remove epoll listener" each time a
         # guest resets a connection it had already dropped: harmless.
@@ -379,7 +382,11 @@ class Vm:
                     chunk = b"".join(prefix + l for l in chunk.splitlines(keepends=True))
                 self.log.write(chunk)
                 self.log.flush()
-                self.text += chunk.decode("utf-8", "replace").replace("\r", "")
+                text = chunk.decode("utf-8", "replace").replace("\r", "")
+                if prefix:
+                    self.side_text += text
+                else:
+                    self.text += text
                 self.cond.notify_all()
 
     def _reap(self):
@@ -446,7 +453,9 @@ class Vm:
 
     def failure(self, what):
         tail = "\n".join(self.text.splitlines()[-25:])
-        return VmError(f"{self.name}: {what}\n--- last serial lines ---\n{tail}\n--- full serial log: {self.log_path}")
+        side = "\n".join(self.side_text.splitlines()[-5:])
+        side = f"--- last lines of QEMU's stderr and the vsock backend ---\n{side}\n" if side else ""
+        return VmError(f"{self.name}: {what}\n--- last serial lines ---\n{tail}\n{side}--- full serial log: {self.log_path}")
 
     def wait_for(self, pattern, timeout=30.0, since=None, fail_on_exit=True):
         """Wait for `pattern` (a regex) in the serial output after `since` (default: after
