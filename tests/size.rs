@@ -67,3 +67,15 @@ fn release_binary_has_no_table_in_data() {
     println!(".data: {data} bytes, .bss: {:?}", size(".bss"));
     assert!(data <= 1024, ".data is {data} bytes: a table with a non-zero initial value?");
 }
+
+/// No panic site of PID 1 formats its message: core::fmt (3.5 KB with its Display impls)
+/// stays out of the binary. Each of these is the text of a panic that formats (an index, a
+/// slice range, an `assert_eq!`); `just panic-sites` names the line that brings one back.
+#[test]
+fn no_panic_message_is_formatted() {
+    let elf = std::fs::read(common::keel_bin()).unwrap();
+    for text in ["index out of bounds: the len is ", "range end index ", "out of range for slice of length", "assertion `left"] {
+        let found = elf.windows(text.len()).any(|w| w == text.as_bytes());
+        assert!(!found, "{text:?} is in the binary: a formatting panic site is back (just panic-sites)");
+    }
+}
