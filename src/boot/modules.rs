@@ -17,7 +17,6 @@
 //! reaches ramoops.ko.
 
 use crate::clock::Instant;
-use crate::info;
 use crate::log::{Bytes, Errno};
 use core::ffi::CStr;
 use rustix::fd::OwnedFd;
@@ -586,7 +585,7 @@ fn load_pass<'n>(dir: &[u8], resolver: &mut Resolver<'n>, cmdline: &CStr, summar
     resolver.plan_each(&mut |item| match insert(dir, &item, cmdline) {
         Ok(Some(micros)) => {
             summary.loaded += 1;
-            info!("module {} loaded in {} us", Bytes(item.name), micros);
+            crate::root::say::say(b"module % loaded in % us", &[crate::root::say::Part::T(item.name), crate::root::say::Part::N(micros)]);
         }
         Ok(None) => summary.present += 1,
         Err((_, E::NODEV)) => summary.absent += 1,
