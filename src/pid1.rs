@@ -252,7 +252,10 @@ impl Init {
         crate::log::event(keel_proto::EventKind::PowerRequest, cmd.name().as_bytes(), by.name().as_bytes());
         // Formatted once for the lines below, each one template.
         let mut origin = crate::log::Line::new();
-        let _ = ufmt::uwrite!(origin, "{}", by);
+        match by {
+            Origin::Signal(s) => crate::root::say::fill(&mut origin, b"signal % from pid %", &[N(s.signo.into()), I(s.sender.into())]),
+            _ => origin.push_bytes(by.name().as_bytes()),
+        }
         let (cmd_name, by) = (T(cmd.name().as_bytes()), T(origin.as_bytes()));
         let Some(sd) = self.shutdown.as_mut() else {
             say(b"% requested (%)", &[cmd_name, by]);
@@ -353,17 +356,6 @@ impl Origin {
             Origin::AcpiButton => "ACPI power button",
             Origin::PowerKey => "power key",
             Origin::Debug => "debug client",
-        }
-    }
-}
-
-impl ufmt::uDisplay for Origin {
-    fn fmt<W: ufmt::uWrite + ?Sized>(&self, f: &mut ufmt::Formatter<'_, W>) -> Result<(), W::Error> {
-        match self {
-            Origin::Signal(s) => ufmt::uwrite!(f, "signal {} from pid {}", s.signo, s.sender),
-            Origin::AcpiButton => f.write_str("ACPI power button"),
-            Origin::PowerKey => f.write_str("power key"),
-            Origin::Debug => f.write_str("debug client"),
         }
     }
 }
