@@ -103,6 +103,7 @@ pub fn module_name(path: &[u8]) -> Option<(&[u8], Compression)> {
 }
 
 /// Module names compare with `-` and `_` alike, as the kernel and modprobe do.
+#[inline(never)] // smaller out of line (`just size`)
 pub fn names_equal(a: &[u8], b: &[u8]) -> bool {
     let norm = |c: u8| if c == b'-' { b'_' } else { c };
     a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| norm(x) == norm(y))

@@ -179,6 +179,8 @@ impl Server {
         }
     }
 
+    #[inline(never)] // smaller out of line (`just size`)
+
     fn pump_one(&mut self, slot: usize, services: &Supervisor, events: &EventLoop) {
         with_clients(|clients| {
             let Some(at) = position(clients, slot) else { return };

@@ -309,6 +309,7 @@ pub fn attach_kmsg() -> Result<bool, Errno> {
 }
 
 /// One record per write(2) (writev counts as one): `<31>` is LOG_DAEMON | LOG_DEBUG.
+#[inline(never)] // smaller out of line (`just size`)
 fn write_kmsg(fd: BorrowedFd, body: &[u8]) {
     use rustix::io::IoSlice;
     let _ = rustix::io::writev(fd, &[IoSlice::new(b"<31>keel: "), IoSlice::new(body)]);
