@@ -412,13 +412,14 @@ impl Summary {
     }
 }
 
-impl ufmt::uDisplay for Summary {
-    fn fmt<W: ufmt::uWrite + ?Sized>(&self, f: &mut ufmt::Formatter<'_, W>) -> Result<(), W::Error> {
-        ufmt::uwrite!(f, "{} loaded, {} already present, {} failed", self.loaded, self.present, self.failed)?;
+impl Summary {
+    /// `3 loaded, 1 already present, 0 failed[, 2 without their hardware]` onto `line`.
+    pub fn fill(&self, line: &mut crate::log::Line) {
+        use crate::root::say::{fill, Part::N};
+        fill(line, b"% loaded, % already present, % failed", &[N(self.loaded.into()), N(self.present.into()), N(self.failed.into())]);
         if self.absent > 0 {
-            ufmt::uwrite!(f, ", {} without their hardware", self.absent)?;
+            fill(line, b", % without their hardware", &[N(self.absent.into())]);
         }
-        Ok(())
     }
 }
 
@@ -920,10 +921,10 @@ kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko: kernel/net/vmw_vsock/
     #[test]
     fn summary_and_paths() {
         let mut l = crate::log::Line::new();
-        ufmt::uwrite!(l, "{}", Summary { loaded: 3, present: 1, failed: 0, absent: 0 }).unwrap();
+        Summary { loaded: 3, present: 1, failed: 0, absent: 0 }.fill(&mut l);
         assert_eq!(l.as_bytes(), b"3 loaded, 1 already present, 0 failed");
         let mut l = crate::log::Line::new();
-        ufmt::uwrite!(l, "{}", Summary { loaded: 3, present: 0, failed: 1, absent: 2 }).unwrap();
+        Summary { loaded: 3, present: 0, failed: 1, absent: 2 }.fill(&mut l);
         assert_eq!(l.as_bytes(), b"3 loaded, 0 already present, 1 failed, 2 without their hardware");
         let mut buf = [0u8; PATH_CAPACITY];
         assert_eq!(crate::file::c_path(&[b"/lib/modules/", b"6.1.0"], &mut buf).unwrap().to_bytes(), b"/lib/modules/6.1.0");

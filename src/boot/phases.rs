@@ -248,7 +248,10 @@ fn modules(boot: &mut Boot) -> Result<Outcome, E> {
     let mut dir = [0u8; crate::boot::modules::PATH_CAPACITY];
     let dir = crate::boot::modules::dir(&mut dir);
     let summary = crate::boot::modules::load(dir, &mut MODULES.iter().copied().chain(boot.config.extra_modules()), c"/proc/cmdline");
-    info!("modules: {}", summary);
+    let mut line = crate::log::begin();
+    line.push_bytes(b"modules: ");
+    summary.fill(&mut line);
+    crate::log::emit(line);
     Ok(Outcome::Done)
 }
 

@@ -12,7 +12,6 @@ use super::SetError;
 use super::uevent::{Action, Uevent, UeventSocket};
 use crate::boot::modules::{self, Summary};
 use crate::event::{EventLoop, Source};
-use crate::info;
 use crate::root::say::{say, Part::{E, N, T}};
 use crate::power::evdev::{PowerKeys, MAX_INPUT_SCAN};
 
@@ -46,7 +45,10 @@ pub fn coldplug() {
     });
     total.add(load_batch(&mut batch));
     let left_out = left_out + walked.too_deep + walked.errors;
-    info!("coldplug: {} devices in {} directories, {} left out; modules: {}", devices, walked.dirs, left_out, total);
+    let mut line = crate::log::begin();
+    crate::root::say::fill(&mut line, b"coldplug: % devices in % directories, % left out; modules: ", &[N(devices.into()), N(walked.dirs.into()), N(left_out.into())]);
+    total.fill(&mut line);
+    crate::log::emit(line);
 }
 
 /// `modalias` into `batch`; a full batch's modules are loaded first (their summary added
