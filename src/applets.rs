@@ -2,7 +2,8 @@
 //! under keel and under busybox init alike), or with `-f` call reboot(2) directly.
 //! Flags as busybox: `-f` force, `-n` no sync, `-d SECONDS` delay.
 
-use crate::log::{Bytes, Errno, Line};
+use crate::log::Line;
+use crate::root::say::Part::{self, E, T};
 use crate::power::PowerCmd;
 use linux_raw_sys::general as k;
 
@@ -67,14 +68,15 @@ pub fn run<'a>(cmd: PowerCmd, args: impl IntoIterator<Item = &'a [u8]>) -> ! {
         Err(e) => {
             let code = if e == FlagError::Help { 0 } else { 2 };
             if e != FlagError::Help {
-                say(cmd, &mut |l| match e {
-                    FlagError::Unknown(a) => ufmt::uwrite!(l, "unknown option {}", Bytes(a)).unwrap_or(()),
-                    FlagError::MissingDelay => l.push_bytes(b"-d needs SECONDS"),
-                    FlagError::BadDelay(v) => ufmt::uwrite!(l, "bad delay {} (whole seconds)", Bytes(v)).unwrap_or(()),
-                    FlagError::Help => {}
-                });
+                let (template, arg): (&[u8], &[u8]) = match e {
+                    FlagError::Unknown(a) => (b"unknown option %", a),
+                    FlagError::MissingDelay => (b"-d needs SECONDS", b""),
+                    FlagError::BadDelay(v) => (b"bad delay % (whole seconds)", v),
+                    FlagError::Help => (b"", b""),
+                };
+                say(cmd, template, &[T(arg)]);
             }
-            say(cmd, &mut |l| ufmt::uwrite!(l, "usage: {} [-f] [-n] [-d SECONDS]  (-f: reboot(2) now, -n: no sync)", cmd).unwrap_or(()));
+            say(cmd, b"usage: % [-f] [-n] [-d SECONDS]  (-f: reboot(2) now, -n: no sync)", &[T(cmd.name().as_bytes())]);
             crate::sys::exit(code)
         }
     };
@@ -86,24 +88,24 @@ pub fn run<'a>(cmd: PowerCmd, args: impl IntoIterator<Item = &'a [u8]>) -> ! {
             rustix::fs::sync();
         }
         let e = rustix::system::reboot(crate::power::reboot_command(cmd)).err().unwrap_or(rustix::io::Errno::INVAL);
-        say(cmd, &mut |l| ufmt::uwrite!(l, "reboot(2) failed: {}", Errno(e)).unwrap_or(()));
+        say(cmd, b"reboot(2) failed: %", &[E(e)]);
         crate::sys::exit(1)
     }
     match crate::sys::kill(1, signal_for(cmd)) {
         Ok(()) => crate::sys::exit(0),
         Err(e) => {
-            say(cmd, &mut |l| ufmt::uwrite!(l, "cannot signal PID 1: {}", Errno(e)).unwrap_or(()));
+            say(cmd, b"cannot signal PID 1: %", &[E(e)]);
             crate::sys::exit(1)
         }
     }
 }
 
-/// `dyn`: one copy of the line's set-up and write, whatever the message.
-fn say(cmd: PowerCmd, body: &mut dyn FnMut(&mut Line)) {
+/// `CMD: ` and `template` filled as `root::say` fills it, on stderr.
+fn say(cmd: PowerCmd, template: &[u8], args: &[Part]) {
     let mut line = Line::new();
     line.push_bytes(cmd.name().as_bytes());
     line.push_bytes(b": ");
-    body(&mut line);
+    crate::root::say::fill(&mut line, template, args);
     crate::log::write_console(&line.finish());
 }
 

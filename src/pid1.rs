@@ -11,7 +11,7 @@ use crate::devices::hotplug;
 use crate::devices::uevent::{Received, Uevent, UeventSocket, MAX_MESSAGE};
 use crate::event::{EventLoop, Source, EVENTS_PER_WAIT};
 use crate::log::orphans::Orphans;
-use crate::log::{console, Errno};
+use crate::log::console;
 use crate::power::PowerCmd;
 use crate::power::flush::{FlushChild, Megabytes};
 use crate::power::shutdown::{self, Action, End, Facts, Reply, Shutdown};
@@ -21,6 +21,7 @@ use crate::root::{self, Storage};
 use crate::sys::{Args, SignalInfo};
 use crate::services::spec;
 use crate::services::supervisor::{self, Control, Supervisor};
+use crate::root::say::{die, say, Part::{E, I, N, T}};
 use crate::{fatal, info, reaper};
 
 pub struct Init {
@@ -48,34 +49,34 @@ pub fn run(args: Args) -> ! {
     fatal::enter_pid1(Config::default().panic);
     // From the first line on, the console never blocks PID 1.
     console::take_over();
-    info!("version {} starting as PID 1", env!("CARGO_PKG_VERSION"));
+    say(concat!("version ", env!("CARGO_PKG_VERSION"), " starting as PID 1").as_bytes(), &[]);
     // First, so that no request is lost while booting: blocked signals wait in the signalfd.
-    let signals = Signals::open().unwrap_or_else(|e| fatal!("signalfd: {}", Errno(e)));
+    let signals = Signals::open().unwrap_or_else(|e| die(b"signalfd: %", &[E(e)]));
     // Ctrl-alt-del becomes SIGINT to us instead of an instant reboot. Only the machine's
     // init may do this: in a child PID namespace the kernel answers EINVAL.
     let owns_machine = match rustix::system::reboot(rustix::system::RebootCommand::CadOff) {
         Ok(()) => true,
         Err(e) => {
-            info!("not the machine's init ({}): running a PID namespace", Errno(e));
+            say(b"not the machine's init (%): running a PID namespace", &[E(e)]);
             false
         }
     };
     let mut boot = Boot { args, config: Config::default(), running: None, owns_machine, no_console, acpi: None, power_keys: PowerKeys::default(), watchdog: None, uevents: None };
     boot::run(&mut boot);
-    let events = EventLoop::new().unwrap_or_else(|e| fatal!("epoll: {}", Errno(e)));
+    let events = EventLoop::new().unwrap_or_else(|e| die(b"epoll: %", &[E(e)]));
     if let Err(e) = events.watch(crate::sys::fd::borrow(&signals.fd), Source::Signals) {
-        fatal!("epoll_ctl(signalfd): {}", Errno(e));
+        die(b"epoll_ctl(signalfd): %", &[E(e)]);
     }
     // The power button is "re-armed" by construction: these sources stay in the loop for
     // good, so a press during shutdown is read and logged like any other request.
     if let Some(acpi) = &boot.acpi {
         if let Err(e) = events.watch(rustix::fd::AsFd::as_fd(acpi), Source::Acpi) {
-            info!("ACPI events not watched: {}", Errno(e));
+            say(b"ACPI events not watched: %", &[E(e)]);
         }
     }
     for (i, fd) in boot.power_keys.fds().enumerate() {
         if let Err(e) = events.watch(fd, Source::PowerKey(i as u8)) {
-            info!("power key {} not watched: {}", i, Errno(e));
+            say(b"power key % not watched: %", &[N(i as u64), E(e)]);
         }
     }
     let config = &boot.config;
@@ -93,7 +94,7 @@ pub fn run(args: Args) -> ! {
     let uevents = match opened {
         Some(Ok(socket)) if events.watch(rustix::fd::AsFd::as_fd(&socket), Source::Uevent).is_ok() => Some(socket),
         Some(_) => {
-            info!("uevents: not watched: only devices there now and at the deadline are found");
+            say(b"uevents: not watched: only devices there now and at the deadline are found", &[]);
             None
         }
         None => None,
@@ -114,12 +115,12 @@ pub fn run(args: Args) -> ! {
         uevents,
         hotplug,
     };
-    info!("ready");
+    say(b"ready", &[]);
     if cfg!(feature = "test-hooks") && init.boot.config.test_panic {
         panic!("keel.test_panic");
     }
     if cfg!(feature = "test-hooks") && init.boot.config.test_hang {
-        info!("keel.test_hang: sleeping for good");
+        say(b"keel.test_hang: sleeping for good", &[]);
         crate::sys::unreachable_loop();
     }
     init.run()
@@ -134,10 +135,10 @@ impl Init {
             console::watch(&self.events);
             // A PID 1 that cannot wait for events cannot do its job: the panic policy decides.
             if let Err(e) = self.events.arm(self.poll_at()) {
-                fatal!("timerfd: {}", Errno(e));
+                die(b"timerfd: %", &[E(e)]);
             }
             if let Err(e) = self.events.wait(&mut ready) {
-                fatal!("epoll_wait: {}", Errno(e));
+                die(b"epoll_wait: %", &[E(e)]);
             }
             for &source in ready.iter() {
                 let now = Instant::now();
@@ -215,7 +216,7 @@ impl Init {
                 // Reaping happens on every pass of advance().
                 Some(Request::Reap) => {}
                 Some(Request::Power(cmd)) => self.on_power_request(cmd, Origin::Signal(signal)),
-                None => info!("ignoring signal {} from pid {}", signal.signo, signal.sender),
+                None => say(b"ignoring signal % from pid %", &[N(signal.signo.into()), I(signal.sender.into())]),
             }
         }
     }
@@ -249,8 +250,15 @@ impl Init {
 
     fn on_power_request(&mut self, cmd: PowerCmd, by: Origin) {
         crate::log::event(keel_proto::EventKind::PowerRequest, cmd.name().as_bytes(), by.name().as_bytes());
+        // Formatted once for the lines below, each one template.
+        let mut origin = crate::log::Line::new();
+        match by {
+            Origin::Signal(s) => crate::root::say::fill(&mut origin, b"signal % from pid %", &[N(s.signo.into()), I(s.sender.into())]),
+            _ => origin.push_bytes(by.name().as_bytes()),
+        }
+        let (cmd_name, by) = (T(cmd.name().as_bytes()), T(origin.as_bytes()));
         let Some(sd) = self.shutdown.as_mut() else {
-            info!("{} requested ({})", cmd, by);
+            say(b"% requested (%)", &[cmd_name, by]);
             let config = &self.boot.config;
             let now = Instant::now();
             let sd = Shutdown::begin(cmd, now, config.shutdown_timeout_secs, config.sync_timeout_secs);
@@ -259,7 +267,7 @@ impl Init {
             }
             self.storage.cancel();
             if cfg!(feature = "test-hooks") && config.test_hang_shutdown {
-                info!("keel.test_hang_shutdown: sleeping for good");
+                say(b"keel.test_hang_shutdown: sleeping for good", &[]);
                 crate::sys::unreachable_loop();
             }
             self.services.begin_stop(sd.deadline);
@@ -267,9 +275,9 @@ impl Init {
             return;
         };
         match sd.request(cmd, Instant::now()) {
-            Reply::Upgraded => info!("{} requested ({}) during shutdown: now {}", cmd, by, sd.cmd),
-            Reply::Now => info!("{} requested ({}) during the flush: {} now", cmd, by, sd.cmd),
-            Reply::UnderWay => info!("{} requested ({}) during {}: already under way", cmd, by, sd.cmd),
+            Reply::Upgraded => say(b"% requested (%) during shutdown: now %", &[cmd_name, by, T(sd.cmd.name().as_bytes())]),
+            Reply::Now => say(b"% requested (%) during the flush: % now", &[cmd_name, by, T(sd.cmd.name().as_bytes())]),
+            Reply::UnderWay => say(b"% requested (%) during %: already under way", &[cmd_name, by, T(sd.cmd.name().as_bytes())]),
         }
     }
 
@@ -306,7 +314,7 @@ impl Init {
                 Action::TermAll => shutdown::term_all(),
                 Action::KillAll => shutdown::kill_all(),
                 Action::StartFlush => {
-                    info!("processes done after {} ms; syncing", Instant::now().millis_since(sd.started));
+                    say(b"processes done after % ms; syncing", &[N(Instant::now().millis_since(sd.started))]);
                     self.flush = Some(FlushChild::start(self.boot.owns_machine));
                 }
                 Action::Report(kib) => info!("syncing: {} to go", Megabytes(Some(kib))),
@@ -317,7 +325,7 @@ impl Init {
                     self.orphans.tick(None);
                     let cmd = crate::power::final_command(sd.cmd, self.boot.config.poweroff_reboots);
                     if cmd != sd.cmd {
-                        info!("poweroff as reboot (keel.poweroff=reboot)");
+                        say(b"poweroff as reboot (keel.poweroff=reboot)", &[]);
                     }
                     // The power sequence's end, not a fatal error's: the next boot tells them apart.
                     crate::log::pstore::mark_clean(cmd);
@@ -348,17 +356,6 @@ impl Origin {
             Origin::AcpiButton => "ACPI power button",
             Origin::PowerKey => "power key",
             Origin::Debug => "debug client",
-        }
-    }
-}
-
-impl ufmt::uDisplay for Origin {
-    fn fmt<W: ufmt::uWrite + ?Sized>(&self, f: &mut ufmt::Formatter<'_, W>) -> Result<(), W::Error> {
-        match self {
-            Origin::Signal(s) => ufmt::uwrite!(f, "signal {} from pid {}", s.signo, s.sender),
-            Origin::AcpiButton => f.write_str("ACPI power button"),
-            Origin::PowerKey => f.write_str("power key"),
-            Origin::Debug => f.write_str("debug client"),
         }
     }
 }

@@ -11,11 +11,13 @@ pub enum ExitStatus {
     Signaled(i32),
 }
 
-impl ufmt::uDisplay for ExitStatus {
-    fn fmt<W: ufmt::uWrite + ?Sized>(&self, f: &mut ufmt::Formatter<'_, W>) -> Result<(), W::Error> {
-        match *self {
-            ExitStatus::Exited(code) => ufmt::uwrite!(f, "exit {}", code),
-            ExitStatus::Signaled(sig) => ufmt::uwrite!(f, "signal {}", sig),
+impl ExitStatus {
+    /// `exit` or `signal`, and its number: the `% %` of a `root::say` template.
+    pub fn parts(self) -> [crate::root::say::Part<'static>; 2] {
+        use crate::root::say::Part::{I, T};
+        match self {
+            ExitStatus::Exited(code) => [T(b"exit"), I(code.into())],
+            ExitStatus::Signaled(sig) => [T(b"signal"), I(sig.into())],
         }
     }
 }

@@ -17,7 +17,6 @@
 //! reaches ramoops.ko.
 
 use crate::clock::Instant;
-use crate::info;
 use crate::log::{Bytes, Errno};
 use core::ffi::CStr;
 use rustix::fd::OwnedFd;
@@ -104,6 +103,7 @@ pub fn module_name(path: &[u8]) -> Option<(&[u8], Compression)> {
 }
 
 /// Module names compare with `-` and `_` alike, as the kernel and modprobe do.
+#[inline(never)] // smaller out of line (`just size`)
 pub fn names_equal(a: &[u8], b: &[u8]) -> bool {
     let norm = |c: u8| if c == b'-' { b'_' } else { c };
     a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| norm(x) == norm(y))
@@ -412,13 +412,14 @@ impl Summary {
     }
 }
 
-impl ufmt::uDisplay for Summary {
-    fn fmt<W: ufmt::uWrite + ?Sized>(&self, f: &mut ufmt::Formatter<'_, W>) -> Result<(), W::Error> {
-        ufmt::uwrite!(f, "{} loaded, {} already present, {} failed", self.loaded, self.present, self.failed)?;
+impl Summary {
+    /// `3 loaded, 1 already present, 0 failed[, 2 without their hardware]` onto `line`.
+    pub fn fill(&self, line: &mut crate::log::Line) {
+        use crate::root::say::{fill, Part::N};
+        fill(line, b"% loaded, % already present, % failed", &[N(self.loaded.into()), N(self.present.into()), N(self.failed.into())]);
         if self.absent > 0 {
-            ufmt::uwrite!(f, ", {} without their hardware", self.absent)?;
+            fill(line, b", % without their hardware", &[N(self.absent.into())]);
         }
-        Ok(())
     }
 }
 
@@ -586,7 +587,7 @@ fn load_pass<'n>(dir: &[u8], resolver: &mut Resolver<'n>, cmdline: &CStr, summar
     resolver.plan_each(&mut |item| match insert(dir, &item, cmdline) {
         Ok(Some(micros)) => {
             summary.loaded += 1;
-            info!("module {} loaded in {} us", Bytes(item.name), micros);
+            crate::root::say::say(b"module % loaded in % us", &[crate::root::say::Part::T(item.name), crate::root::say::Part::N(micros)]);
         }
         Ok(None) => summary.present += 1,
         Err((_, E::NODEV)) => summary.absent += 1,
@@ -920,10 +921,10 @@ kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko: kernel/net/vmw_vsock/
     #[test]
     fn summary_and_paths() {
         let mut l = crate::log::Line::new();
-        ufmt::uwrite!(l, "{}", Summary { loaded: 3, present: 1, failed: 0, absent: 0 }).unwrap();
+        Summary { loaded: 3, present: 1, failed: 0, absent: 0 }.fill(&mut l);
         assert_eq!(l.as_bytes(), b"3 loaded, 1 already present, 0 failed");
         let mut l = crate::log::Line::new();
-        ufmt::uwrite!(l, "{}", Summary { loaded: 3, present: 0, failed: 1, absent: 2 }).unwrap();
+        Summary { loaded: 3, present: 0, failed: 1, absent: 2 }.fill(&mut l);
         assert_eq!(l.as_bytes(), b"3 loaded, 0 already present, 1 failed, 2 without their hardware");
         let mut buf = [0u8; PATH_CAPACITY];
         assert_eq!(crate::file::c_path(&[b"/lib/modules/", b"6.1.0"], &mut buf).unwrap().to_bytes(), b"/lib/modules/6.1.0");

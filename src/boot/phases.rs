@@ -4,7 +4,7 @@
 
 use crate::clock::Instant;
 use crate::config::cmdline::{self, Config, Problem};
-use crate::log::{Bytes, Errno};
+use crate::root::say::{die, say, Part, Part::{N, T}};
 use crate::sys::Args;
 use crate::{fatal, info};
 use crate::power::acpi::AcpiEvents;
@@ -85,7 +85,7 @@ pub fn run(boot: &mut Boot) {
     let started = Instant::now();
     for phase in PHASES {
         if phase.machine && !boot.owns_machine {
-            info!("{}: skipped, not the machine's init", phase.name);
+            say(b"%: skipped, not the machine's init", &[T(phase.name.as_bytes())]);
             continue;
         }
         let t0 = Instant::now();
@@ -93,23 +93,23 @@ pub fn run(boot: &mut Boot) {
         let micros = Instant::now().0.saturating_sub(t0.0) / 1000;
         let outcome: &[u8] = match result {
             Ok(Outcome::Done) => {
-                info!("{} ({} us)", phase.name, micros);
+                say(b"% (% us)", &[T(phase.name.as_bytes()), N(micros)]);
                 b"done"
             }
             Ok(Outcome::Skipped(why)) => {
-                info!("{}: skipped, {}", phase.name, why);
+                say(b"%: skipped, %", &[T(phase.name.as_bytes()), T(why.as_bytes())]);
                 b"skipped"
             }
-            Err(e) if phase.fatal => fatal!("{} failed: {}", phase.name, Errno(e)),
+            Err(e) if phase.fatal => die(b"% failed: %", &[T(phase.name.as_bytes()), Part::E(e)]),
             Err(e) => {
-                info!("{} failed: {}; going on", phase.name, Errno(e));
+                say(b"% failed: %; going on", &[T(phase.name.as_bytes()), Part::E(e)]);
                 b"failed"
             }
         };
         crate::log::event(keel_proto::EventKind::BootPhase, phase.name.as_bytes(), outcome);
     }
     let now = Instant::now();
-    info!("boot phases took {} us; {} ms since the kernel started", (now.0 - started.0) / 1000, now.0 / 1_000_000);
+    say(b"boot phases took % us; % ms since the kernel started", &[N((now.0 - started.0) / 1000), N(now.0 / 1_000_000)]);
 }
 
 pub struct MountSpec {
@@ -200,7 +200,7 @@ fn console(boot: &mut Boot) -> Result<Outcome, E> {
 /// keel's lines into /dev/kmsg too, for dmesg and pstore (log::console).
 fn kernel_log() -> Result<Outcome, E> {
     if !crate::log::console::attach_kmsg()? {
-        info!("kernel log: printk_devkmsg not set to on (printk.devkmsg= on the command line?)");
+        say(b"kernel log: printk_devkmsg not set to on (printk.devkmsg= on the command line?)", &[]);
     }
     Ok(Outcome::Done)
 }
@@ -227,9 +227,9 @@ fn configuration(boot: &mut Boot) -> Result<Outcome, E> {
     let config = &mut boot.config;
     let mut apply = |word: &[u8]| match config.apply(word) {
         Ok(()) => {}
-        Err(Problem::UnknownKey(key)) => info!("warning: unknown key {} ignored", Bytes(key)),
+        Err(Problem::UnknownKey(key)) => say(b"warning: unknown key % ignored", &[T(key)]),
         Err(Problem::BadValue { key, value, expected }) => {
-            info!("warning: {}={} is not {}; ignored", Bytes(key), Bytes(value), expected)
+            say(b"warning: %=% is not %; ignored", &[T(key), T(value), T(expected.as_bytes())])
         }
     };
     words().for_each(&mut apply);
@@ -248,7 +248,10 @@ fn modules(boot: &mut Boot) -> Result<Outcome, E> {
     let mut dir = [0u8; crate::boot::modules::PATH_CAPACITY];
     let dir = crate::boot::modules::dir(&mut dir);
     let summary = crate::boot::modules::load(dir, &mut MODULES.iter().copied().chain(boot.config.extra_modules()), c"/proc/cmdline");
-    info!("modules: {}", summary);
+    let mut line = crate::log::begin();
+    line.push_bytes(b"modules: ");
+    summary.fill(&mut line);
+    crate::log::emit(line);
     Ok(Outcome::Done)
 }
 
@@ -272,7 +275,7 @@ fn clock_floor(_: &mut Boot) -> Result<Outcome, E> {
         return Ok(Outcome::Skipped("not before keel's build"));
     };
     clock_settime(ClockId::Realtime, Timespec { tv_sec: to as _, tv_nsec: 0 })?;
-    info!("clock {} raised to keel's build time {}", now, to);
+    say(b"clock % raised to keel's build time %", &[N(now), N(to)]);
     Ok(Outcome::Done)
 }
 

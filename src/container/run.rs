@@ -8,7 +8,8 @@ use super::lifecycle::{exec_failure_code, exit_code, Action, Lifecycle};
 use super::signals::{self, Route, BLOCKED};
 use crate::clock::Instant;
 use crate::event::{EventLoop, Source, EVENTS_PER_WAIT};
-use crate::log::{Bytes, Line};
+use crate::log::Line;
+use crate::root::say::Part::{self, E, I, T};
 use crate::power::signals::Signals;
 use crate::sys::{self, Args, SigSet};
 use linux_raw_sys::general as k;
@@ -63,7 +64,7 @@ pub fn run(args: Args) -> ! {
     // Orphans of our subtree come to us, not to the real init (any non-zero value sets it).
     if !me.is_init() {
         if let Err(e) = rustix::process::set_child_subreaper(Some(me)) {
-            say(&mut |l| ufmt::uwrite!(l, "warning: cannot become a subreaper: {}", crate::log::Errno(e)).unwrap_or(()));
+            say(b"warning: cannot become a subreaper: %", &[E(e)]);
         }
     }
     // SIG_IGN would let the kernel reap the child before we learn its code; the child gets
@@ -113,7 +114,8 @@ impl Container {
             let mut exited = None;
             let left = crate::reaper::reap_all(|pid, status| {
                 if verbose {
-                    say(&mut |l| ufmt::uwrite!(l, "reaped pid {} ({})", pid, status).unwrap_or(()));
+                    let [how, n] = status.parts();
+                    say(b"reaped pid % (% %)", &[I(pid.into()), how, n]);
                 }
                 if pid == child {
                     exited = Some(exit_code(status, &success));
@@ -238,13 +240,7 @@ fn spawn(args: &Args, opts: &Options, mask: SigSet, chld_ignored: bool) -> i32 {
     let _ = rustix::process::setpgid(Pid::from_raw(pid), Pid::from_raw(pid));
     if let Some(f) = failure {
         let name = args.arg(opts.program).unwrap_or(b"");
-        say(&mut |l| {
-            let _ = ufmt::uwrite!(l, "exec {}: ", Bytes(name));
-            match describe(f.errno) {
-                Some(text) => l.push_bytes(text.as_bytes()),
-                None => ufmt::uwrite!(l, "{}", crate::log::Errno(f.errno)).unwrap_or(()),
-            }
-        });
+        say(b"exec %: %", &[T(name), describe(f.errno).map_or(E(f.errno), |text| T(text.as_bytes()))]);
     }
     pid
 }
@@ -310,14 +306,17 @@ fn describe(e: Errno) -> Option<&'static str> {
 
 /// A bad command line or environment: usage on stderr, exit 1 (tini's and dumb-init's code).
 fn usage_error(p: Problem<'_>) -> ! {
-    say(&mut |l| match p {
-        Problem::Unknown(a) => ufmt::uwrite!(l, "unknown option {}", Bytes(a)).unwrap_or(()),
-        Problem::MissingValue(flag) => ufmt::uwrite!(l, "-{} needs a value", flag as char).unwrap_or(()),
-        Problem::BadCode(v) => ufmt::uwrite!(l, "bad exit code {} (0-255)", Bytes(v)).unwrap_or(()),
-        Problem::BadSignal(v) => ufmt::uwrite!(l, "bad signal {}", Bytes(v)).unwrap_or(()),
-        Problem::NoProgram => l.push_bytes(b"no PROGRAM to run"),
-        Problem::BadEnv(v) => ufmt::uwrite!(l, "bad {} (whole seconds)", Bytes(v)).unwrap_or(()),
-    });
+    let flag;
+    let (template, arg): (&[u8], &[u8]) = match p {
+        Problem::Unknown(a) => (b"unknown option %", a),
+        // The letter is one of the flags that take a value (ASCII).
+        Problem::MissingValue(letter) => (b"-% needs a value", { flag = [letter]; &flag }),
+        Problem::BadCode(v) => (b"bad exit code % (0-255)", v),
+        Problem::BadSignal(v) => (b"bad signal %", v),
+        Problem::NoProgram => (b"no PROGRAM to run", b""),
+        Problem::BadEnv(v) => (b"bad % (whole seconds)", v),
+    };
+    say(template, &[T(arg)]);
     let mut line = Line::new();
     line.push_bytes(USAGE.as_bytes());
     crate::log::write_console(&line.finish());
@@ -325,7 +324,7 @@ fn usage_error(p: Problem<'_>) -> ! {
 }
 
 fn fail(what: &str, e: Errno) -> ! {
-    say(&mut |l| ufmt::uwrite!(l, "{}: {}", what, crate::log::Errno(e)).unwrap_or(()));
+    say(b"%: %", &[T(what.as_bytes()), E(e)]);
     exit(1)
 }
 
@@ -333,7 +332,7 @@ fn fail(what: &str, e: Errno) -> ! {
 /// that PID 1 must not exit (the kernel would panic), so the machine powers off instead.
 fn exit(code: i32) -> ! {
     if getpid().is_init() && is_machine_init() {
-        say(&mut |l| ufmt::uwrite!(l, "the program ended ({}); powering off", code).unwrap_or(()));
+        say(b"the program ended (%); powering off", &[I(code.into())]);
         rustix::fs::sync();
         crate::power::shutdown::power_off_now(crate::power::PowerCmd::PowerOff)
     }
@@ -341,11 +340,11 @@ fn exit(code: i32) -> ! {
 }
 
 /// One `keel: ` line on stderr (no timestamp: these share the terminal with PROGRAM).
-/// `dyn`: one copy of the line's set-up and write, whatever the message.
-fn say(body: &mut dyn FnMut(&mut Line)) {
+/// `template` filled as `root::say` fills it.
+fn say(template: &[u8], args: &[Part]) {
     let mut line = Line::new();
     line.push_bytes(b"keel: ");
-    body(&mut line);
+    crate::root::say::fill(&mut line, template, args);
     crate::log::write_console(&line.finish());
 }
 

@@ -7,8 +7,7 @@ use super::client::Client;
 use super::{readable, victim, MAX_CLIENTS, MAX_LISTENERS};
 use crate::clock::Instant;
 use crate::event::{EventLoop, Source};
-use crate::info;
-use crate::log::{Bytes, Errno};
+use crate::root::say::{say, Part::{E, N, T}};
 use crate::power::PowerCmd;
 use crate::services::supervisor::Supervisor;
 use crate::sys::TryLock;
@@ -68,7 +67,7 @@ fn evict() -> Option<usize> {
         let client = clients.get_mut(at)?;
         let slot = client.slot as usize;
         client.evict();
-        info!("debug client {} evicted: a new client needed the slot", slot);
+        say(b"debug client % evicted: a new client needed the slot", &[N(slot as u64)]);
         clients.swap_remove(at);
         Some(slot)
     })
@@ -83,19 +82,19 @@ impl Server {
             let spec = match Channel::parse(text) {
                 Ok(spec) => spec,
                 Err(e) => {
-                    info!("debug channel {}: {}", Bytes(text), e.text());
+                    say(b"debug channel %: %", &[T(text), T(e.text().as_bytes())]);
                     continue;
                 }
             };
             if let Err(e) = server.open_one(&spec, events) {
-                info!("debug channel {}: {}", Bytes(text), Errno(e));
+                say(b"debug channel %: %", &[T(text), E(e)]);
             } else {
                 let access = match spec.kind {
                     Kind::Device { shared: true, .. } => "shared line, output only",
                     _ if spec.writable => "read-write",
                     _ => "read-only",
                 };
-                info!("debug channel {} ({})", Bytes(text), access);
+                say(b"debug channel % (%)", &[T(text), T(access.as_bytes())]);
             }
         }
         server
@@ -137,10 +136,10 @@ impl Server {
             match self.free_slot().or_else(evict) {
                 Some(slot) => {
                     if let Err(e) = self.add_client(slot, fd, writable, false, false, events) {
-                        info!("debug client: {}", Errno(e));
+                        say(b"debug client: %", &[E(e)]);
                     }
                 }
-                None => info!("debug client refused: {} device channels", MAX_CLIENTS),
+                None => say(b"debug client refused: % device channels", &[N(MAX_CLIENTS as u64)]),
             }
         }
     }
@@ -179,6 +178,8 @@ impl Server {
             self.pump_one(slot, services, events);
         }
     }
+
+    #[inline(never)] // smaller out of line (`just size`)
 
     fn pump_one(&mut self, slot: usize, services: &Supervisor, events: &EventLoop) {
         with_clients(|clients| {

@@ -12,8 +12,7 @@ use super::SetError;
 use super::uevent::{Action, Uevent, UeventSocket};
 use crate::boot::modules::{self, Summary};
 use crate::event::{EventLoop, Source};
-use crate::info;
-use crate::log::{Bytes, Errno};
+use crate::root::say::{say, Part::{E, N, T}};
 use crate::power::evdev::{PowerKeys, MAX_INPUT_SCAN};
 
 /// Uevents read per wakeup of the loop: a burst (a module's devices) is taken in parts,
@@ -25,7 +24,7 @@ const RECEIVE_BUFFER: usize = 1 << 20;
 /// The socket for the loop, opened before the walk; None (said on the console) if the
 /// kernel refuses it: devices added later then get no driver.
 pub fn open() -> Option<UeventSocket> {
-    UeventSocket::open(RECEIVE_BUFFER).map_err(|e| info!("uevents: not watched ({}): devices added later get no driver", Errno(e))).ok()
+    UeventSocket::open(RECEIVE_BUFFER).map_err(|e| say(b"uevents: not watched (%): devices added later get no driver", &[E(e)])).ok()
 }
 
 /// The boot's pass (and an overrun's): every device's modalias under /sys/devices, the
@@ -35,7 +34,7 @@ pub fn coldplug() {
     let dir = modules::dir(&mut dir_buf);
     // A root without modules of its own (the initramfs loaded them): no walk for nothing.
     if !exists(&[dir, b"/modules.alias"]) {
-        return info!("coldplug: no modules.alias in {}", Bytes(dir));
+        return say(b"coldplug: no modules.alias in %", &[T(dir)]);
     }
     let mut batch = Modaliases::new();
     let mut total = Summary::default();
@@ -46,7 +45,10 @@ pub fn coldplug() {
     });
     total.add(load_batch(&mut batch));
     let left_out = left_out + walked.too_deep + walked.errors;
-    info!("coldplug: {} devices in {} directories, {} left out; modules: {}", devices, walked.dirs, left_out, total);
+    let mut line = crate::log::begin();
+    crate::root::say::fill(&mut line, b"coldplug: % devices in % directories, % left out; modules: ", &[N(devices.into()), N(walked.dirs.into()), N(left_out.into())]);
+    total.fill(&mut line);
+    crate::log::emit(line);
 }
 
 /// `modalias` into `batch`; a full batch's modules are loaded first (their summary added
@@ -108,14 +110,14 @@ pub fn on_uevent(event: &Uevent, batch: &mut Modaliases, keys: &mut PowerKeys, e
                 add_key(keys, n, events);
             }
         }
-        (Some(b"block"), Some(name)) => info!("{} /dev/{} added", Bytes(event.devtype().unwrap_or(b"block")), Bytes(name)),
+        (Some(b"block"), Some(name)) => say(b"% /dev/% added", &[T(event.devtype().unwrap_or(b"block")), T(name)]),
         _ => {}
     }
 }
 
 /// Events were lost: walk /sys again, as at boot, and look for power keys again.
 pub fn on_overrun(keys: &mut PowerKeys, events: &EventLoop) {
-    info!("uevents: some were lost; looking at every device again");
+    say(b"uevents: some were lost; looking at every device again", &[]);
     coldplug();
     for n in 0..MAX_INPUT_SCAN {
         add_key(keys, n, events);
@@ -127,7 +129,7 @@ fn add_key(keys: &mut PowerKeys, n: u32, events: &EventLoop) {
     if keys.add(n) {
         let i = keys.len() - 1;
         if let Some(Err(e)) = keys.fds().last().map(|fd| events.watch(fd, Source::PowerKey(i as u8))) {
-            info!("power key {} not watched: {}", i, Errno(e));
+            say(b"power key % not watched: %", &[N(i as u64), E(e)]);
         }
     }
 }

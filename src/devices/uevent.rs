@@ -318,16 +318,15 @@ impl UeventSocket {
 
     /// Read one datagram into `buf` (`MAX_MESSAGE` bytes is enough). Never blocks.
     pub fn recv<'b>(&self, buf: &'b mut [u8]) -> Result<Received<'b>, Errno> {
-        use rustix::net::{netlink::SocketAddrNetlink, recvfrom, RecvFlags};
         loop {
-            let (len, sender) = match recvfrom(crate::sys::fd::borrow(&self.fd), &mut *buf, RecvFlags::TRUNC) {
-                Ok((_, len, sender)) => (len, sender),
+            let (len, sender) = match crate::sys::recv_netlink(crate::sys::fd::borrow(&self.fd), &mut *buf) {
+                Ok(got) => got,
                 Err(Errno::INTR) => continue,
                 Err(Errno::AGAIN) => return Ok(Received::Drained),
                 Err(Errno::NOBUFS) => return Ok(Received::Overrun),
                 Err(e) => return Err(e),
             };
-            let from_kernel = sender.and_then(|a| SocketAddrNetlink::try_from(a).ok()).is_some_and(|a| a.pid() == 0);
+            let from_kernel = sender == Some(0);
             return Ok(if !from_kernel {
                 Received::NotFromKernel
             } else if len > buf.len() {

@@ -129,7 +129,7 @@ impl<const N: usize> Default for Ring<N> {
 
 fn dropped_notice(lines: u32) -> Finished {
     let mut line = crate::log::begin();
-    let _ = ufmt::uwrite!(line, "console: {} lines dropped", lines);
+    crate::root::say::fill(&mut line, b"console: % lines dropped", &[crate::root::say::Part::N(lines.into())]);
     line.finish()
 }
 
@@ -309,6 +309,7 @@ pub fn attach_kmsg() -> Result<bool, Errno> {
 }
 
 /// One record per write(2) (writev counts as one): `<31>` is LOG_DAEMON | LOG_DEBUG.
+#[inline(never)] // smaller out of line (`just size`)
 fn write_kmsg(fd: BorrowedFd, body: &[u8]) {
     use rustix::io::IoSlice;
     let _ = rustix::io::writev(fd, &[IoSlice::new(b"<31>keel: "), IoSlice::new(body)]);

@@ -172,6 +172,7 @@ pub fn service_line(index: usize, name: &str, text: &[u8], echo: bool) {
 }
 
 /// Record an event (the console already has its line); its number.
+#[inline(never)]
 pub fn event(kind: EventKind, name: &[u8], detail: &[u8]) -> Option<u64> {
     let name = &name[..name.len().min(32)];
     EVENTS.with(|j| j.push(Instant::now().0, kind.into(), name.len() as u8, &[name, detail]))

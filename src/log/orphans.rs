@@ -8,6 +8,7 @@
 
 use crate::clock::Instant;
 use crate::reaper::ExitStatus;
+use crate::root::say::Part::{I, N};
 
 /// At most one orphan line on the console per this many milliseconds.
 pub const QUIET_MS: u64 = 1000;
@@ -26,7 +27,8 @@ impl Orphans {
     /// One orphan reaped: its line, to the console or to the journal only.
     pub fn reaped(&mut self, pid: i32, status: ExitStatus, now: Instant) {
         let mut line = crate::log::begin();
-        let _ = ufmt::uwrite!(line, "reaped pid {} ({})", pid, status);
+        let [how, n] = status.parts();
+        crate::root::say::fill(&mut line, b"reaped pid % (% %)", &[I(pid.into()), how, n]);
         if self.show(pid, status, now) {
             crate::log::emit(line)
         } else {
@@ -53,7 +55,8 @@ impl Orphans {
     /// The summary line, if it is due at `now` (or whatever is held, when `now` is None).
     pub fn tick(&mut self, now: Option<Instant>) {
         if let Some((held, (pid, status))) = self.take(now) {
-            crate::info!("reaped {} more orphans, the last pid {} ({})", held, pid, status);
+            let [how, n] = status.parts();
+            crate::root::say::say(b"reaped % more orphans, the last pid % (% %)", &[N(held.into()), I(pid.into()), how, n]);
         }
     }
 

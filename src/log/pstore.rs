@@ -461,8 +461,7 @@ pub use rt::*;
 #[cfg(all(not(test), feature = "rt"))]
 mod rt {
     use super::*;
-    use crate::info;
-    use crate::log::Bytes;
+    use crate::root::say::Part::T;
     use crate::sys::TryLock;
     use rustix::fd::OwnedFd;
     use crate::sys::fd::{open, openat};
@@ -503,7 +502,7 @@ mod rt {
                 }
             }
             p.finish(clean_recorded);
-            info!("previous boot ended: {} ({})", p.ending.name(), Bytes(&p.detail));
+            crate::root::say::say(b"previous boot ended: % (%)", &[T(p.ending.name().as_bytes()), T(&p.detail)]);
             let seq = crate::log::event(keel_proto::EventKind::PreviousBoot, p.ending.name().as_bytes(), &p.detail);
             p.event = (crate::clock::Instant::now().0, seq.unwrap_or(0));
         });

@@ -3,8 +3,7 @@
 //! Button" device, gpio-keys on Arm boards, virtio-input, a keyboard — read as
 //! `struct input_event`. Constants from linux/input-event-codes.h (not in linux-raw-sys).
 
-use crate::info;
-use crate::log::{Bytes, Errno};
+use crate::root::say::{say, Part, Part::{N, T}};
 use crate::power::netlink::{u16_at, u32_at};
 use rustix::fd::{BorrowedFd, OwnedFd};
 use rustix::io::Errno as E;
@@ -168,19 +167,19 @@ impl PowerKeys {
             Some(p) => crate::file::read_into(p, &mut name).unwrap_or_default(),
             None => &mut [],
         };
-        let name = Bytes(name.strip_suffix(b"\n").unwrap_or(name));
+        let name: &[u8] = name.strip_suffix(b"\n").unwrap_or(name);
         let dev = numbered(&mut path_buf, root, b"/dev/input/event", n, b"").ok_or(E::NAMETOOLONG)?;
         if self.fds.is_full() {
-            info!("more than {} power keys; {} is not watched", MAX_POWER_KEYS, Bytes(dev.to_bytes()));
+            say(b"more than % power keys; % is not watched", &[N(MAX_POWER_KEYS as u64), T(dev.to_bytes())]);
             return Ok(false);
         }
         match open(dev, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty()) {
             Ok(fd) => {
-                info!("power key: {} ({})", Bytes(dev.to_bytes()), name);
+                say(b"power key: % (%)", &[T(dev.to_bytes()), T(name)]);
                 Ok(self.fds.push((fd, n)).is_ok())
             }
             Err(e) => {
-                info!("power key: cannot open {} ({}): {}", Bytes(dev.to_bytes()), name, Errno(e));
+                say(b"power key: cannot open % (%): %", &[T(dev.to_bytes()), T(name), Part::E(e)]);
                 Ok(false)
             }
         }

@@ -47,6 +47,7 @@ impl Plan {
     }
 
     /// The `root=` value (`spec` reads it).
+    #[inline(never)] // smaller out of line (`just size`)
     pub fn device(&self) -> &[u8] {
         self.text(b"root", self.file.device, b"")
     }

@@ -199,13 +199,13 @@ impl Service {
                     Deps::Pending => None,
                     Deps::Blocked { name, state: dep } => {
                         if !blocked_said {
-                            say(spec.name, "blocked, dependency {} is {}", &[S(name), S(dep)]);
+                            say(spec.name, "blocked, dependency % is %", &[T(name.as_bytes()), T(dep.as_bytes())]);
                         }
                         Some(S::Waiting { blocked_said: true })
                     }
                 },
                 S::Starting { pid, deadline: Some(d), .. } if now >= d => {
-                    say(spec.name, "not ready after {} ms: failed", &[N(spec.ready_timeout_ms)]);
+                    say(spec.name, "not ready after % ms: failed", &[N(spec.ready_timeout_ms)]);
                     action = A::Kill { pid };
                     Some(S::Failed { ending: Some(pid) })
                 }
@@ -230,7 +230,7 @@ impl Service {
             Event::Spawned(pid) => match self.state {
                 S::Waiting { .. } | S::Backoff { .. } => {
                     self.starts = self.starts.saturating_add(1);
-                    say(spec.name, "started pid {}", &[N(pid as u64)]);
+                    say(spec.name, "started pid %", &[N(pid as u64)]);
                     action = A::Watch;
                     Some(match (spec.oneshot, spec.ready) {
                         // A boot task is "ready" when it exits with 0.
@@ -264,7 +264,7 @@ impl Service {
 
             Event::Ready => match self.state {
                 S::Starting { pid, since, .. } => {
-                    say(spec.name, "ready after {} ms", &[N(now.millis_since(since))]);
+                    say(spec.name, "ready after % ms", &[N(now.millis_since(since))]);
                     action = A::Unwatch;
                     Some(S::Ready { pid, since })
                 }
@@ -330,7 +330,7 @@ impl Service {
         let old = self.state;
         self.state = new;
         if old.name() != new.name() {
-            say(spec.name, "{} -> {}", &[S(old.name()), S(new.name())]);
+            say(spec.name, "% -> %", &[T(old.name().as_bytes()), T(new.name().as_bytes())]);
             crate::log::event(keel_proto::EventKind::ServiceState, spec.name.as_bytes(), new.name().as_bytes());
         }
     }
@@ -356,11 +356,11 @@ impl Service {
     fn restart_after(&mut self, spec: &Spec, now: Instant, ran_ms: u64) -> State {
         match self.backoff.after_run(spec, ran_ms) {
             Decision::RestartIn(ms) => {
-                say(spec.name, "restart in {} ms", &[N(ms)]);
+                say(spec.name, "restart in % ms", &[N(ms)]);
                 State::Backoff { until: now.plus_millis(ms) }
             }
             Decision::GiveUp => {
-                say(spec.name, "{} quick failures in a row: not restarting", &[N(spec.max_failures as u64)]);
+                say(spec.name, "% quick failures in a row: not restarting", &[N(spec.max_failures as u64)]);
                 State::Failed { ending: None }
             }
         }
@@ -370,48 +370,22 @@ impl Service {
 /// A pair that cannot happen: said, and nothing changes.
 #[inline(never)]
 fn ignored(spec: &Spec, event: &str, state: &State) -> Option<State> {
-    say(spec.name, "{} while {}: ignored", &[S(event), S(state.name())]);
+    say(spec.name, "% while %: ignored", &[T(event.as_bytes()), T(state.name().as_bytes())]);
     None
 }
 
-/// What fills a `{}` of a `say` line.
-pub enum Arg<'a> {
-    S(&'a str),
-    N(u64),
-    /// Bytes that may not be text (a path).
-    B(&'a [u8]),
-    E(rustix::io::Errno),
-}
-use Arg::{N, S};
+use crate::root::say::Part::{self, N, T};
 
-/// `svc NAME: ` and `text` with each `{}` filled from `args`, as one console line: one call
-/// per line instead of an `info!` expansion at each of the supervisor's many call sites.
+/// `svc NAME: ` and `text` with each `%` filled from `args` (as `root::say` does), as one
+/// console line: one call per line instead of an `info!` expansion at each of the
+/// supervisor's many call sites.
 #[inline(never)]
-pub fn say(name: &str, text: &str, args: &[Arg]) {
+pub fn say(name: &str, text: &str, args: &[Part]) {
     let mut line = crate::log::begin();
     line.push_bytes(b"svc ");
     line.push_bytes(name.as_bytes());
     line.push_bytes(b": ");
-    let (mut rest, mut args) = (text.as_bytes(), args.iter());
-    // Each `{` opens a `{}` (the texts are ours).
-    while let Some(at) = memchr::memchr(b'{', rest) {
-        line.push_bytes(rest.get(..at).unwrap_or_default());
-        rest = rest.get(at + 2..).unwrap_or_default();
-        match args.next() {
-            Some(Arg::S(s)) => line.push_bytes(s.as_bytes()),
-            Some(Arg::N(n)) => {
-                let _ = ufmt::uwrite!(line, "{}", *n);
-            }
-            Some(Arg::B(b)) => {
-                let _ = ufmt::uwrite!(line, "{}", crate::log::Bytes(b));
-            }
-            Some(Arg::E(e)) => {
-                let _ = ufmt::uwrite!(line, "{}", crate::log::Errno(*e));
-            }
-            None => {}
-        }
-    }
-    line.push_bytes(rest);
+    crate::root::say::fill(&mut line, text.as_bytes(), args);
     crate::log::emit(line)
 }
 

@@ -2,7 +2,8 @@
 //! what they cannot do themselves: fork/exec (spawn.rs), epoll, signals, and reading each
 //! service's output, notification fd and sd_notify socket. Outcomes go back as events.
 
-use super::machine::{say, Action, Arg::{B, E, N, S}, Event};
+use super::machine::{say, Action, Event};
+use crate::root::say::Part::{E, N, T};
 use super::ring::{Ring, ECHO_MAX};
 use super::spawn::{spawn, SpawnError};
 use super::spec::{Readiness, Spec};
@@ -52,7 +53,7 @@ impl Supervisor {
     /// `enabled(i, spec)` says whether service i may run (`keel.svc.NAME=off`, `keel.single`).
     /// PID 1 has one supervisor, made once.
     pub fn new(specs: &'static [Spec<'static>], enabled: impl Fn(usize, &Spec) -> bool) -> Supervisor {
-        let Some(tables) = crate::sys::supervisor_storage() else { crate::fatal!("services: a second supervisor") };
+        let Some(tables) = crate::sys::supervisor_storage() else { crate::root::say::die(b"services: a second supervisor", &[]) };
         tables.table.set(specs, enabled);
         let specs = tables.table.specs();
         let mut base = 0;
@@ -80,10 +81,10 @@ impl Supervisor {
             ExitStatus::Exited(code) => ("exit", code),
             ExitStatus::Signaled(signo) => ("signal", signo),
         };
-        say(spec.name, "pid {} ended ({} {})", &[N(pid as u64), S(how), N(n as u64)]);
+        say(spec.name, "pid % ended (% %)", &[N(pid as u64), T(how.as_bytes()), N(n as u64)]);
         let dropped = self.io.get(i).map_or(0, |s| s.ring.dropped());
         if dropped > 0 {
-            say(spec.name, "{} bytes of output overwritten in its ring", &[N(dropped)]);
+            say(spec.name, "% bytes of output overwritten in its ring", &[N(dropped)]);
         }
         self.table.on_exit(pid, status, now, &mut Runtime { specs: self.specs, io: &mut *self.io, events: None });
         true
@@ -197,7 +198,7 @@ impl Effects for Runtime<'_> {
                     Readiness::Notify => match notify_socket(io, i, spec, events, &mut env) {
                         Ok(var) => Some(var),
                         Err(e) => {
-                            say(spec.name, "notify socket: {}", &[E(e)]);
+                            say(spec.name, "notify socket: %", &[E(e)]);
                             None
                         }
                     },
@@ -211,7 +212,7 @@ impl Effects for Runtime<'_> {
                     }
                     Err(SpawnError { step, errno }) => {
                         let program = spec.argv.first().map_or(&b""[..], |p| p.to_bytes());
-                        say(spec.name, "{} {}: {}", &[S(step.name()), B(program), E(errno)]);
+                        say(spec.name, "% %: %", &[T(step.name().as_bytes()), T(program), E(errno)]);
                         Some(Event::SpawnFailed(errno))
                     }
                 }
@@ -220,7 +221,7 @@ impl Effects for Runtime<'_> {
                 let events = self.events?;
                 let watch = |fd: &Option<OwnedFd>, source| {
                     if let Some(Err(e)) = fd.as_ref().map(|fd| events.watch(crate::sys::fd::borrow(fd), source)) {
-                        say(spec.name, "cannot watch its descriptor: {}", &[E(e)]);
+                        say(spec.name, "cannot watch its descriptor: %", &[E(e)]);
                     }
                 };
                 // What spawn made for this kind of service (see on_output).

@@ -3,10 +3,10 @@
 //! steps ask for is done by an `Effects` (the real one forks and signals: supervisor.rs;
 //! tests record). At most `N` services; the compiler refuses more than 128.
 
-use super::machine::{say, Action, Arg, Control, Ctx, Deps, Event, Service, State};
+use super::machine::{say, Action, Control, Ctx, Deps, Event, Service, State};
+use crate::root::say::Part::T;
 use super::spec::Spec;
 use crate::clock::Instant;
-use crate::info;
 use crate::reaper::ExitStatus;
 
 /// Does what a step asks for. The outcome of a spawn comes back as the next event.
@@ -37,7 +37,7 @@ impl<const N: usize> Table<N> {
     /// Start over with `specs`, in place (see `new`).
     pub fn set(&mut self, specs: &'static [Spec<'static>], enabled: impl Fn(usize, &Spec) -> bool) {
         if specs.len() > N {
-            info!("services: room for the first {} only", N);
+            crate::root::say::say(b"services: room for the first % only", &[crate::root::say::Part::N(N as u64)]);
         }
         let specs = specs.get(..N).unwrap_or(specs);
         self.specs = Some(specs);
@@ -134,7 +134,7 @@ impl<const N: usize> Table<N> {
     /// A debug client's request.
     pub fn control(&mut self, i: usize, what: Control, now: Instant, fx: &mut impl Effects) -> Result<(), &'static str> {
         let spec = self.specs().get(i).ok_or("no such service")?;
-        say(spec.name, "{} requested", &[Arg::S(what.name())]);
+        say(spec.name, "% requested", &[T(what.name().as_bytes())]);
         match self.handle(i, Event::Control(what), now, fx) {
             Action::Refuse(why) => Err(why.text()),
             _ => Ok(()),

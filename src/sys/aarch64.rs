@@ -39,6 +39,14 @@ pub unsafe fn syscall5(n: usize, a1: usize, a2: usize, a3: usize, a4: usize, a5:
     ret
 }
 
+#[inline(always)]
+pub unsafe fn syscall6(n: usize, a1: usize, a2: usize, a3: usize, a4: usize, a5: usize, a6: usize) -> isize {
+    let ret;
+    asm!("svc 0", in("x8") n, inlateout("x0") a1 as isize => ret, in("x1") a2, in("x2") a3,
+         in("x3") a4, in("x4") a5, in("x5") a6, options(nostack));
+    ret
+}
+
 /// clone(SIGCHLD, NULL, NULL, 0, NULL): aarch64 order is flags, stack, ptid, tls, ctid.
 #[inline(always)]
 #[cfg(all(not(test), feature = "rt"))]

@@ -44,6 +44,7 @@ pub fn openat2(dir: BorrowedFd<'_>, path: &CStr, flags: OFlags, mode: Mode, reso
 }
 
 /// rustix::net::socket_with.
+#[inline(never)] // smaller out of line (`just size`)
 pub fn socket_with(family: AddressFamily, kind: SocketType, flags: SocketFlags, protocol: Option<Protocol>) -> Result<OwnedFd, Errno> {
     let protocol = protocol.map_or(0, |p| p.as_raw().get());
     // SAFETY: socket takes no pointers.

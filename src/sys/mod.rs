@@ -16,9 +16,11 @@ mod arch;
 
 pub mod fd;
 mod netdev;
+mod netlink;
 #[cfg(all(not(test), feature = "rt"))]
 mod start;
 pub use netdev::interface_up;
+pub use netlink::recv_netlink;
 #[cfg(all(not(test), feature = "rt"))]
 pub use start::Args;
 

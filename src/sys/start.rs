@@ -27,6 +27,7 @@ pub unsafe extern "C" fn keel_start(sp: *const usize) -> ! {
 
 impl Args {
     /// Argument `i` (0 is the program name), without its NUL.
+    #[inline(never)] // smaller out of line (`just size`)
     pub fn arg(&self, i: usize) -> Option<&'static [u8]> {
         if i >= self.argc {
             return None;

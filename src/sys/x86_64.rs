@@ -41,6 +41,14 @@ pub unsafe fn syscall5(n: usize, a1: usize, a2: usize, a3: usize, a4: usize, a5:
     ret
 }
 
+#[inline(always)]
+pub unsafe fn syscall6(n: usize, a1: usize, a2: usize, a3: usize, a4: usize, a5: usize, a6: usize) -> isize {
+    let ret;
+    asm!("syscall", inlateout("rax") n as isize => ret, in("rdi") a1, in("rsi") a2, in("rdx") a3,
+         in("r10") a4, in("r8") a5, in("r9") a6, lateout("rcx") _, lateout("r11") _, options(nostack));
+    ret
+}
+
 /// clone(SIGCHLD, NULL, NULL, NULL, 0): x86_64 argument order is flags, stack, ptid, ctid, tls.
 #[inline(always)]
 #[cfg(all(not(test), feature = "rt"))]
