@@ -3,7 +3,7 @@
 //! Flags as busybox: `-f` force, `-n` no sync, `-d SECONDS` delay.
 
 use crate::log::Line;
-use crate::root::say::Part::{self, E, T};
+use crate::log::say::Part::{self, E, T};
 use crate::power::PowerCmd;
 use linux_raw_sys::general as k;
 
@@ -100,12 +100,12 @@ pub fn run<'a>(cmd: PowerCmd, args: impl IntoIterator<Item = &'a [u8]>) -> ! {
     }
 }
 
-/// `CMD: ` and `template` filled as `root::say` fills it, on stderr.
+/// `CMD: ` and `template` filled as `log::say` fills it, on stderr.
 fn say(cmd: PowerCmd, template: &[u8], args: &[Part]) {
     let mut line = Line::new();
     line.push_bytes(cmd.name().as_bytes());
     line.push_bytes(b": ");
-    crate::root::say::fill(&mut line, template, args);
+    crate::log::say::fill(&mut line, template, args);
     crate::log::write_console(&line.finish());
 }
 

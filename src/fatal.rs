@@ -3,7 +3,7 @@
 //! kernel never says "Attempted to kill init". Outside PID 1 a fatal error just exits 101.
 
 use crate::config::cmdline::PanicPolicy;
-use crate::root::say::Part;
+use crate::log::say::Part;
 use crate::log::Line;
 use crate::power::PowerCmd;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
@@ -62,7 +62,7 @@ fn act() -> ! {
     };
     let delay = DELAY_SECS.load(Relaxed);
     if delay > 0 {
-        crate::root::say::say(b"% in % s (keel.panic=)", &[Part::T(cmd.name().as_bytes()), Part::N(delay.into())]);
+        crate::log::say::say(b"% in % s (keel.panic=)", &[Part::T(cmd.name().as_bytes()), Part::N(delay.into())]);
         crate::clock::sleep_secs(delay);
         rustix::fs::sync();
     }

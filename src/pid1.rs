@@ -21,7 +21,7 @@ use crate::root::{self, Storage};
 use crate::sys::{Args, SignalInfo};
 use crate::services::spec;
 use crate::services::supervisor::{self, Control, Supervisor};
-use crate::root::say::{die, say, Part::{E, I, N, T}};
+use crate::log::say::{die, say, Part::{E, I, N, T}};
 use crate::{fatal, info, reaper};
 
 pub struct Init {
@@ -253,7 +253,7 @@ impl Init {
         // Formatted once for the lines below, each one template.
         let mut origin = crate::log::Line::new();
         match by {
-            Origin::Signal(s) => crate::root::say::fill(&mut origin, b"signal % from pid %", &[N(s.signo.into()), I(s.sender.into())]),
+            Origin::Signal(s) => crate::log::say::fill(&mut origin, b"signal % from pid %", &[N(s.signo.into()), I(s.sender.into())]),
             _ => origin.push_bytes(by.name().as_bytes()),
         }
         let (cmd_name, by) = (T(cmd.name().as_bytes()), T(origin.as_bytes()));

@@ -12,9 +12,9 @@ pub enum ExitStatus {
 }
 
 impl ExitStatus {
-    /// `exit` or `signal`, and its number: the `% %` of a `root::say` template.
-    pub fn parts(self) -> [crate::root::say::Part<'static>; 2] {
-        use crate::root::say::Part::{I, T};
+    /// `exit` or `signal`, and its number: the `% %` of a `log::say` template.
+    pub fn parts(self) -> [crate::log::say::Part<'static>; 2] {
+        use crate::log::say::Part::{I, T};
         match self {
             ExitStatus::Exited(code) => [T(b"exit"), I(code.into())],
             ExitStatus::Signaled(sig) => [T(b"signal"), I(sig.into())],

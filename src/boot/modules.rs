@@ -415,7 +415,7 @@ impl Summary {
 impl Summary {
     /// `3 loaded, 1 already present, 0 failed[, 2 without their hardware]` onto `line`.
     pub fn fill(&self, line: &mut crate::log::Line) {
-        use crate::root::say::{fill, Part::N};
+        use crate::log::say::{fill, Part::N};
         fill(line, b"% loaded, % already present, % failed", &[N(self.loaded.into()), N(self.present.into()), N(self.failed.into())]);
         if self.absent > 0 {
             fill(line, b", % without their hardware", &[N(self.absent.into())]);
@@ -587,7 +587,7 @@ fn load_pass<'n>(dir: &[u8], resolver: &mut Resolver<'n>, cmdline: &CStr, summar
     resolver.plan_each(&mut |item| match insert(dir, &item, cmdline) {
         Ok(Some(micros)) => {
             summary.loaded += 1;
-            crate::root::say::say(b"module % loaded in % us", &[crate::root::say::Part::T(item.name), crate::root::say::Part::N(micros)]);
+            crate::log::say::say(b"module % loaded in % us", &[crate::log::say::Part::T(item.name), crate::log::say::Part::N(micros)]);
         }
         Ok(None) => summary.present += 1,
         Err((_, E::NODEV)) => summary.absent += 1,

@@ -4,7 +4,7 @@
 
 use crate::clock::Instant;
 use crate::config::cmdline::{self, Config, Problem};
-use crate::root::say::{die, say, Part, Part::{N, T}};
+use crate::log::say::{die, say, Part, Part::{N, T}};
 use crate::sys::Args;
 use crate::{fatal, info};
 use crate::power::acpi::AcpiEvents;

@@ -9,7 +9,7 @@
 pub mod cmdline;
 
 #[cfg(all(not(test), feature = "rt"))]
-use crate::root::say::{say, Part::{E, N, T}};
+use crate::log::say::{say, Part::{E, N, T}};
 use core::ffi::CStr;
 use keel_config::db::{self, Db};
 use keel_config::spec::{Mount, Root};

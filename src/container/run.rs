@@ -9,7 +9,7 @@ use super::signals::{self, Route, BLOCKED};
 use crate::clock::Instant;
 use crate::event::{EventLoop, Source, EVENTS_PER_WAIT};
 use crate::log::Line;
-use crate::root::say::Part::{self, E, I, T};
+use crate::log::say::Part::{self, E, I, T};
 use crate::power::signals::Signals;
 use crate::sys::{self, Args, SigSet};
 use linux_raw_sys::general as k;
@@ -340,11 +340,11 @@ fn exit(code: i32) -> ! {
 }
 
 /// One `keel: ` line on stderr (no timestamp: these share the terminal with PROGRAM).
-/// `template` filled as `root::say` fills it.
+/// `template` filled as `log::say` fills it.
 fn say(template: &[u8], args: &[Part]) {
     let mut line = Line::new();
     line.push_bytes(b"keel: ");
-    crate::root::say::fill(&mut line, template, args);
+    crate::log::say::fill(&mut line, template, args);
     crate::log::write_console(&line.finish());
 }
 

@@ -7,7 +7,7 @@ use super::client::Client;
 use super::{readable, victim, MAX_CLIENTS, MAX_LISTENERS};
 use crate::clock::Instant;
 use crate::event::{EventLoop, Source};
-use crate::root::say::{say, Part::{E, N, T}};
+use crate::log::say::{say, Part::{E, N, T}};
 use crate::power::PowerCmd;
 use crate::services::supervisor::Supervisor;
 use crate::sys::TryLock;

@@ -12,7 +12,7 @@ use super::SetError;
 use super::uevent::{Action, Uevent, UeventSocket};
 use crate::boot::modules::{self, Summary};
 use crate::event::{EventLoop, Source};
-use crate::root::say::{say, Part::{E, N, T}};
+use crate::log::say::{say, Part::{E, N, T}};
 use crate::power::evdev::{PowerKeys, MAX_INPUT_SCAN};
 
 /// Uevents read per wakeup of the loop: a burst (a module's devices) is taken in parts,
@@ -46,7 +46,7 @@ pub fn coldplug() {
     total.add(load_batch(&mut batch));
     let left_out = left_out + walked.too_deep + walked.errors;
     let mut line = crate::log::begin();
-    crate::root::say::fill(&mut line, b"coldplug: % devices in % directories, % left out; modules: ", &[N(devices.into()), N(walked.dirs.into()), N(left_out.into())]);
+    crate::log::say::fill(&mut line, b"coldplug: % devices in % directories, % left out; modules: ", &[N(devices.into()), N(walked.dirs.into()), N(left_out.into())]);
     total.fill(&mut line);
     crate::log::emit(line);
 }

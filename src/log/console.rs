@@ -129,7 +129,7 @@ impl<const N: usize> Default for Ring<N> {
 
 fn dropped_notice(lines: u32) -> Finished {
     let mut line = crate::log::begin();
-    crate::root::say::fill(&mut line, b"console: % lines dropped", &[crate::root::say::Part::N(lines.into())]);
+    crate::log::say::fill(&mut line, b"console: % lines dropped", &[crate::log::say::Part::N(lines.into())]);
     line.finish()
 }
 

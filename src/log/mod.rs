@@ -16,6 +16,7 @@ pub mod console;
 pub mod journal;
 pub mod orphans;
 pub mod pstore;
+pub(crate) mod say;
 
 /// Longest console line; longer text is cut (and marked with `...`).
 pub const LINE_CAPACITY: usize = 240;

@@ -8,7 +8,7 @@
 
 use crate::clock::Instant;
 use crate::reaper::ExitStatus;
-use crate::root::say::Part::{I, N};
+use crate::log::say::Part::{I, N};
 
 /// At most one orphan line on the console per this many milliseconds.
 pub const QUIET_MS: u64 = 1000;
@@ -28,7 +28,7 @@ impl Orphans {
     pub fn reaped(&mut self, pid: i32, status: ExitStatus, now: Instant) {
         let mut line = crate::log::begin();
         let [how, n] = status.parts();
-        crate::root::say::fill(&mut line, b"reaped pid % (% %)", &[I(pid.into()), how, n]);
+        crate::log::say::fill(&mut line, b"reaped pid % (% %)", &[I(pid.into()), how, n]);
         if self.show(pid, status, now) {
             crate::log::emit(line)
         } else {
@@ -56,7 +56,7 @@ impl Orphans {
     pub fn tick(&mut self, now: Option<Instant>) {
         if let Some((held, (pid, status))) = self.take(now) {
             let [how, n] = status.parts();
-            crate::root::say::say(b"reaped % more orphans, the last pid % (% %)", &[N(held.into()), I(pid.into()), how, n]);
+            crate::log::say::say(b"reaped % more orphans, the last pid % (% %)", &[N(held.into()), I(pid.into()), how, n]);
         }
     }
 

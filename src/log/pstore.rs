@@ -461,7 +461,7 @@ pub use rt::*;
 #[cfg(all(not(test), feature = "rt"))]
 mod rt {
     use super::*;
-    use crate::root::say::Part::T;
+    use crate::log::say::Part::T;
     use crate::sys::TryLock;
     use rustix::fd::OwnedFd;
     use crate::sys::fd::{open, openat};
@@ -502,7 +502,7 @@ mod rt {
                 }
             }
             p.finish(clean_recorded);
-            crate::root::say::say(b"previous boot ended: % (%)", &[T(p.ending.name().as_bytes()), T(&p.detail)]);
+            crate::log::say::say(b"previous boot ended: % (%)", &[T(p.ending.name().as_bytes()), T(&p.detail)]);
             let seq = crate::log::event(keel_proto::EventKind::PreviousBoot, p.ending.name().as_bytes(), &p.detail);
             p.event = (crate::clock::Instant::now().0, seq.unwrap_or(0));
         });

@@ -7,7 +7,7 @@
 //! panic.
 
 use crate::log::Errno;
-use crate::root::say::{say, Part};
+use crate::log::say::{say, Part};
 use crate::power::netlink::{c_field, find_attr, messages, u32_at, Error, NlPacket, GENL_HDR_LEN, NLA_HDR_LEN, NLMSG_HDR_LEN};
 use crate::power::nlctrl::parse_family_reply;
 #[cfg(test)]

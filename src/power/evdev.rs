@@ -3,7 +3,7 @@
 //! Button" device, gpio-keys on Arm boards, virtio-input, a keyboard — read as
 //! `struct input_event`. Constants from linux/input-event-codes.h (not in linux-raw-sys).
 
-use crate::root::say::{say, Part, Part::{N, T}};
+use crate::log::say::{say, Part, Part::{N, T}};
 use crate::power::netlink::{u16_at, u32_at};
 use rustix::fd::{BorrowedFd, OwnedFd};
 use rustix::io::Errno as E;

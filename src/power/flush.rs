@@ -6,7 +6,7 @@
 
 use crate::info;
 use crate::log::{Bytes, Line};
-use crate::root::say::{say, Part::E};
+use crate::log::say::{say, Part::E};
 use rustix::fd::{BorrowedFd, OwnedFd};
 
 /// The flush child as PID 1 sees it.

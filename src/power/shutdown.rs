@@ -10,7 +10,7 @@
 
 use crate::clock::Instant;
 use crate::escalate::{self, Escalation};
-use crate::root::say::{say, Part::{E, N, T}};
+use crate::log::say::{say, Part::{E, N, T}};
 use crate::power::PowerCmd;
 use linux_raw_sys::general as k;
 

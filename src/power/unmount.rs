@@ -2,7 +2,7 @@
 //! last-first (children are listed after their parents), each unmounted, else detached,
 //! else remounted read-only.
 
-use crate::root::say::{say, Part::{E, N, T}};
+use crate::log::say::{say, Part::{E, N, T}};
 
 /// One parsed mountinfo line; borrowed from the caller's buffer.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]

@@ -8,7 +8,7 @@
 
 use crate::clock::Instant;
 use crate::config::cmdline;
-use crate::root::say::{say, Part::{E, N, T}};
+use crate::log::say::{say, Part::{E, N, T}};
 use crate::sys::{watchdog_ioctl, WatchdogRequest};
 use rustix::fd::{AsFd, OwnedFd};
 

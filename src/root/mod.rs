@@ -20,7 +20,6 @@ pub mod fsck;
 pub mod initramfs;
 pub mod options;
 pub mod plan;
-pub(crate) mod say;
 #[cfg(all(not(test), feature = "rt"))]
 mod storage;
 #[cfg(all(not(test), feature = "rt"))]

@@ -8,7 +8,7 @@ use super::fsck::{self, Verdict};
 use super::initramfs;
 use super::options;
 use super::plan::Plan;
-use super::say::{say, Part::{E, N, T}};
+use crate::log::say::{say, Part::{E, N, T}};
 use super::switch::{switch_root, Failure};
 use super::wait::{Tick, Wait};
 use crate::clock::Instant;

@@ -7,7 +7,7 @@
 //! open.
 
 use super::initramfs::{self, Freed};
-use super::say::{say, Part::{E, N, T}};
+use crate::log::say::{say, Part::{E, N, T}};
 use crate::file::c_path;
 use crate::sys::{self, Args};
 use core::ffi::CStr;

@@ -374,9 +374,9 @@ fn ignored(spec: &Spec, event: &str, state: &State) -> Option<State> {
     None
 }
 
-use crate::root::say::Part::{self, N, T};
+use crate::log::say::Part::{self, N, T};
 
-/// `svc NAME: ` and `text` with each `%` filled from `args` (as `root::say` does), as one
+/// `svc NAME: ` and `text` with each `%` filled from `args` (as `log::say` does), as one
 /// console line: one call per line instead of an `info!` expansion at each of the
 /// supervisor's many call sites.
 #[inline(never)]
@@ -385,7 +385,7 @@ pub fn say(name: &str, text: &str, args: &[Part]) {
     line.push_bytes(b"svc ");
     line.push_bytes(name.as_bytes());
     line.push_bytes(b": ");
-    crate::root::say::fill(&mut line, text.as_bytes(), args);
+    crate::log::say::fill(&mut line, text.as_bytes(), args);
     crate::log::emit(line)
 }
 

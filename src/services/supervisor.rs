@@ -3,7 +3,7 @@
 //! service's output, notification fd and sd_notify socket. Outcomes go back as events.
 
 use super::machine::{say, Action, Event};
-use crate::root::say::Part::{E, N, T};
+use crate::log::say::Part::{E, N, T};
 use super::ring::{Ring, ECHO_MAX};
 use super::spawn::{spawn, SpawnError};
 use super::spec::{Readiness, Spec};
@@ -53,7 +53,7 @@ impl Supervisor {
     /// `enabled(i, spec)` says whether service i may run (`keel.svc.NAME=off`, `keel.single`).
     /// PID 1 has one supervisor, made once.
     pub fn new(specs: &'static [Spec<'static>], enabled: impl Fn(usize, &Spec) -> bool) -> Supervisor {
-        let Some(tables) = crate::sys::supervisor_storage() else { crate::root::say::die(b"services: a second supervisor", &[]) };
+        let Some(tables) = crate::sys::supervisor_storage() else { crate::log::say::die(b"services: a second supervisor", &[]) };
         tables.table.set(specs, enabled);
         let specs = tables.table.specs();
         let mut base = 0;

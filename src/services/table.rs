@@ -4,7 +4,7 @@
 //! tests record). At most `N` services; the compiler refuses more than 128.
 
 use super::machine::{say, Action, Control, Ctx, Deps, Event, Service, State};
-use crate::root::say::Part::T;
+use crate::log::say::Part::T;
 use super::spec::Spec;
 use crate::clock::Instant;
 use crate::reaper::ExitStatus;
@@ -37,7 +37,7 @@ impl<const N: usize> Table<N> {
     /// Start over with `specs`, in place (see `new`).
     pub fn set(&mut self, specs: &'static [Spec<'static>], enabled: impl Fn(usize, &Spec) -> bool) {
         if specs.len() > N {
-            crate::root::say::say(b"services: room for the first % only", &[crate::root::say::Part::N(N as u64)]);
+            crate::log::say::say(b"services: room for the first % only", &[crate::log::say::Part::N(N as u64)]);
         }
         let specs = specs.get(..N).unwrap_or(specs);
         self.specs = Some(specs);

@@ -1,6 +1,6 @@
-//! Console lines from a template whose `%`s are filled from `args` in order (the root stage,
-//! the configuration, the power sequence). One small call per line: the literal text is
-//! one static string, only what varies is passed; a ufmt `info!` costs a call per piece.
+//! Console lines from a template whose `%`s are filled from `args` in order, for every room
+//! whose line holds only text, numbers and errnos. One small call per line: the literal text
+//! is one static string, only what varies is passed; a ufmt `info!` costs a call per piece.
 
 use rustix::io::Errno;
 
