@@ -7,8 +7,7 @@ use linux_raw_sys::general as k;
 use rustix::fd::{AsRawFd, BorrowedFd};
 use rustix::io::Errno;
 
-const AF_NETLINK: u16 = 16;
-const MSG_TRUNC: usize = 0x20;
+use linux_raw_sys::net::{AF_NETLINK, MSG_TRUNC};
 
 /// `struct sockaddr_nl` (linux/netlink.h): 12 bytes.
 #[repr(C)]
@@ -33,14 +32,14 @@ pub fn recv_netlink(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<(usize, Option
             fd.as_raw_fd() as usize,
             buf.as_mut_ptr() as usize,
             buf.len(),
-            MSG_TRUNC,
+            MSG_TRUNC as usize,
             &mut addr as *mut SockaddrNl as usize,
             &mut addr_len as *mut u32 as usize,
         )
     };
     let len = check(ret)?;
     let full = addr_len as usize >= core::mem::size_of::<SockaddrNl>();
-    Ok((len, (full && addr.family == AF_NETLINK).then_some(addr.pid)))
+    Ok((len, (full && u32::from(addr.family) == AF_NETLINK).then_some(addr.pid)))
 }
 
 #[cfg(test)]
