@@ -7,6 +7,7 @@ use super::backoff::{Backoff, Decision};
 use super::spec::{Readiness, Restart, Spec};
 use crate::clock::Instant;
 use crate::escalate::{self, Escalation};
+use crate::log::say::Part::{self, N, T};
 use crate::reaper::ExitStatus;
 use keel_proto::ServiceState;
 
@@ -373,8 +374,6 @@ fn ignored(spec: &Spec, event: &str, state: &State) -> Option<State> {
     say(spec.name, "% while %: ignored", &[T(event.as_bytes()), T(state.name().as_bytes())]);
     None
 }
-
-use crate::log::say::Part::{self, N, T};
 
 /// `svc NAME: ` and `text` with each `%` filled from `args` (as `log::say` does), as one
 /// console line: one call per line instead of an `info!` expansion at each of the

@@ -514,16 +514,14 @@ pub fn tty_raw(fd: BorrowedFd<'_>, baud: Option<u32>) -> Result<bool, Errno> {
 /// address family but no vsock address type.
 pub fn vsock_listen(port: u32) -> Result<OwnedFd, Errno> {
     use rustix::fd::AsRawFd;
-    use linux_raw_sys::net::{AF_VSOCK, SOCK_STREAM};
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
     // struct sockaddr_vm: family u16, reserved u16, port u32, cid u32, flags u8, zero [u8; 3].
     let mut addr = [0u8; 16];
-    addr[..2].copy_from_slice(&(AF_VSOCK as u16).to_ne_bytes());
+    addr[..2].copy_from_slice(&(linux_raw_sys::net::AF_VSOCK as u16).to_ne_bytes());
     addr[4..8].copy_from_slice(&port.to_ne_bytes());
     addr[8..12].copy_from_slice(&u32::MAX.to_ne_bytes()); // VMADDR_CID_ANY
-    // SAFETY: socket takes no pointers; on success we own the descriptor.
-    let sock = owned_fd(unsafe {
-        arch::syscall3(k::__NR_socket as usize, AF_VSOCK as usize, (SOCK_STREAM | k::O_CLOEXEC | k::O_NONBLOCK) as usize, 0)
-    })?;
+    let flags = SocketFlags::CLOEXEC | SocketFlags::NONBLOCK;
+    let sock = fd::socket_with(AddressFamily::VSOCK, SocketType::STREAM, flags, None)?;
     // SAFETY: bind reads `addr.len()` bytes of the live array.
     check(unsafe { arch::syscall3(k::__NR_bind as usize, sock.as_raw_fd() as usize, addr.as_ptr() as usize, addr.len()) })?;
     rustix::net::listen(&sock, 4)?;

@@ -6,9 +6,8 @@ use super::{arch, check};
 use linux_raw_sys::general as k;
 use rustix::fd::AsRawFd;
 use rustix::io::Errno;
+use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
-const AF_UNIX: usize = 1;
-const SOCK_DGRAM: usize = 2;
 const SIOCGIFFLAGS: usize = 0x8913;
 const SIOCSIFFLAGS: usize = 0x8914;
 const IFF_UP: i16 = 1;
@@ -27,10 +26,7 @@ pub fn interface_up(name: &core::ffi::CStr) -> Result<(), Errno> {
     if bytes.len() >= 16 {
         return Err(Errno::NAMETOOLONG);
     }
-    // SAFETY: socket takes no pointers; on success we own the returned descriptor.
-    let sock = super::owned_fd(unsafe {
-        arch::syscall3(k::__NR_socket as usize, AF_UNIX, SOCK_DGRAM | k::O_CLOEXEC as usize, 0)
-    })?;
+    let sock = super::fd::socket_with(AddressFamily::UNIX, SocketType::DGRAM, SocketFlags::CLOEXEC, None)?;
     let mut req = IfReq { name: [0; 16], flags: 0, _rest: [0; 22] };
     req.name.get_mut(..bytes.len()).ok_or(Errno::NAMETOOLONG)?.copy_from_slice(bytes);
     let ioctl = |cmd: usize, req: &mut IfReq| {

@@ -10,14 +10,14 @@ from pathlib import Path
 
 from common import BOOT_TIMEOUT, EXIT_TIMEOUT, VmTest
 
+import disk  # tests/vm/disk.py (on the path through common)
+
 LINES_BEFORE_POWERDOWN = 20
 
 
 def need(tool):
-    path = shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/sbin")
-    if not path:
-        raise AssertionError(f"{tool} is missing: apt-get install -y e2fsprogs")
-    return path
+    """An e2fsprogs tool's path (disk.tool: /usr/sbin too), or a failure naming the package."""
+    return disk.tool(tool, "e2fsprogs")
 
 
 class Disk(VmTest):
