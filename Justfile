@@ -86,7 +86,7 @@ vm-arm *ARGS: (_vm-packages "aarch64") initramfs-arm
 
 # The QEMU integration tests (tests/qemu/test_*.py, aarch64 in test_arm64.py), one boot at a time.
 test-qemu: (_vm-packages "x86_64 aarch64") build build-arm build-test keelctl kernel kernel-arm debian-root
-    @for t in mkfs.ext4 debugfs e2fsck sfdisk mkfs.vfat; do PATH=$PATH:/usr/sbin:/sbin command -v $t >/dev/null || { echo "missing $t: apt-get install -y e2fsprogs fdisk dosfstools" >&2; exit 1; }; done
+    @python3 -B tests/vm/disk.py check
     python3 -B tests/qemu/run.py
 
 # Boot timing report (5 boots, medians): PID 1 exec -> "keel: ready", power button -> exit.

@@ -136,7 +136,7 @@ class DebianRoot(VmTest):
         self.assertEqual(stops, ["dropbear", "rsyslog"], f"stop order (dependents first); log: {vm.log_path}")
         self.assertTrue(vm.seen(r"keel: (unmounted /|remounted / read-only)$"), f"log: {vm.log_path}")
 
-        r = subprocess.run([disk.tool("e2fsck", "e2fsprogs"), "-fn", str(img)], capture_output=True, text=True)
+        r = subprocess.run([disk.tool("e2fsck"), "-fn", str(img)], capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, f"e2fsck -fn:\n{r.stdout}{r.stderr}")
         self.assertNotRegex(r.stdout + r.stderr, r"recovery|Fix\?", f"e2fsck -fn:\n{r.stdout}{r.stderr}")
         self.assertEqual(self.cat(img, "/root/keel-test"), f"fsynced-{token}\n")
@@ -152,7 +152,7 @@ class DebianRoot(VmTest):
         self.report(f"{notes}; power button -> QEMU exit {took:.1f} s, e2fsck -fn clean")
 
     def cat(self, img, path):
-        r = subprocess.run([disk.tool("debugfs", "e2fsprogs"), "-R", f"cat {path}", str(img)], capture_output=True, text=True)
+        r = subprocess.run([disk.tool("debugfs"), "-R", f"cat {path}", str(img)], capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stderr)
         return r.stdout
 

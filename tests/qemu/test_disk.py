@@ -15,9 +15,7 @@ import disk  # tests/vm/disk.py (on the path through common)
 LINES_BEFORE_POWERDOWN = 20
 
 
-def need(tool):
-    """An e2fsprogs tool's path (disk.tool: /usr/sbin too), or a failure naming the package."""
-    return disk.tool(tool, "e2fsprogs")
+need = disk.tool  # a disk tool's path, or a failure naming its package
 
 
 class Disk(VmTest):

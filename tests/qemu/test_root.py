@@ -88,7 +88,7 @@ class Root(VmTest):
         return out
 
     def fsck_clean(self, image):
-        r = subprocess.run([disk.tool("e2fsck", "e2fsprogs"), "-fn", str(image)], capture_output=True, text=True)
+        r = subprocess.run([disk.tool("e2fsck"), "-fn", str(image)], capture_output=True, text=True)
         out = r.stdout + r.stderr
         self.assertEqual(r.returncode, 0, f"e2fsck -fn:\n{out}")
         self.assertNotRegex(out, r"recovery|Fix\?", f"e2fsck -fn:\n{out}")
@@ -189,7 +189,7 @@ class Root(VmTest):
         reported = max(int(n) for n in re.findall(r"^durable-(\d+)$", vm.text, re.M))
         fs = self.filesystem_of(img, part)
         self.fsck_clean(fs)
-        cat = subprocess.run([disk.tool("debugfs", "e2fsprogs"), "-R", "cat /root/log", str(fs)], capture_output=True, text=True)
+        cat = subprocess.run([disk.tool("debugfs"), "-R", "cat /root/log", str(fs)], capture_output=True, text=True)
         lines = cat.stdout.splitlines()
         self.assertEqual(lines, [f"line-{i}" for i in range(1, len(lines) + 1)], f"log: {vm.log_path}")
         self.assertGreaterEqual(len(lines), reported, f"lines reported durable are lost; log: {vm.log_path}")
@@ -303,14 +303,14 @@ class Root(VmTest):
         # Block maps (no extents), so one block can be given to two files: e2fsck -a cannot
         # settle who owns it and stops ("UNEXPECTED INCONSISTENCY"), exit 4.
         disk.ext4(img, tree, uuid=UUID, features="^extent,^64bit")
-        block = subprocess.run([disk.tool("debugfs", "e2fsprogs"), "-R", "bmap /a 0", str(img)], capture_output=True, text=True).stdout.strip()
+        block = subprocess.run([disk.tool("debugfs"), "-R", "bmap /a 0", str(img)], capture_output=True, text=True).stdout.strip()
         disk.debugfs(img, f"sif /b block[0] {block}", "ssv state 0")
         self.emergency(img, f"root=UUID={UUID} rw", r"keel: root: fsck /dev/vda: errors left uncorrected \(exit 4\): not mounting it",
                        initrd=self.fsck_initramfs())  # fmt: skip
 
     def fsck_initramfs(self):
         """The initramfs with the host's e2fsck as /sbin/fsck.ext4 (and its libraries)."""
-        return root_initramfs("root-fsck", files=disk.dynamic_program(disk.tool("e2fsck", "e2fsprogs"), "/sbin/fsck.ext4"))
+        return root_initramfs("root-fsck", files=disk.dynamic_program(disk.tool("e2fsck"), "/sbin/fsck.ext4"))
 
 
 if __name__ == "__main__":

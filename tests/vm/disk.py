@@ -39,10 +39,21 @@ MBR_FAT16 = "6"
 APPLETS = "sh cat echo ls grep sed stat sync sleep mount umount dd md5sum head tail tr wc".split()
 
 
-def tool(name, package):
-    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+# The host tools the disk tests run, by the Debian package that has each.
+TOOLS = {"mkfs.ext4": "e2fsprogs", "e2fsck": "e2fsprogs", "debugfs": "e2fsprogs", "dumpe2fs": "e2fsprogs",
+         "sfdisk": "fdisk", "mkfs.vfat": "dosfstools"}
+
+
+def find_tool(name):
+    """A tool's path, in /usr/sbin too (not on a non-root user's PATH), or None."""
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+
+
+def tool(name):
+    """A tool of TOOLS by its path, or a failure naming its package."""
+    path = find_tool(name)
     if not path:
-        raise AssertionError(f"{name} is missing: apt-get install -y {package}")
+        raise AssertionError(f"{name} is missing: apt-get install -y {TOOLS[name]}")
     return path
 
 
@@ -84,7 +95,7 @@ def partition(image, label, parts, disk_id=None):
         lines.append(", ".join(fields))
         p.start, p.size = sector * SECTOR, p.size_mib << 20
         sector += p.size_mib << 11
-    r = subprocess.run([tool("sfdisk", "fdisk"), "--no-reread", "--no-tell-kernel", "-q", str(image)],
+    r = subprocess.run([tool("sfdisk"), "--no-reread", "--no-tell-kernel", "-q", str(image)],
                        input="\n".join(lines) + "\n", capture_output=True, text=True)  # fmt: skip
     if r.returncode != 0:
         raise AssertionError(f"sfdisk failed: {r.stderr}")
@@ -93,7 +104,7 @@ def partition(image, label, parts, disk_id=None):
 
 def ext4(image, tree, part=None, uuid=None, label=None, features=None, size_mib=None):
     """An ext4 filesystem of `tree`'s contents, in `part` (or the whole image)."""
-    cmd = [tool("mkfs.ext4", "e2fsprogs"), "-F", "-q", "-d", tree, "-E", "root_owner=0:0"]
+    cmd = [tool("mkfs.ext4"), "-F", "-q", "-d", tree, "-E", "root_owner=0:0"]
     if part:
         cmd[-1] += f",offset={part.start}"
     if uuid:
@@ -113,14 +124,14 @@ def ext4(image, tree, part=None, uuid=None, label=None, features=None, size_mib=
 
 
 def vfat(image, part, label, serial="2B3C4D5E"):
-    run(tool("mkfs.vfat", "dosfstools"), "--offset", part.start // SECTOR, "-n", label, "-i", serial, image, part.size >> 10)
+    run(tool("mkfs.vfat"), "--offset", part.start // SECTOR, "-n", label, "-i", serial, image, part.size >> 10)
 
 
 def debugfs(image, *requests, part=None):
     """debugfs -w requests on the filesystem (at a partition's offset: `image?offset=N`)."""
     target = f"{image}?offset={part.start}" if part else str(image)
     for r in requests:
-        run(tool("debugfs", "e2fsprogs"), "-w", "-R", r, target)
+        run(tool("debugfs"), "-w", "-R", r, target)
 
 
 ROOT_DIRS = ["bin", "sbin", "dev", "proc", "sys", "run", "tmp", "etc/keel", "root", "boot", "scratch", "mnt"]
@@ -214,4 +225,10 @@ def dynamic_program(program, guest):
 
 
 if __name__ == "__main__":
-    sys.exit("tests/vm/disk.py is a library for the QEMU tests (tests/qemu/test_root.py)")
+    # `disk.py check` (just test-qemu): every tool there before the first boot, not a
+    # failure per test.
+    if sys.argv[1:] != ["check"]:
+        sys.exit("tests/vm/disk.py is a library for the QEMU tests (tests/qemu/test_root.py); `check` checks its tools")
+    missing = [name for name in TOOLS if not find_tool(name)]
+    if missing:
+        sys.exit(f"missing {' '.join(missing)}: apt-get install -y {' '.join(sorted({TOOLS[m] for m in missing}))}")
